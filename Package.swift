@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+  name: "pbp",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "pbp-notifyd", targets: ["pbp-notifyd"]),
+    .executable(name: "pbp-fcgi", targets: ["pbp-fcgi"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+  ],
+  targets: [
+    // Thin C interop: the only modules that import C headers.
+    .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+    .systemLibrary(name: "CFastCGI", pkgConfig: "fcgi", providers: [.apt(["libfcgi-dev"])]),
+    .target(name: "CSystemShim"),
+
+    // Safe Swift wrappers over the C libraries.
+    .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+    .target(name: "FastCGI", dependencies: ["CFastCGI", "CSystemShim"]),
+
+    // Plain Swift concepts.
+    .target(
+      name: "ChangeStream",
+      dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
+    .target(name: "JSON"),
+    .target(name: "DaemonSupport", dependencies: ["CSystemShim"]),
+    .target(
+      name: "PBPAPI",
+      dependencies: [
+        "ChangeStream", "JSON", "PostgresClient", "DaemonSupport", "CSystemShim",
+        .product(name: "HeapModule", package: "swift-collections"),
+      ]),
+
+    .executableTarget(
+      name: "pbp-notifyd",
+      dependencies: [
+        "ChangeStream", "PostgresClient", "DaemonSupport",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(
+      name: "pbp-fcgi",
+      dependencies: [
+        "PBPAPI", "FastCGI", "DaemonSupport", "ChangeStream",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+
+    .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+    .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
+    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream"]),
+  ],
+  swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,56 @@
+#ifndef PBP_CSYSTEMSHIM_H
+#define PBP_CSYSTEMSHIM_H
+
+// What Swift's Glibc module leaves out: epoll, gettid, POLLRDHUP, and the
+// posix_spawn file actions we need to hand a listening socket to a worker.
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+extern const uint32_t pbp_EPOLLIN;
+extern const uint32_t pbp_EPOLLOUT;
+extern const uint32_t pbp_EPOLLRDHUP;
+extern const uint32_t pbp_EPOLLHUP;
+extern const uint32_t pbp_EPOLLERR;
+extern const short pbp_POLLRDHUP;
+
+int pbp_epoll_create(void);
+int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
+int pbp_epoll_del(int epfd, int fd);
+
+/// Waits for events; writes at most `max` (events, data) pairs.
+int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
+
+pid_t pbp_gettid(void);
+
+/// Asks the kernel to send `signal` to this process when its parent exits.
+int pbp_die_with_parent(int signal);
+
+/// Names the calling thread (15 bytes at most), as `top -H` shows it.
+void pbp_set_thread_name(const char *name);
+
+/// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
+int pbp_accept_nonblocking(int listen_fd);
+
+/// Starts `path` with `argv`, with `keep_fd` duplicated onto fd 3 in the child
+/// (and all other descriptors left as the O_CLOEXEC flags say). Returns the pid or -errno.
+pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd);
+
+/// Blocks the given signals in the calling thread (and threads it starts later).
+int pbp_block_signals(const int *signals, int count);
+/// Waits for one of the given signals (must be blocked); returns it, or -1 on timeout.
+int pbp_wait_signal(const int *signals, int count, int timeout_ms);
+
+/// Blocks the given signals in the calling thread and returns a signalfd that
+/// reads them (non-blocking, close-on-exec), or -1.
+int pbp_signalfd(const int *signals, int count);
+/// Reads one pending signal from a signalfd: its number, or 0 when none is pending.
+int pbp_signalfd_read(int fd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,82 @@
+/// One message between pbp-notifyd and a subscriber (a worker process).
+///
+/// On the wire (docs/notifyd-protocol.md): a 4-byte big-endian length of what
+/// follows, a 1-byte type, then the type's fields, integers big-endian.
+public enum StreamFrame: Equatable, Sendable {
+  /// Subscriber → notifyd, first and only: the protocol version it speaks and
+  /// the position it already has, if any.
+  case hello(version: UInt16, resumeFrom: Cursor?)
+  /// notifyd → subscriber, first: the current epoch and newest sequence number.
+  /// `resumed` says the events after the subscriber's position follow; otherwise
+  /// the subscriber must forget what it had and continue from `current`.
+  case welcome(version: UInt16, current: Cursor, resumed: Bool)
+  /// notifyd → subscriber: one change, its sequence number in the current epoch
+  /// and the JSON payload the database trigger sent.
+  case event(seq: UInt64, payload: [UInt8])
+  /// notifyd → subscriber: a new epoch started (the LISTEN connection was
+  /// re-established); everything before it is gone.
+  case newEpoch(Cursor)
+
+  public static let protocolVersion: UInt16 = 1
+  /// Larger than any NOTIFY payload (PostgreSQL stops at 8000 bytes) with room to spare.
+  public static let maximumLength = 64 * 1024
+
+  enum Kind: UInt8 {
+    case hello = 1
+    case welcome = 2
+    case event = 3
+    case newEpoch = 4
+  }
+}
+
+extension StreamFrame {
+  /// Appends the frame's wire form to `buffer`.
+  public func encode(into buffer: inout [UInt8]) {
+    let lengthAt = buffer.count
+    buffer.append(contentsOf: [0, 0, 0, 0])
+    switch self {
+    case .hello(let version, let cursor):
+      buffer.append(Kind.hello.rawValue)
+      buffer.appendBigEndian(version)
+      if let cursor {
+        buffer.append(1)
+        buffer.appendBigEndian(cursor.epoch)
+        buffer.appendBigEndian(cursor.seq)
+      } else {
+        buffer.append(0)
+      }
+    case .welcome(let version, let current, let resumed):
+      buffer.append(Kind.welcome.rawValue)
+      buffer.appendBigEndian(version)
+      buffer.appendBigEndian(current.epoch)
+      buffer.appendBigEndian(current.seq)
+      buffer.append(resumed ? 1 : 0)
+    case .event(let seq, let payload):
+      buffer.append(Kind.event.rawValue)
+      buffer.appendBigEndian(seq)
+      buffer.append(contentsOf: payload)
+    case .newEpoch(let current):
+      buffer.append(Kind.newEpoch.rawValue)
+      buffer.appendBigEndian(current.epoch)
+      buffer.appendBigEndian(current.seq)
+    }
+    let length = UInt32(buffer.count - lengthAt - 4)
+    buffer[lengthAt] = UInt8(truncatingIfNeeded: length >> 24)
+    buffer[lengthAt + 1] = UInt8(truncatingIfNeeded: length >> 16)
+    buffer[lengthAt + 2] = UInt8(truncatingIfNeeded: length >> 8)
+    buffer[lengthAt + 3] = UInt8(truncatingIfNeeded: length)
+  }
+
+  public var encoded: [UInt8] {
+    var buffer: [UInt8] = []
+    encode(into: &buffer)
+    return buffer
+  }
+}
+
+extension Array where Element == UInt8 {
+  mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
+    var big = value.bigEndian
+    Swift.withUnsafeBytes(of: &big) { append(contentsOf: $0) }
+  }
+}

@@ -1,0 +1,26 @@
+/// A request as the API sees it, independent of FastCGI.
+public struct APIRequest: Sendable {
+  public var method: String
+  /// The path below the API prefix's root, e.g. `/api/testtype/5`.
+  public var path: String
+  public var query: [(String, String)]
+  public var contentType: String?
+  public var body: [UInt8]
+  public var headers: [String: String]
+
+  public init(
+    method: String, path: String, query: [(String, String)] = [], contentType: String? = nil,
+    body: [UInt8] = [], headers: [String: String] = [:]
+  ) {
+    self.method = method
+    self.path = path
+    self.query = query
+    self.contentType = contentType
+    self.body = body
+    self.headers = headers
+  }
+
+  public func queryValue(_ name: String) -> String? {
+    query.first { $0.0 == name }?.1
+  }
+}

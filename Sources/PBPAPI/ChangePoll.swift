@@ -1,0 +1,108 @@
+import ChangeStream
+import JSON
+
+/// A long-poll for changes: where the client stands and what it watches.
+public struct ChangePoll: Equatable, Sendable {
+  public var cursor: Cursor?
+  public var subscriptions: [Subscription]
+  public var timeout: Duration
+
+  public struct Limits: Sendable {
+    public var maximumSubscriptions: Int
+    public var defaultTimeout: Duration
+    public var maximumTimeout: Duration
+
+    public init(maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55)) {
+      self.maximumSubscriptions = maximumSubscriptions
+      self.defaultTimeout = defaultTimeout
+      self.maximumTimeout = maximumTimeout
+    }
+  }
+
+  /// `POST /api/changes` with `{"cursor": …, "subscriptions": [{"table": …, "where": {…}}], "timeout": seconds}`.
+  public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError) -> ChangePoll {
+    let document: JSONValue
+    do {
+      document = try JSONParser.parse(body)
+    } catch {
+      throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
+    }
+    guard case .object(let members) = document else {
+      throw .badRequest("invalid_poll", "the body must be an object with cursor and subscriptions")
+    }
+    let cursor = try parseCursor(members["cursor"])
+    guard case .array(let list)? = members["subscriptions"], !list.isEmpty else {
+      throw .badRequest("invalid_poll", "subscriptions must be a non-empty array")
+    }
+    guard list.count <= limits.maximumSubscriptions else {
+      throw .badRequest("too_many_subscriptions", "at most \(limits.maximumSubscriptions) subscriptions per poll")
+    }
+    var subscriptions: [Subscription] = []
+    for entry in list {
+      guard case .string(let table)? = entry["table"] else {
+        throw .badRequest("invalid_subscription", "each subscription needs a table name")
+      }
+      guard isKnownTable(table) else { throw .unknownTable(table) }
+      var filters: [String: String] = [:]
+      switch entry["where"] {
+      case nil, .null?: break
+      case .object(let conditions)?:
+        for (column, value) in conditions {
+          guard let text = value.scalarText else {
+            throw .badRequest("invalid_subscription", "filter values must be strings, numbers or booleans")
+          }
+          filters[column] = text
+        }
+      default:
+        throw .badRequest("invalid_subscription", "where must be an object of column: value")
+      }
+      subscriptions.append(Subscription(table: table, filters: filters))
+    }
+    let timeout = try parseTimeout(members["timeout"]?.scalarText, limits: limits)
+    return ChangePoll(cursor: cursor, subscriptions: subscriptions, timeout: timeout)
+  }
+
+  /// `GET /api/changes?cursor=…&table=…&where.COLUMN=VALUE&timeout=…`: one subscription.
+  public static func parse(query: [(String, String)], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError) -> ChangePoll {
+    var cursorText: String?
+    var table: String?
+    var timeoutText: String?
+    var filters: [String: String] = [:]
+    for (name, value) in query {
+      switch name {
+      case "cursor": cursorText = value
+      case "table": table = value
+      case "timeout": timeoutText = value
+      case let name where name.hasPrefix("where."): filters[String(name.dropFirst(6))] = value
+      default: throw .badRequest("unknown_parameter", "unknown query parameter \(JSONWriter.quoted(name))")
+      }
+    }
+    guard let table else { throw .badRequest("invalid_poll", "the table parameter is required") }
+    guard isKnownTable(table) else { throw .unknownTable(table) }
+    let cursor = try parseCursor(cursorText.map { $0.isEmpty ? JSONValue.null : .string($0) })
+    return ChangePoll(
+      cursor: cursor, subscriptions: [Subscription(table: table, filters: filters)],
+      timeout: try parseTimeout(timeoutText, limits: limits))
+  }
+
+  static func parseCursor(_ value: JSONValue?) throws(APIError) -> Cursor? {
+    switch value {
+    case nil, .null?: return nil
+    case .string(let text)?:
+      guard let cursor = Cursor(parsing: text) else {
+        throw .badRequest("invalid_cursor", "the cursor is not one this server issued")
+      }
+      return cursor
+    default:
+      throw .badRequest("invalid_cursor", "the cursor must be a string")
+    }
+  }
+
+  static func parseTimeout(_ text: String?, limits: Limits) throws(APIError) -> Duration {
+    guard let text else { return limits.defaultTimeout }
+    guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
+      throw .badRequest("invalid_timeout", "timeout must be a number of seconds")
+    }
+    return min(.milliseconds(Int64(seconds * 1000)), limits.maximumTimeout)
+  }
+}

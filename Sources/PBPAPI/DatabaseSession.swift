@@ -1,0 +1,48 @@
+import PostgresClient
+
+/// The database connection of one accepting thread, opened on first use and
+/// replaced after it breaks (a PostgreSQL restart, a killed backend).
+///
+/// Threading rule: owned by its thread, never shared.
+public final class DatabaseSession {
+  private let conninfo: String
+  private var connection: PostgresConnection?
+
+  public init(conninfo: String) {
+    self.conninfo = conninfo
+  }
+
+  public var isConnected: Bool { connection != nil }
+
+  func connected() throws(APIError) -> PostgresConnection {
+    if let connection, connection.isHealthy { return connection }
+    connection = nil
+    do {
+      let fresh = try PostgresConnection(conninfo: conninfo)
+      connection = fresh
+      return fresh
+    } catch {
+      throw .databaseUnavailable()
+    }
+  }
+
+  /// Runs `statement` on the connection. A statement that only reads is tried
+  /// once more on a new connection when the old one turns out to be broken,
+  /// since a restart since the last use is the usual cause; a write is not,
+  /// because it may have run.
+  func run<T>(readOnly: Bool, _ statement: (PostgresConnection) throws -> T) throws(APIError) -> T {
+    var attempts = readOnly ? 2 : 1
+    while true {
+      attempts -= 1
+      let current = try connected()
+      do {
+        return try statement(current)
+      } catch let error as PostgresError where error.isConnectionProblem {
+        connection = nil
+        if attempts == 0 { throw APIMapping.map(error) }
+      } catch {
+        throw APIMapping.map(error)
+      }
+    }
+  }
+}

@@ -1,0 +1,58 @@
+/// `application/x-www-form-urlencoded`, as in query strings and form bodies.
+public enum FormDecoding {
+  /// Splits `a=1&b=2`, decoding `+` and percent escapes. Rejects broken
+  /// escapes and text that is not UTF-8.
+  public static func decode(_ text: Substring) throws(APIError) -> [(String, String)] {
+    var pairs: [(String, String)] = []
+    for part in text.split(separator: "&", omittingEmptySubsequences: true) {
+      let name: Substring
+      let value: Substring
+      if let equals = part.firstIndex(of: "=") {
+        name = part[..<equals]
+        value = part[part.index(after: equals)...]
+      } else {
+        name = part
+        value = ""
+      }
+      pairs.append((try percentDecode(name), try percentDecode(value)))
+    }
+    return pairs
+  }
+
+  public static func decode(_ bytes: [UInt8]) throws(APIError) -> [(String, String)] {
+    guard let text = String(validating: bytes, as: UTF8.self) else {
+      throw .badRequest("invalid_form", "the form body is not UTF-8")
+    }
+    return try decode(text[...])
+  }
+
+  static func percentDecode(_ text: Substring) throws(APIError) -> String {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(text.utf8.count)
+    var iterator = text.utf8.makeIterator()
+    while let byte = iterator.next() {
+      switch byte {
+      case UInt8(ascii: "+"): bytes.append(0x20)
+      case UInt8(ascii: "%"):
+        guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+          throw .badRequest("invalid_encoding", "a percent escape in the form or query string is broken")
+        }
+        bytes.append(high << 4 | low)
+      default: bytes.append(byte)
+      }
+    }
+    guard let decoded = String(validating: bytes, as: UTF8.self) else {
+      throw .badRequest("invalid_encoding", "the form or query string does not decode to UTF-8")
+    }
+    return decoded
+  }
+
+  private static func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case 0x30...0x39: byte - 0x30
+    case 0x41...0x46: byte - 0x41 + 10
+    case 0x61...0x66: byte - 0x61 + 10
+    default: nil
+    }
+  }
+}

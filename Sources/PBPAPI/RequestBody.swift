@@ -1,0 +1,36 @@
+import JSON
+
+/// A write's body as column → JSON value, from either JSON or a form.
+enum RequestBody {
+  static func fields(of request: APIRequest) throws(APIError) -> [String: JSONValue] {
+    let mediaType = (request.contentType ?? "").split(separator: ";").first.map {
+      $0.trimmingSpaces().lowercased()
+    } ?? ""
+    switch mediaType {
+    case "application/json", "":
+      if mediaType.isEmpty && request.body.isEmpty { return [:] }
+      let value: JSONValue
+      do {
+        value = try JSONParser.parse(request.body)
+      } catch {
+        throw .badRequest("invalid_json", "the body is not valid JSON: \(error)")
+      }
+      guard case .object(let members) = value else {
+        throw .unprocessable("invalid_body", "the body must be a JSON object of column values")
+      }
+      return members
+    case "application/x-www-form-urlencoded":
+      var members: [String: JSONValue] = [:]
+      for (name, value) in try FormDecoding.decode(request.body) { members[name] = .string(value) }
+      return members
+    default:
+      throw .unsupportedMediaType(mediaType)
+    }
+  }
+}
+
+extension Substring {
+  func trimmingSpaces() -> String {
+    String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+  }
+}

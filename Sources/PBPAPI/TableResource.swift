@@ -1,0 +1,106 @@
+import JSON
+import PostgresClient
+
+/// CRUD on one configured table. Rows travel as JSON built by PostgreSQL
+/// (`row_to_json`), the same shape the notify trigger sends, so a row read
+/// from the API and a row from an event compare equal.
+struct TableResource {
+  let table: TableInfo
+  let session: DatabaseSession
+
+  static let defaultLimit = 1000
+  static let maximumLimit = 10_000
+
+  /// Rows ordered by key, at most `limit`, after the key `after` if given (keyset pagination).
+  func list(limit: Int, after: String?) throws(APIError) -> String {
+    let sql = """
+      select coalesce(json_agg(row_to_json(t) order by t.\(table.quotedKey)), '[]')::text
+      from (select * from \(table.quotedName)
+            where $2::text is null or \(table.quotedKey) > $2::text::\(table.keyType)
+            order by \(table.quotedKey) limit $1) t
+      """
+    return try session.run(readOnly: true) { try $0.execute(sql, [String(limit), after]).scalar ?? "[]" }
+  }
+
+  func get(key: String) throws(APIError) -> String {
+    try checkKeySyntax(key)
+    let sql = "select row_to_json(t)::text from \(table.quotedName) t where t.\(table.quotedKey) = $1::text::\(table.keyType)"
+    let row = try session.run(readOnly: true) { try $0.execute(sql, [key]).scalar }
+    guard let row else { throw notFound(key) }
+    return row
+  }
+
+  func create(_ fields: [String: JSONValue]) throws(APIError) -> (key: String, row: String) {
+    let columns = try writableColumns(in: fields, requireAll: true)
+    let sql: String
+    if columns.isEmpty {
+      sql = "insert into \(table.quotedName) as t default values returning t.\(table.quotedKey)::text, row_to_json(t)::text"
+    } else {
+      let list = columns.map { PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
+      sql = """
+        insert into \(table.quotedName) as t (\(list))
+        select \(list) from json_populate_record(null::\(table.quotedName), $1::json)
+        returning t.\(table.quotedKey)::text, row_to_json(t)::text
+        """
+    }
+    let parameters: [String?] = columns.isEmpty ? [] : [JSONWriter.serialize(.object(fields))]
+    let result = try session.run(readOnly: false) { try $0.execute(sql, parameters) }
+    guard let row = result.rows.first, let key = row[0], let json = row[1] else {
+      throw .internalError("insert returned no row")
+    }
+    return (key, json)
+  }
+
+  /// PUT (`replace`: every required column given) or PATCH (any of them).
+  func update(key: String, _ fields: [String: JSONValue], replace: Bool) throws(APIError) -> String {
+    try checkKeySyntax(key)
+    let columns = try writableColumns(in: fields, requireAll: replace)
+    guard !columns.isEmpty else {
+      throw .unprocessable("no_fields", "give at least one of: \(table.writableColumns.map(\.name).joined(separator: ", "))")
+    }
+    let list = columns.map { PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
+    let sql = """
+      update \(table.quotedName) as t set (\(list)) =
+        (select \(list) from json_populate_record(null::\(table.quotedName), $1::json))
+      where t.\(table.quotedKey) = $2::text::\(table.keyType)
+      returning row_to_json(t)::text
+      """
+    let row = try session.run(readOnly: false) { try $0.execute(sql, [JSONWriter.serialize(.object(fields)), key]).scalar }
+    guard let row else { throw notFound(key) }
+    return row
+  }
+
+  func delete(key: String) throws(APIError) {
+    try checkKeySyntax(key)
+    let sql = "delete from \(table.quotedName) where \(table.quotedKey) = $1::text::\(table.keyType)"
+    let affected = try session.run(readOnly: false) { try $0.execute(sql, [key]).affectedRows }
+    guard affected > 0 else { throw notFound(key) }
+  }
+
+  /// The body's writable columns, in table order; unknown names are refused,
+  /// and with `requireAll` so is a missing required column.
+  private func writableColumns(in fields: [String: JSONValue], requireAll: Bool) throws(APIError) -> [String] {
+    for name in fields.keys.sorted() where table.column(named: name) == nil {
+      throw .unprocessable("unknown_column", "\(table.name) has no column \(JSONWriter.quoted(name))")
+    }
+    if requireAll {
+      for column in table.requiredColumns where fields[column.name] == nil || fields[column.name] == .null {
+        throw .unprocessable("missing_field", "`\(column.name)` is required")
+      }
+    }
+    return table.writableColumns.map(\.name).filter { fields[$0] != nil }
+  }
+
+  /// An integer key that is not an integer names no row: 404, without asking the database.
+  private func checkKeySyntax(_ key: String) throws(APIError) {
+    guard ["bigint", "integer", "smallint"].contains(table.keyType) else { return }
+    let digits = key.utf8.first == UInt8(ascii: "-") ? key.utf8.dropFirst() : key.utf8[...]
+    guard !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+      throw notFound(key)
+    }
+  }
+
+  private func notFound(_ key: String) -> APIError {
+    .notFound("\(table.name) has no row with \(table.keyColumn) \(JSONWriter.quoted(key))")
+  }
+}

@@ -1,0 +1,144 @@
+import CLibPQ
+import Glibc
+
+/// One libpq connection.
+///
+/// Threading rule: a connection is used by one thread at a time. It is handed
+/// between threads only through a lock (a pool or an owning thread), never
+/// shared; hence `@unchecked Sendable`. libpq itself is thread-safe for
+/// distinct connections.
+public final class PostgresConnection: @unchecked Sendable {
+  private let handle: OpaquePointer
+  private var preparedNames: [String: String] = [:]
+
+  /// Connects, blocking up to the conninfo's `connect_timeout`.
+  public init(conninfo: String) throws(PostgresError) {
+    guard let handle = PQconnectdb(conninfo) else {
+      throw .connectionFailed("out of memory")
+    }
+    guard PQstatus(handle) == CONNECTION_OK else {
+      let message = Self.errorMessage(handle)
+      PQfinish(handle)
+      throw .connectionFailed(message)
+    }
+    self.handle = handle
+  }
+
+  deinit { PQfinish(handle) }
+
+  public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
+
+  /// The socket, for waiting on notifications with poll(2).
+  public var socket: Int32 { PQsocket(handle) }
+
+  /// The server's backend process id, for logs and for tests that terminate it.
+  public var backendPID: Int32 { PQbackendPID(handle) }
+
+  /// Runs a parameterised statement (text parameters, text results). The
+  /// statement is prepared once per connection and reused.
+  @discardableResult
+  public func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+    let name = try preparedName(for: sql, parameterCount: parameters.count)
+    let result = withCStrings(parameters) { values in
+      PQexecPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
+    }
+    return try check(result)
+  }
+
+  /// Runs one or more statements without parameters (setup, LISTEN).
+  @discardableResult
+  public func executeSimple(_ sql: String) throws(PostgresError) -> PostgresResult {
+    try check(PQexec(handle, sql))
+  }
+
+  private func preparedName(for sql: String, parameterCount: Int) throws(PostgresError) -> String {
+    if let name = preparedNames[sql] { return name }
+    let name = "pbp_\(preparedNames.count)"
+    _ = try check(PQprepare(handle, name, sql, Int32(parameterCount), nil))
+    preparedNames[sql] = name
+    return name
+  }
+
+  private func check(_ result: OpaquePointer?) throws(PostgresError) -> PostgresResult {
+    guard let result else {
+      throw .connectionLost(Self.errorMessage(handle))
+    }
+    defer { PQclear(result) }
+    switch PQresultStatus(result) {
+    case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+      return PostgresResult(result)
+    default:
+      if PQstatus(handle) != CONNECTION_OK {
+        throw .connectionLost(Self.errorMessage(handle))
+      }
+      let state = Self.field(result, Int32(UInt8(ascii: "C"))) ?? "XX000"
+      let message = Self.field(result, Int32(UInt8(ascii: "M"))) ?? Self.errorMessage(handle)
+      throw .server(sqlState: state, message: message, detail: Self.field(result, Int32(UInt8(ascii: "D"))))
+    }
+  }
+
+  // MARK: Notifications
+
+  /// Reads what the server sent without blocking. Throws when the connection is gone.
+  public func consumeInput() throws(PostgresError) {
+    guard PQconsumeInput(handle) == 1 else {
+      throw .connectionLost(Self.errorMessage(handle))
+    }
+  }
+
+  /// The next notification already read by ``consumeInput()``.
+  public func nextNotification() -> (channel: String, payload: [UInt8])? {
+    guard let notification = PQnotifies(handle) else { return nil }
+    defer { PQfreemem(notification) }
+    let channel = String(cString: notification.pointee.relname)
+    let payload = notification.pointee.extra!
+    let bytes = UnsafeRawBufferPointer(start: payload, count: strlen(payload))
+    return (channel, Array(bytes))
+  }
+
+  // MARK: Helpers
+
+  private static func errorMessage(_ handle: OpaquePointer) -> String {
+    guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
+    return String(cString: text).trimmingTrailingNewlines()
+  }
+
+  private static func field(_ result: OpaquePointer, _ code: Int32) -> String? {
+    guard let value = PQresultErrorField(result, code) else { return nil }
+    return String(cString: value)
+  }
+
+  /// Quotes an identifier that came from the catalog or configuration (never from a request).
+  public static func quoteIdentifier(_ name: String) -> String {
+    "\"" + name.replacingAll("\"", with: "\"\"") + "\""
+  }
+}
+
+private func withCStrings<R>(
+  _ strings: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> R
+) -> R {
+  if strings.isEmpty { return body(nil) }
+  var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
+  defer { pointers.forEach { free($0) } }
+  return pointers.withUnsafeMutableBufferPointer { buffer in
+    buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
+      body($0)
+    }
+  }
+}
+
+extension String {
+  func trimmingTrailingNewlines() -> String {
+    var text = self
+    while text.last == "\n" || text.last == "\r" { text.removeLast() }
+    return text
+  }
+
+  func replacingAll(_ target: Character, with replacement: String) -> String {
+    var output = ""
+    for character in self {
+      if character == target { output += replacement } else { output.append(character) }
+    }
+    return output
+  }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import DaemonSupport
+import Glibc
+
+@main
+struct FcgiCommand: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "pbp-fcgi",
+    abstract: "The FastCGI worker pool behind nginx: the CRUD API and the change long-polls.",
+    discussion: """
+      A master process owns the FastCGI socket (or takes it from systemd socket
+      activation), starts --workers worker processes that accept with --threads
+      threads each, and restarts a worker that dies. SIGTERM stops gracefully;
+      SIGHUP replaces the workers without failing a request.
+      """)
+
+  @Option(help: "FastCGI unix socket to listen on (ignored under socket activation).")
+  var socket: String = "/run/pbp/fcgi.sock"
+
+  @Option(help: "File mode of the FastCGI socket, in octal (nginx's workers must be able to connect).")
+  var socketMode: String = "0660"
+
+  @Option(help: "pbp-notifyd's unix socket.")
+  var notifydSocket: String = "/run/pbp/notifyd.sock"
+
+  @Option(help: "libpq connection string for the API's queries (as the pbp_app role).")
+  var conninfo: String = "dbname=pbp user=pbp_app connect_timeout=3"
+
+  @Option(help: "Comma-separated tables served under /api/ (each needs sql/ to watch it).")
+  var tables: String = "testtype"
+
+  @Option(help: "Worker processes (default: the number of cores).")
+  var workers: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+
+  @Option(help: "Accepting threads per worker; each holds at most one database connection.")
+  var threads: Int = 4
+
+  @Option(help: "Seconds a long-poll waits when it names no timeout.")
+  var pollTimeout: Double = 25
+
+  @Option(help: "The longest timeout a long-poll may ask for, in seconds (below nginx's fastcgi_read_timeout).")
+  var maxPollTimeout: Double = 55
+
+  @Option(help: "Events each worker keeps to answer polls without asking notifyd.")
+  var ringSize: Int = 65536
+
+  @Option(help: "The largest request body accepted, in bytes.")
+  var maxBodyBytes: Int = 1 << 20
+
+  @Option(help: "The most subscriptions one poll may carry.")
+  var maxSubscriptions: Int = 256
+
+  @Flag(help: "Log each request.")
+  var verbose = false
+
+  @Option(help: .hidden)
+  var workerListenFD: Int32?
+
+  func validate() throws {
+    guard workers > 0, threads > 0 else { throw ValidationError("--workers and --threads must be positive") }
+    guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
+    guard pollTimeout >= 0, maxPollTimeout >= pollTimeout else {
+      throw ValidationError("--poll-timeout must be between 0 and --max-poll-timeout")
+    }
+    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0 else {
+      throw ValidationError("--ring-size, --max-body-bytes and --max-subscriptions must be positive")
+    }
+    guard !tableList.isEmpty else { throw ValidationError("--tables names no table") }
+  }
+
+  var tableList: [String] {
+    tables.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+  }
+
+  func run() throws {
+    let log = Log(component: workerListenFD == nil ? "pbp-fcgi" : "pbp-fcgi-worker", minimumLevel: verbose ? .debug : .info)
+    if let workerListenFD {
+      WorkerProcess(options: self, listenFD: workerListenFD, log: log).run()
+    } else {
+      do {
+        try PoolMaster(options: self, log: log).run()
+      } catch {
+        log.error("cannot start: \(error)")
+        throw ExitCode(1)
+      }
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import CSystemShim
+import ChangeStream
+import DaemonSupport
+import FastCGI
+import Glibc
+import PBPAPI
+import Synchronization
+
+/// One worker process: accepting threads, the notifyd stream, the parking lot.
+struct WorkerProcess {
+  let options: FcgiCommand
+  let listenFD: Int32
+  let log: Log
+
+  func run() {
+    // Signals go to the main thread's sigwait only; libfcgi's own handlers never run.
+    let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
+    _ = signals.withUnsafeBufferPointer { pbp_block_signals($0.baseAddress, Int32($0.count)) }
+    signal(SIGPIPE, SIG_IGN)
+    _ = pbp_die_with_parent(SIGTERM)
+    guard FastCGIRequest.initializeLibrary() else {
+      log.error("FCGX_Init failed")
+      exit(1)
+    }
+
+    let hub = ChangeHub(ringCapacity: options.ringSize, log: log)
+    hub.startWatcher()
+    NotifydSubscription(socketPath: options.notifydSocket, hub: hub, log: log).start()
+    let application = APIApplication(
+      configuration: .init(
+        tables: options.tableList, maximumBodyBytes: options.maxBodyBytes,
+        pollLimits: .init(
+          maximumSubscriptions: options.maxSubscriptions,
+          defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
+          maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
+      hub: hub)
+    let busy = Arc(Atomic<Int>(0))
+    for index in 0..<options.threads {
+      let loop = AcceptLoop(
+        listenFD: listenFD, application: application, conninfo: options.conninfo,
+        maximumBodyBytes: options.maxBodyBytes, busy: busy, log: log, verbose: options.verbose)
+      Threads.start(name: "pbp-accept-\(index)") { loop.run() }
+    }
+    log.info("worker ready: \(options.threads) accepting threads")
+
+    while true {
+      let received = signals.withUnsafeBufferPointer { pbp_wait_signal($0.baseAddress, Int32($0.count), -1) }
+      if received == SIGTERM || received == SIGINT { break }
+    }
+    // Parked polls are answered with the newest cursor: their clients come straight back.
+    hub.releaseAll()
+    let deadline = MonotonicClock.now() + .seconds(10)
+    while busy.value.load(ordering: .acquiring) > 0 && MonotonicClock.now() < deadline {
+      usleep(10_000)
+    }
+    log.info("worker stopped")
+    exit(0)
+  }
+}
+
+/// A reference to a value that several threads share.
+final class Arc<Value: ~Copyable & Sendable>: Sendable {
+  let value: Value
+  init(_ value: consuming Value) { self.value = value }
+}
+
+/// One accepting thread: accept, answer or park, accept again.
+struct AcceptLoop: Sendable {
+  let listenFD: Int32
+  let application: APIApplication
+  let conninfo: String
+  let maximumBodyBytes: Int
+  let busy: Arc<Atomic<Int>>
+  let log: Log
+  let verbose: Bool
+
+  func run() {
+    let session = DatabaseSession(conninfo: conninfo)
+    while true {
+      switch FastCGIRequest.accept(listenSocket: listenFD) {
+      case .success(let request):
+        busy.value.add(1, ordering: .acquiring)
+        serve(request, session: session)
+        busy.value.subtract(1, ordering: .releasing)
+      case .failure(let error):
+        log.warning("accept failed (\(error.code)); retrying")
+        usleep(100_000)
+      }
+    }
+  }
+
+  private func serve(_ request: FastCGIRequest, session: DatabaseSession) {
+    let method = request.parameter("REQUEST_METHOD") ?? "GET"
+    let path = request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/"
+    if verbose { log.debug("\(method) \(path)") }
+    let apiRequest: APIRequest
+    do {
+      let query = try FormDecoding.decode((request.parameter("QUERY_STRING") ?? "")[...])
+      let body = try readBody(request)
+      apiRequest = APIRequest(
+        method: method, path: path, query: query, contentType: request.parameter("CONTENT_TYPE"), body: body)
+    } catch {
+      request.respond(HTTPResponse(error: error))
+      return
+    }
+    switch application.handle(apiRequest, session: session) {
+    case .response(var response):
+      if method == "HEAD" { response.body = [] }
+      request.respond(response)
+    case .poll(let poll):
+      application.hub.submit(poll, responder: request)
+    }
+  }
+
+  private func readBody(_ request: FastCGIRequest) throws(APIError) -> [UInt8] {
+    do {
+      return try request.readBody(limit: maximumBodyBytes)
+    } catch .tooLarge(let limit) {
+      throw .tooLarge(limit: limit)
+    } catch {
+      throw .badRequest("unreadable_body", "the request body could not be read")
+    }
+  }
+}

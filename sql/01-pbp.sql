@@ -1,0 +1,95 @@
+-- PBP's machinery, shared by every watched table. Idempotent: safe to run again.
+
+-- Table-level granularity: one row per watched table, bumped once per statement.
+create table if not exists table_mtime (
+  name text primary key,
+  mtime timestamptz not null default clock_timestamp()
+);
+
+-- Row-level granularity: clock_timestamp(), not now(), so that a row's mtime
+-- moves forward even when overlapping transactions touch it.
+create or replace function pbp_set_mtime() returns trigger
+language plpgsql as $$
+begin
+  new.mtime := clock_timestamp();
+  return new;
+end $$;
+
+-- SECURITY DEFINER: the application role may write the watched tables
+-- without being allowed to write table_mtime directly. An upsert, because two
+-- concurrent first writers must both succeed.
+create or replace function pbp_touch_table() returns trigger
+language plpgsql security definer set search_path = pg_catalog, public as $$
+begin
+  insert into public.table_mtime (name, mtime) values (tg_table_name, clock_timestamp())
+  on conflict (name) do update set mtime = excluded.mtime;
+  return null;
+end $$;
+
+-- One notification per changed row on channel 'pbp'. pg_notify refuses
+-- payloads of 8000 bytes or more, and a failing trigger would fail the
+-- writer's transaction: a row too large is sent as its key only, marked
+-- truncated, and the client fetches it.
+create or replace function pbp_notify() returns trigger
+language plpgsql as $$
+declare
+  key_column text := tg_argv[0];
+  key_value jsonb;
+  stamp timestamptz;
+  payload text;
+begin
+  if tg_op = 'DELETE' then
+    key_value := to_jsonb(old) -> key_column;
+    stamp := clock_timestamp();
+  else
+    key_value := to_jsonb(new) -> key_column;
+    stamp := new.mtime;
+  end if;
+  payload := json_build_object(
+    'table', tg_table_name,
+    'op', lower(tg_op),
+    'key', key_value,
+    'mtime', stamp,
+    'new', case when tg_op = 'DELETE' then null else to_json(new) end,
+    'old', case when tg_op = 'INSERT' then null else to_json(old) end
+  )::text;
+  if octet_length(payload) >= 8000 then
+    payload := json_build_object(
+      'table', tg_table_name,
+      'op', lower(tg_op),
+      'key', key_value,
+      'mtime', stamp,
+      'truncated', true
+    )::text;
+  end if;
+  perform pg_notify('pbp', payload);
+  return null;
+end $$;
+
+-- Makes a table watched: mtime column maintained, table_mtime bumped, every
+-- row change notified. The table needs a single-column primary key and an
+-- `mtime timestamptz` column. Calling it again changes nothing.
+create or replace function pbp_watch(target regclass) returns void
+language plpgsql as $$
+declare
+  key_column text;
+  table_name text := (select relname from pg_class where oid = target);
+begin
+  select a.attname into key_column
+  from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+  where i.indrelid = target and i.indisprimary and i.indnkeyatts = 1;
+  if key_column is null then
+    raise exception 'pbp_watch: % needs a single-column primary key', target;
+  end if;
+  execute format('create index if not exists %I on %s (mtime)', table_name || '_mtime_idx', target);
+  execute format('drop trigger if exists pbp_set_mtime on %s', target);
+  execute format('create trigger pbp_set_mtime before insert or update on %s
+                  for each row execute function pbp_set_mtime()', target);
+  execute format('drop trigger if exists pbp_touch_table on %s', target);
+  execute format('create trigger pbp_touch_table after insert or update or delete on %s
+                  for each statement execute function pbp_touch_table()', target);
+  execute format('drop trigger if exists pbp_notify on %s', target);
+  execute format('create trigger pbp_notify after insert or update or delete on %s
+                  for each row execute function pbp_notify(%L)', target, key_column);
+  insert into table_mtime (name) values (table_name) on conflict (name) do nothing;
+end $$;

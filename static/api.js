@@ -1,0 +1,125 @@
+// api.js: the HTTP API of PBP, nothing else. No DOM, no state.
+//
+// Every failure is thrown as an ApiError: `status` is the HTTP status (0 for a
+// network failure or a timeout), `code` the server's stable error code and
+// `message` its human text (the JSON body's `message`).
+
+export const API_ROOT = '/api';
+
+export class ApiError extends Error {
+  constructor(status, code, message, body = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+
+  /** A network failure, a timeout, or a server-side failure: worth retrying. */
+  get transient() {
+    return this.status === 0 || this.status === 408 || this.status === 429 || this.status >= 500;
+  }
+}
+
+/**
+ * One request. `body` (if any) is sent as JSON. `timeoutMs` aborts a request
+ * that hangs; `signal` lets the caller abort it (an AbortError is rethrown
+ * unchanged so callers can tell "I stopped it" from "it failed").
+ * Resolves to {status, headers, data} where data is the parsed JSON or null.
+ */
+export async function request(method, path, { body, signal, timeoutMs = 15000 } = {}) {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
+  const onAbort = () => controller.abort();
+  if (signal) {
+    if (signal.aborted) controller.abort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  const init = {
+    method,
+    headers: { Accept: 'application/json' },
+    signal: controller.signal,
+    cache: 'no-store',
+    credentials: 'same-origin',
+  };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  let text;
+  try {
+    response = await fetch(API_ROOT + path, init);
+    text = await response.text();
+  } catch (err) {
+    if (signal?.aborted) throw err;                      // the caller stopped it
+    if (timedOut) throw new ApiError(0, 'timeout', `No answer from the server (${method} ${API_ROOT}${path}).`);
+    throw new ApiError(0, 'network', 'Cannot reach the server.');
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!response.ok) {
+    const code = (data && typeof data.error === 'string') ? data.error : `http_${response.status}`;
+    const message = (data && typeof data.message === 'string' && data.message)
+      ? data.message
+      : `${method} ${API_ROOT}${path} failed: ${response.status} ${response.statusText || ''}`.trim();
+    throw new ApiError(response.status, code, message, data);
+  }
+  if (text && data === null) {
+    throw new ApiError(response.status, 'bad_response', `The server sent something that is not JSON (${method} ${API_ROOT}${path}).`);
+  }
+  return { status: response.status, headers: response.headers, data };
+}
+
+const seg = (v) => encodeURIComponent(String(v));
+
+/** The whole table and the cursor taken before it was read. */
+export async function listRows(table, { signal } = {}) {
+  const { data, headers } = await request('GET', `/${seg(table)}`, { signal, timeoutMs: 20000 });
+  if (!Array.isArray(data)) throw new ApiError(200, 'bad_response', `GET /api/${table} did not return an array.`);
+  const cursor = headers.get('PBP-Cursor');
+  return { rows: data, cursor: cursor || null };
+}
+
+/** One row, or null if it does not exist (404). */
+export async function getRow(table, key, { signal } = {}) {
+  try {
+    return (await request('GET', `/${seg(table)}/${seg(key)}`, { signal })).data;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+export async function createRow(table, fields) {
+  return (await request('POST', `/${seg(table)}`, { body: fields })).data;
+}
+
+export async function updateRow(table, key, fields) {
+  return (await request('PUT', `/${seg(table)}/${seg(key)}`, { body: fields })).data;
+}
+
+export async function deleteRow(table, key) {
+  await request('DELETE', `/${seg(table)}/${seg(key)}`);
+}
+
+/**
+ * One long-poll. With a null cursor the server answers at once with the
+ * newest cursor (used as a cheap "is the stream up?" probe).
+ * Resolves to {cursor, events}; a reset is an ApiError with status 409.
+ */
+export async function pollChanges(cursor, subscriptions, { signal, timeoutMs = 45000 } = {}) {
+  const body = { subscriptions };
+  if (cursor != null) body.cursor = cursor;
+  const { data } = await request('POST', '/changes', { body, signal, timeoutMs });
+  if (!data || data.cursor == null || !Array.isArray(data.events)) {
+    throw new ApiError(200, 'bad_response', 'POST /api/changes answered something unexpected.');
+  }
+  return data;
+}

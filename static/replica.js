@@ -1,0 +1,162 @@
+// replica.js: the local copy of one table. No network, no DOM.
+//
+// Rows live in a Map keyed by String(row[keyField]). Changes arrive as a whole
+// snapshot (replaceAll) or as change-stream events (applyEvents); listeners are
+// told once per batch which keys changed, so a view can update just those.
+//
+// Applying is idempotent, because the stream may replay events the snapshot
+// already shows: an upsert never moves a row back to an older `mtime`, and a
+// row this tab just deleted is not brought back by a stale event.
+
+/** Map key for a row key (ids may arrive as numbers or strings). */
+export const keyOf = (k) => String(k);
+
+const MTIME_RE = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/**
+ * An mtime as a number of microseconds since the epoch, or null if it cannot
+ * be read. Keeps the microseconds PostgreSQL sends (Date keeps only millis).
+ */
+export function mtimeMicros(s) {
+  if (typeof s !== 'string') return null;
+  const m = MTIME_RE.exec(s.trim());
+  if (!m) return null;
+  let zone = m[4] || 'Z';
+  if (/^[+-]\d{2}$/.test(zone)) zone += ':00';
+  else if (/^[+-]\d{4}$/.test(zone)) zone = `${zone.slice(0, 3)}:${zone.slice(3)}`;
+  const ms = Date.parse(`${m[1]}T${m[2]}${zone.toUpperCase()}`);
+  if (Number.isNaN(ms)) return null;
+  const micros = Number(((m[3] || '') + '000000').slice(0, 6));
+  return ms * 1000 + micros;
+}
+
+function sameValue(a, b) {
+  if (a === b) return true;
+  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function sameRow(a, b) {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue(a[k], b[k]));
+}
+
+export class Replica {
+  constructor(table, { keyField = 'id' } = {}) {
+    this.table = table;
+    this.keyField = keyField;
+    this.rows = new Map();
+    this.loaded = false;
+    this._deletedHere = new Set(); // keys deleted by this tab whose delete event has not arrived yet
+    this._listeners = new Set();
+  }
+
+  get size() { return this.rows.size; }
+  get(key) { return this.rows.get(keyOf(key)); }
+
+  /** Rows ordered by key (numerically when both keys are numbers). */
+  sortedRows() {
+    const kf = this.keyField;
+    return [...this.rows.values()].sort((a, b) => compareKeys(a[kf], b[kf]));
+  }
+
+  /** listener({reset, keys}) after every change; returns an unsubscribe function. */
+  subscribe(listener) {
+    this._listeners.add(listener);
+    return () => this._listeners.delete(listener);
+  }
+
+  _notify(keys, reset = false) {
+    if (!reset && keys.size === 0) return;
+    for (const fn of this._listeners) {
+      try { fn({ reset, keys }); } catch (err) { console.error('replica listener failed', err); }
+    }
+  }
+
+  /** Replace everything with a snapshot: build the new map, then notify once. */
+  replaceAll(rows) {
+    const next = new Map();
+    for (const row of rows) {
+      if (row && row[this.keyField] != null) next.set(keyOf(row[this.keyField]), row);
+    }
+    const changed = new Set();
+    for (const [k, row] of next) if (!sameRow(this.rows.get(k), row)) changed.add(k);
+    for (const k of this.rows.keys()) if (!next.has(k)) changed.add(k);
+    this.rows = next;
+    this._deletedHere.clear();
+    this.loaded = true;
+    this._notify(changed, true);
+    return changed;
+  }
+
+  /**
+   * Apply change-stream events (already resolved: no `truncated` ones) for
+   * this table, in order. Returns the set of keys whose row changed.
+   */
+  applyEvents(events) {
+    const changed = new Set();
+    for (const ev of events) {
+      if (!ev || ev.table !== this.table) continue;
+      if (ev.truncated) {
+        console.warn('replica: unresolved truncated event ignored', ev);
+        continue;
+      }
+      if (ev.op === 'delete') {
+        const key = ev.key ?? ev.old?.[this.keyField];
+        if (key == null) continue;
+        this._deletedHere.delete(keyOf(key));
+        if (this._remove(key)) changed.add(keyOf(key));
+      } else if (ev.op === 'insert' || ev.op === 'update') {
+        if (ev.new && this._upsert(ev.new)) changed.add(keyOf(ev.new[this.keyField]));
+      }
+    }
+    this._notify(changed);
+    return changed;
+  }
+
+  /** A row the API just returned (after POST / PUT). */
+  upsertLocal(row) {
+    const changed = new Set();
+    if (row && this._upsert(row)) changed.add(keyOf(row[this.keyField]));
+    this._notify(changed);
+  }
+
+  /** A row this tab just deleted through the API. */
+  removeLocal(key) {
+    const changed = new Set();
+    this._deletedHere.add(keyOf(key));
+    if (this._remove(key)) changed.add(keyOf(key));
+    this._notify(changed);
+  }
+
+  _upsert(row) {
+    const raw = row[this.keyField];
+    if (raw == null) return false;
+    const k = keyOf(raw);
+    if (this._deletedHere.has(k)) return false;
+    const old = this.rows.get(k);
+    if (old) {
+      if (sameRow(old, row)) return false;
+      const a = mtimeMicros(old.mtime);
+      const b = mtimeMicros(row.mtime);
+      if (a !== null && b !== null && b < a) return false; // stale replay
+    }
+    this.rows.set(k, row);
+    return true;
+  }
+
+  _remove(key) {
+    return this.rows.delete(keyOf(key));
+  }
+}
+
+export function compareKeys(a, b) {
+  const na = typeof a === 'number' || /^-?\d+$/.test(String(a));
+  const nb = typeof b === 'number' || /^-?\d+$/.test(String(b));
+  if (na && nb) return Number(a) - Number(b);
+  if (na !== nb) return na ? -1 : 1;
+  return String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0;
+}

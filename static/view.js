@@ -163,7 +163,10 @@ export class View {
     tr.classList.remove('flash');
     void tr.offsetWidth; // restart the animation
     tr.classList.add('flash');
-    tr.addEventListener('animationend', () => tr.classList.remove('flash'), { once: true });
+    clearTimeout(tr._flashTimer);
+    const end = () => { clearTimeout(tr._flashTimer); tr.classList.remove('flash'); };
+    tr.addEventListener('animationend', end, { once: true });
+    tr._flashTimer = setTimeout(end, 1500); // in case no animationend comes (hidden tab)
   }
 
   _buildRow(row) {

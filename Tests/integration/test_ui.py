@@ -4,7 +4,6 @@ Needs the `stack` fixture (Tests/integration/conftest.py): `base_url`,
 `psql(sql) -> stdout` (a superuser connection of its own) and `artifacts_dir`.
 Every wait is explicit; nothing relies on a fixed sleep.
 """
-import json
 import re
 import uuid
 
@@ -266,6 +265,9 @@ def test_page_looks_right(driver, stack):
             "return getComputedStyle(document.getElementById('status'), '::before').backgroundColor;")
         assert dot and dot not in ("rgba(0, 0, 0, 0)", "transparent")
 
+        # Let the "just changed" highlight fade so the screenshot shows the resting look.
+        wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "#rows tr.flash"),
+             "the change highlight never ended", timeout=5)
         stack.artifacts_dir.mkdir(parents=True, exist_ok=True)
         assert driver.save_screenshot(str(stack.artifacts_dir / "ui.png"))
 

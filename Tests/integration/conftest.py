@@ -1,0 +1,94 @@
+"""The real stack for the integration tests: a PostgreSQL cluster, pbp-notifyd,
+pbp-fcgi and nginx, started once per test session in a temporary folder on a
+free port, so that a test run and `make run` can share a machine."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tools"))
+
+from pbpstack import Stack, free_port  # noqa: E402
+
+
+class Response:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<{self.status} {self.body[:300]!r}>"
+
+
+class Client:
+    """A real HTTP/1.1 client to nginx, one connection per request."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def request(self, method: str, path: str, body=None, headers=None, timeout: float = 30) -> Response:
+        headers = dict(headers or {})
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif isinstance(body, str):
+            body = body.encode()
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            return Response(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
+        finally:
+            connection.close()
+
+    def get(self, path: str, **kwargs) -> Response:
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path: str, body=None, **kwargs) -> Response:
+        return self.request("POST", path, body=body, **kwargs)
+
+    def put(self, path: str, body=None, **kwargs) -> Response:
+        return self.request("PUT", path, body=body, **kwargs)
+
+    def patch(self, path: str, body=None, **kwargs) -> Response:
+        return self.request("PATCH", path, body=body, **kwargs)
+
+    def delete(self, path: str, **kwargs) -> Response:
+        return self.request("DELETE", path, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
+    root = Path(tempfile.mkdtemp(prefix="pbp-test-"))
+    # The postgres user runs the cluster inside it.
+    os.chmod(root, 0o755)
+    instance = Stack(root, free_port(), bin_dir, log=lambda message: None)
+    instance.start()
+    yield instance
+    instance.stop()
+    logs = instance.artifacts_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    for log in root.glob("*.log"):
+        shutil.copy(log, logs / log.name)
+    for log in (root / "nginx").glob("*.log"):
+        shutil.copy(log, logs / f"nginx-{log.name}")
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def client(stack) -> Client:
+    return Client(stack.port)

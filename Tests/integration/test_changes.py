@@ -1,0 +1,181 @@
+"""The change stream end to end: a row changed by psql on its own connection
+reaches a long-poll waiting at nginx, as the right event, with the cursor
+advancing; and the poll protocol's edges (no cursor, reset, timeout, filters)."""
+
+import threading
+import uuid
+
+import pytest
+
+from conftest import Client
+
+
+def snapshot_cursor(client: Client) -> str:
+    response = client.get("/api/testtype?limit=1")
+    assert response.status == 200, response
+    return response.headers["pbp-cursor"]
+
+
+def seq(cursor: str) -> int:
+    return int(cursor.split(":")[1])
+
+
+class WaitingPoll:
+    """A long-poll sent from a thread, so that the test can act while it waits."""
+
+    def __init__(self, client: Client, body: dict):
+        self.response = None
+        self.thread = threading.Thread(target=self._run, args=(client, body), daemon=True)
+        self.thread.start()
+
+    def _run(self, client, body):
+        self.response = client.post("/api/changes", body, timeout=60)
+
+    def assert_waiting(self, seconds=0.5):
+        self.thread.join(seconds)
+        assert self.thread.is_alive(), f"the poll was answered before any change: {self.response}"
+
+    def result(self, seconds=10):
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the poll was not answered"
+        return self.response
+
+
+def test_psql_insert_update_delete_reach_a_waiting_poll(client, stack):
+    cursor = snapshot_cursor(client)
+    subscriptions = [{"table": "testtype"}]
+    value = f"psql-{uuid.uuid4().hex[:8]}"
+
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": subscriptions})
+    poll.assert_waiting()
+    row_id = int(stack.psql(f"insert into testtype (val) values ('{value}') returning id").split()[0])
+    response = poll.result()
+    assert response.status == 200, response
+    body = response.json()
+    [event] = body["events"]
+    assert event["op"] == "insert" and event["table"] == "testtype" and event["key"] == row_id
+    assert event["new"]["val"] == value and event["old"] is None
+    assert event["matches"] == [0]
+    assert seq(body["cursor"]) > seq(cursor) and event["cursor"] == body["cursor"]
+    cursor = body["cursor"]
+
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": subscriptions})
+    poll.assert_waiting()
+    stack.psql(f"update testtype set val = '{value}-2' where id = {row_id}")
+    body = poll.result().json()
+    [event] = body["events"]
+    assert event["op"] == "update" and event["key"] == row_id
+    assert event["old"]["val"] == value and event["new"]["val"] == value + "-2"
+    assert event["new"]["mtime"] >= event["old"]["mtime"]
+    assert seq(body["cursor"]) == seq(cursor) + 1
+    cursor = body["cursor"]
+
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": subscriptions})
+    poll.assert_waiting()
+    stack.psql(f"delete from testtype where id = {row_id}")
+    body = poll.result().json()
+    [event] = body["events"]
+    assert event["op"] == "delete" and event["key"] == row_id
+    assert event["new"] is None and event["old"]["val"] == value + "-2"
+    assert seq(body["cursor"]) == seq(cursor) + 1
+
+
+def test_events_already_past_the_cursor_are_answered_at_once(client, stack):
+    cursor = snapshot_cursor(client)
+    stack.psql("insert into testtype (val) values ('a'), ('b'), ('c')")
+    # The three events may reach the worker a moment after the insert returns.
+    events = []
+    while len(events) < 3:
+        body = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}]}).json()
+        events += body["events"]
+        cursor = body["cursor"]
+    assert [e["new"]["val"] for e in events] == ["a", "b", "c"]
+    assert [seq(e["cursor"]) for e in events] == sorted(seq(e["cursor"]) for e in events)
+
+
+def test_get_form_and_row_filter(client, stack):
+    watched = int(stack.psql("insert into testtype (val) values ('watched') returning id").split()[0])
+    cursor = snapshot_cursor(client)
+    result = {}
+
+    def run():
+        result["response"] = client.get(f"/api/changes?cursor={cursor}&table=testtype&where.id={watched}", timeout=60)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(0.5)
+    assert thread.is_alive()
+    stack.psql("insert into testtype (val) values ('other')")
+    thread.join(1.0)
+    assert thread.is_alive(), f"a change to another row answered a row filter: {result}"
+    stack.psql(f"update testtype set val = 'watched-2' where id = {watched}")
+    thread.join(10)
+    body = result["response"].json()
+    assert [(e["key"], e["op"]) for e in body["events"]] == [(watched, "update")]
+
+
+def test_each_event_says_which_subscriptions_it_matched(client, stack):
+    row_id = int(stack.psql("insert into testtype (val) values ('m') returning id").split()[0])
+    cursor = snapshot_cursor(client)
+    subscriptions = [{"table": "testtype", "where": {"id": row_id + 1000000}},
+                     {"table": "testtype"},
+                     {"table": "testtype", "where": {"id": row_id}}]
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": subscriptions})
+    poll.assert_waiting()
+    stack.psql(f"update testtype set val = 'm2' where id = {row_id}")
+    [event] = poll.result().json()["events"]
+    assert event["matches"] == [1, 2]
+
+
+def test_no_cursor_answers_at_once_with_the_newest(client):
+    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype"}]}, timeout=5)
+    assert response.status == 200
+    body = response.json()
+    assert body["events"] == [] and seq(body["cursor"]) >= 0
+
+
+def test_cursor_of_another_epoch_gets_a_reset(client):
+    current = snapshot_cursor(client)
+    epoch = current.split(":")[0]
+    other = ("1" if epoch[0] != "1" else "2") + epoch[1:]
+    response = client.post("/api/changes", {"cursor": f"{other}:1", "subscriptions": [{"table": "testtype"}]})
+    assert response.status == 409
+    body = response.json()
+    assert body["error"] == "reset" and body["cursor"].split(":")[0] == epoch
+    future = f"{epoch}:{seq(current) + 1000000}"
+    response = client.post("/api/changes", {"cursor": future, "subscriptions": [{"table": "testtype"}]})
+    assert response.status == 409
+
+
+def test_poll_timeout_answers_with_no_events(client):
+    cursor = snapshot_cursor(client)
+    response = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype", "where": {"id": -1}}], "timeout": 1}, timeout=10)
+    assert response.status == 200
+    body = response.json()
+    assert body["events"] == [] and seq(body["cursor"]) >= seq(cursor)
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"cursor": "garbage", "subscriptions": [{"table": "testtype"}]}, "invalid_cursor"),
+    ({"cursor": "00000000000000000:1", "subscriptions": [{"table": "testtype"}]}, "invalid_cursor"),
+    ({"cursor": 5, "subscriptions": [{"table": "testtype"}]}, "invalid_cursor"),
+    ({"subscriptions": []}, "invalid_poll"),
+    ({"subscriptions": [{"nottable": 1}]}, "invalid_subscription"),
+    ({"subscriptions": [{"table": "testtype", "where": [1]}]}, "invalid_subscription"),
+    ({"subscriptions": [{"table": "testtype"}] * 1000}, "too_many_subscriptions"),
+])
+def test_bad_polls(client, body, code):
+    response = client.post("/api/changes", body, timeout=5)
+    assert response.status == 400, response
+    assert response.json()["error"] == code
+
+
+def test_a_row_too_large_for_notify_arrives_truncated(client, stack):
+    cursor = snapshot_cursor(client)
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype"}]})
+    poll.assert_waiting()
+    row_id = int(stack.psql("insert into testtype (val) values (repeat('x', 100000)) returning id").split()[0])
+    [event] = poll.result().json()["events"]
+    assert event["truncated"] is True and event["key"] == row_id and "new" not in event
+    fetched = client.get(f"/api/testtype/{row_id}").json()
+    assert len(fetched["val"]) == 100000

@@ -1,0 +1,130 @@
+"""The CRUD API through nginx: status codes of DESIGN.md, JSON and form bodies,
+and a JSON error for every bad request."""
+
+import uuid
+
+import pytest
+
+
+def unique(prefix="v"):
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def test_json_round_trip(client, stack):
+    value = unique()
+    created = client.post("/api/testtype", {"val": value})
+    assert created.status == 201, created
+    row = created.json()
+    assert row["val"] == value and isinstance(row["id"], int) and row["mtime"]
+    assert created.headers["location"] == f"/api/testtype/{row['id']}"
+    assert stack.psql(f"select val from testtype where id = {row['id']}").strip() == value
+
+    fetched = client.get(f"/api/testtype/{row['id']}")
+    assert fetched.status == 200 and fetched.json() == row
+
+    listed = client.get("/api/testtype")
+    assert listed.status == 200
+    assert row in listed.json()
+    assert listed.headers["pbp-cursor"]
+
+    replaced = client.put(f"/api/testtype/{row['id']}", {"val": value + "-put"})
+    assert replaced.status == 200 and replaced.json()["val"] == value + "-put"
+    assert replaced.json()["mtime"] > row["mtime"]
+
+    patched = client.patch(f"/api/testtype/{row['id']}", {"val": value + "-patch"})
+    assert patched.status == 200 and patched.json()["val"] == value + "-patch"
+
+    deleted = client.delete(f"/api/testtype/{row['id']}")
+    assert deleted.status == 204 and deleted.body == b""
+    assert client.get(f"/api/testtype/{row['id']}").status == 404
+    assert client.delete(f"/api/testtype/{row['id']}").status == 404
+    assert stack.psql(f"select count(*) from testtype where id = {row['id']}").strip() == "0"
+
+
+def test_form_bodies_as_the_original_sent_them(client, stack):
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    value = unique("form")
+    created = client.post("/api/testtype", f"val={value}+with%20spaces", headers=form)
+    assert created.status == 201, created
+    row_id = created.json()["id"]
+    assert created.json()["val"] == f"{value} with spaces"
+
+    updated = client.put("/api/testtype", f"id={row_id}&val=changed", headers=form)
+    assert updated.status == 200 and updated.json()["val"] == "changed"
+
+    deleted = client.delete("/api/testtype", body=f"id={row_id}", headers=form)
+    assert deleted.status == 204
+    assert stack.psql(f"select count(*) from testtype where id = {row_id}").strip() == "0"
+
+
+def test_pagination_with_limit_and_after(client):
+    ids = [client.post("/api/testtype", {"val": unique("page")}).json()["id"] for _ in range(3)]
+    first = client.get(f"/api/testtype?limit=2&after={ids[0] - 1}").json()
+    assert [row["id"] for row in first] == ids[:2]
+    rest = client.get(f"/api/testtype?limit=2&after={ids[1]}").json()
+    assert rest[0]["id"] == ids[2]
+
+
+def expect_error(response, status, code):
+    assert response.status == status, response
+    assert response.headers["content-type"].startswith("application/json"), response.headers
+    body = response.json()
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+
+
+def test_malformed_json(client):
+    expect_error(client.post("/api/testtype", '{"val": ', headers={"Content-Type": "application/json"}), 400, "invalid_json")
+    expect_error(client.post("/api/testtype", b'{"val": "\xff"}', headers={"Content-Type": "application/json"}), 400, "invalid_json")
+    expect_error(client.post("/api/testtype", "[1, 2]", headers={"Content-Type": "application/json"}), 422, "invalid_body")
+    deep = "[" * 5000 + "]" * 5000
+    expect_error(client.post("/api/testtype", deep, headers={"Content-Type": "application/json"}), 400, "invalid_json")
+
+
+def test_missing_and_unknown_fields(client, stack):
+    before = stack.psql("select count(*) from testtype").strip()
+    expect_error(client.post("/api/testtype", {}), 422, "missing_field")
+    expect_error(client.post("/api/testtype", {"val": None}), 422, "missing_field")
+    expect_error(client.post("/api/testtype", {"val": "x", "nope": 1}), 422, "unknown_column")
+    row_id = client.post("/api/testtype", {"val": "keep"}).json()["id"]
+    expect_error(client.put(f"/api/testtype/{row_id}", {}), 422, "missing_field")
+    expect_error(client.patch(f"/api/testtype/{row_id}", {}), 422, "no_fields")
+    assert client.get(f"/api/testtype/{row_id}").json()["val"] == "keep"
+    assert int(stack.psql("select count(*) from testtype").strip()) == int(before) + 1
+
+
+def test_unknown_ids_tables_and_methods(client):
+    expect_error(client.get("/api/testtype/999999999"), 404, "not_found")
+    expect_error(client.get("/api/testtype/abc"), 404, "not_found")
+    expect_error(client.put("/api/testtype/999999999", {"val": "x"}), 404, "not_found")
+    expect_error(client.delete("/api/testtype/999999999"), 404, "not_found")
+    expect_error(client.get("/api/nosuchtable"), 404, "unknown_table")
+    expect_error(client.get("/api/pg_authid"), 404, "unknown_table")
+    expect_error(client.request("PATCH", "/api/testtype", {"val": "x"}), 405, "method_not_allowed")
+    expect_error(client.request("OPTIONS", "/api/testtype/1"), 405, "method_not_allowed")
+    expect_error(client.post("/api/testtype", "val=x", headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+
+
+def test_sql_injection_text_is_only_ever_data(client, stack):
+    count_before = stack.psql("select count(*) from testtype").strip()
+    hostile = "'); drop table testtype; --"
+    created = client.post("/api/testtype", {"val": hostile})
+    assert created.status == 201 and created.json()["val"] == hostile
+    expect_error(client.get("/api/testtype;drop%20table%20testtype"), 404, "unknown_table")
+    expect_error(client.get("/api/testtype/1%20or%201=1"), 404, "not_found")
+    expect_error(client.post("/api/testtype", {"val": "x", 'val" = 1; drop table testtype; --': 1}), 422, "unknown_column")
+    expect_error(client.get("/api/testtype?after=1)%20or%20(1=1&limit=5"), 422, "invalid_value")
+    expect_error(client.get("/api/changes?table=testtype%27;drop%20table%20testtype;--"), 404, "unknown_table")
+    assert int(stack.psql("select count(*) from testtype").strip()) == int(count_before) + 1
+
+
+def test_body_over_the_limit(client, stack):
+    count_before = stack.psql("select count(*) from testtype").strip()
+    huge = {"val": "x" * (2 * 1024 * 1024)}
+    expect_error(client.post("/api/testtype", huge), 413, "body_too_large")
+    assert stack.psql("select count(*) from testtype").strip() == count_before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "100001"])
+def test_bad_limits(client, limit):
+    expect_error(client.get(f"/api/testtype?limit={limit}"), 400, "invalid_limit")

@@ -1,0 +1,328 @@
+#!/usr/bin/env python3
+"""Starts and stops a private PBP stack: PostgreSQL, pbp-notifyd, pbp-fcgi, nginx.
+
+`make run` uses it to bring PBP up on loopback from the repository, and the
+integration tests use the same class to start a stack of their own on free
+ports in a temporary folder, so that both can share a machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DATABASE = "pbp"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def pg_bindir() -> Path:
+    return Path(subprocess.check_output(["pg_config", "--bindir"], text=True).strip())
+
+
+class StackError(RuntimeError):
+    pass
+
+
+class Stack:
+    """One PBP stack under `root`. Its PostgreSQL cluster lives in root/pg and
+    survives a stop; everything else is started fresh each time."""
+
+    def __init__(self, root: Path, port: int, bin_dir: Path, log=print,
+                 workers: int = 2, threads: int = 4, extra_fcgi_args: list[str] | None = None):
+        self.root = root.resolve()
+        self.port = port
+        self.bin_dir = bin_dir.resolve()
+        self.log = log
+        self.workers = workers
+        self.threads = threads
+        self.extra_fcgi_args = extra_fcgi_args or []
+        self.as_root = os.geteuid() == 0
+        self.pg_dir = self.root / "pg"
+        self.pg_data = self.pg_dir / "data"
+        self.run_dir = self.root / "run"
+        self.nginx_dir = self.root / "nginx"
+        self.notifyd_socket = self.run_dir / "notifyd.sock"
+        self.fcgi_socket = self.run_dir / "fcgi.sock"
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.pg_bin = pg_bindir()
+
+    # -- addresses -------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where tests leave what a person may want to look at (screenshots, logs)."""
+        path = REPO / "test-artifacts"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def conninfo(self, user: str) -> str:
+        return f"host={self.pg_dir} dbname={DATABASE} user={user} connect_timeout=3"
+
+    def pg_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(PGHOST=str(self.pg_dir), PGUSER="postgres", PGDATABASE=DATABASE,
+                   PGOPTIONS="-c client_min_messages=warning")
+        return env
+
+    # -- lifecycle -------------------------------------------------------
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(exist_ok=True)
+        try:
+            self.start_postgres()
+            self.prepare_database()
+            self.start_notifyd()
+            self.start_fcgi()
+            self.start_nginx()
+            self.wait_until_serving()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name in ("nginx", "pbp-fcgi", "pbp-notifyd"):
+            self.stop_process(name)
+        self.stop_postgres()
+
+    # -- PostgreSQL -----------------------------------------------------
+
+    def as_postgres(self, command: list[str]) -> list[str]:
+        # initdb and postgres refuse to run as root.
+        return ["runuser", "-u", "postgres", "--", *command] if self.as_root else command
+
+    def start_postgres(self) -> None:
+        if self.as_root:
+            self.pg_dir.mkdir(parents=True, exist_ok=True)
+            postgres = pwd.getpwnam("postgres")
+            os.chown(self.pg_dir, postgres.pw_uid, postgres.pw_gid)
+            probe = subprocess.run(self.as_postgres(["test", "-w", str(self.pg_dir)]))
+            if probe.returncode != 0:
+                raise StackError(f"the postgres user cannot write {self.pg_dir}: make its parent folders traversable")
+        else:
+            self.pg_dir.mkdir(parents=True, exist_ok=True)
+        if not (self.pg_data / "PG_VERSION").exists():
+            self.log(f"creating a PostgreSQL cluster in {self.pg_data}")
+            subprocess.run(self.as_postgres([
+                str(self.pg_bin / "initdb"), "-D", str(self.pg_data), "-U", "postgres",
+                "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]),
+                check=True, stdout=subprocess.DEVNULL)
+        self.stop_stale_postgres()
+        subprocess.run(self.as_postgres([
+            str(self.pg_bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pg_data),
+            "-l", str(self.pg_dir / "postgresql.log"),
+            "-o", f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300 -c fsync=on"]),
+            check=True, stdout=subprocess.DEVNULL)
+
+    def stop_stale_postgres(self) -> None:
+        """A cluster left running by a killed `make run` is stopped first."""
+        if (self.pg_data / "postmaster.pid").exists():
+            subprocess.run(self.as_postgres([str(self.pg_bin / "pg_ctl"), "stop", "-m", "fast", "-D", str(self.pg_data)]),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def restart_postgres(self) -> None:
+        subprocess.run(self.as_postgres([
+            str(self.pg_bin / "pg_ctl"), "restart", "-m", "fast", "-w", "-D", str(self.pg_data),
+            "-o", f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300"]),
+            check=True, stdout=subprocess.DEVNULL)
+
+    def stop_postgres(self) -> None:
+        if (self.pg_data / "postmaster.pid").exists():
+            subprocess.run(self.as_postgres([
+                str(self.pg_bin / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(self.pg_data)]),
+                stdout=subprocess.DEVNULL)
+
+    def prepare_database(self) -> None:
+        exists = self.psql(f"select 1 from pg_database where datname = '{DATABASE}'", database="postgres").strip()
+        script = "reinitdb.sh" if exists != "1" else "migrate.sh"
+        self.log(("creating" if exists != "1" else "migrating") + f" database {DATABASE}")
+        subprocess.run([str(REPO / "sql" / script), DATABASE], check=True, env=self.pg_env(),
+                       stdout=subprocess.DEVNULL)
+
+    def psql(self, sql: str, database: str = DATABASE) -> str:
+        """Runs SQL on a connection of its own, as the superuser; returns the rows, unaligned."""
+        result = subprocess.run(
+            ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", sql],
+            env=self.pg_env(), capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise StackError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout
+
+    # -- PBP's processes ---------------------------------------------------
+
+    def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_notifyd(self) -> None:
+        self.spawn("pbp-notifyd", [
+            str(self.bin_dir / "pbp-notifyd"), "--conninfo", self.conninfo("pbp_notifyd"),
+            "--socket", str(self.notifyd_socket), "--socket-mode", "0600"])
+        self.wait_for_path(self.notifyd_socket, "pbp-notifyd")
+
+    def start_fcgi(self) -> None:
+        self.spawn("pbp-fcgi", [
+            str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"),
+            "--socket", str(self.fcgi_socket), "--socket-mode", "0660",
+            "--notifyd-socket", str(self.notifyd_socket),
+            "--workers", str(self.workers), "--threads", str(self.threads), *self.extra_fcgi_args])
+        self.wait_for_path(self.fcgi_socket, "pbp-fcgi")
+
+    def start_nginx(self) -> None:
+        (self.nginx_dir / "tmp").mkdir(parents=True, exist_ok=True)
+        shutil.copy("/etc/nginx/fastcgi_params", self.nginx_dir / "fastcgi_params")
+        site = (REPO / "conf" / "nginx" / "pbp-site.conf.in").read_text()
+        site = (site.replace("@LISTEN@", f"127.0.0.1:{self.port}")
+                    .replace("@STATIC_ROOT@", str(REPO / "static"))
+                    .replace("@FCGI_SOCKET@", str(self.fcgi_socket)))
+        (self.nginx_dir / "pbp-site.conf").write_text(site)
+        tmp = self.nginx_dir / "tmp"
+        user_line = "user root;" if self.as_root else ""
+        (self.nginx_dir / "nginx.conf").write_text(f"""# Generated by tools/pbpstack.py for a development stack.
+{user_line}
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid {self.nginx_dir}/nginx.pid;
+error_log {self.nginx_dir}/error.log warn;
+events {{ worker_connections 9000; }}
+http {{
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    log_format pbp '$remote_addr [$time_local] "$request" $status $body_bytes_sent $request_time';
+    access_log {self.nginx_dir}/access.log pbp;
+    client_body_temp_path {tmp}/body;
+    fastcgi_temp_path {tmp}/fastcgi;
+    proxy_temp_path {tmp}/proxy;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {self.nginx_dir}/pbp-site.conf;
+}}
+""")
+        self.spawn("nginx", ["nginx", "-c", str(self.nginx_dir / "nginx.conf"), "-p", str(self.nginx_dir),
+                             "-g", "daemon off;"])
+
+    def wait_for_path(self, path: Path, name: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not path.exists():
+            self.check_alive(name)
+            if time.monotonic() > deadline:
+                raise StackError(f"{name} did not create {path} within {seconds} s; see {self.root}/{name}.log")
+            time.sleep(0.02)
+
+    def check_alive(self, name: str) -> None:
+        process = self.processes.get(name)
+        if process is not None and process.poll() is not None:
+            raise StackError(f"{name} exited with {process.returncode}; see {self.root}/{name}.log")
+
+    def wait_until_serving(self, seconds: float = 30) -> None:
+        """Until a snapshot read answers 200 through nginx: database, notifyd and workers all ready."""
+        deadline = time.monotonic() + seconds
+        last = "no answer"
+        while time.monotonic() < deadline:
+            for name in self.processes:
+                self.check_alive(name)
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection.request("GET", "/api/testtype?limit=1")
+                response = connection.getresponse()
+                response.read()
+                connection.close()
+                if response.status == 200:
+                    return
+                last = f"status {response.status}"
+            except OSError as error:
+                last = str(error)
+            time.sleep(0.05)
+        raise StackError(f"the stack did not serve within {seconds} s ({last}); logs in {self.root}")
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def pid(self, name: str) -> int:
+        return self.processes[name].pid
+
+
+def default_root() -> Path:
+    """The repository's .pbp folder, or, when the postgres user cannot reach
+    it (a checkout under /root), a folder of the same name under /var/tmp."""
+    root = REPO / ".pbp"
+    if os.geteuid() == 0:
+        reachable = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(REPO)]).returncode == 0
+        if not reachable:
+            digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:12]
+            root = Path("/var/tmp") / f"pbp-{digest}"
+            (REPO / ".pbp").mkdir(exist_ok=True)
+            link = REPO / ".pbp" / "state"
+            if not link.exists():
+                link.symlink_to(root)
+    return root
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["run"])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--bin-dir", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+
+    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers)
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        stack.start()
+    except StackError as error:
+        print(f"pbp: {error}", file=sys.stderr)
+        return 1
+    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n", flush=True)
+    try:
+        while not stopping:
+            for name in list(stack.processes):
+                if stack.processes[name].poll() is not None:
+                    print(f"pbp: {name} exited; see {stack.root}/{name}.log", file=sys.stderr)
+                    stopping = True
+            time.sleep(0.2)
+    finally:
+        print("stopping PBP…", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

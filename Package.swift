@@ -50,7 +50,7 @@ let package = Package(
 
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
-    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream"]),
+    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream", "JSON"]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -41,7 +41,8 @@ public struct APIError: Error, Equatable, Sendable {
     APIError(status: 422, code: code, message: message)
   }
   public static func databaseUnavailable() -> APIError {
-    var error = APIError(status: 503, code: "database_unavailable", message: "the database cannot be reached; try again")
+    var error = APIError(
+      status: 503, code: "database_unavailable", message: "the database cannot be reached; try again")
     error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
     return error
   }

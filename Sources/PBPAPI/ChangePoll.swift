@@ -12,7 +12,9 @@ public struct ChangePoll: Equatable, Sendable {
     public var defaultTimeout: Duration
     public var maximumTimeout: Duration
 
-    public init(maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55)) {
+    public init(
+      maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55)
+    ) {
       self.maximumSubscriptions = maximumSubscriptions
       self.defaultTimeout = defaultTimeout
       self.maximumTimeout = maximumTimeout
@@ -20,7 +22,9 @@ public struct ChangePoll: Equatable, Sendable {
   }
 
   /// `POST /api/changes` with `{"cursor": …, "subscriptions": [{"table": …, "where": {…}}], "timeout": seconds}`.
-  public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError) -> ChangePoll {
+  public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
+    -> ChangePoll
+  {
     let document: JSONValue
     do {
       document = try JSONParser.parse(body)
@@ -63,7 +67,9 @@ public struct ChangePoll: Equatable, Sendable {
   }
 
   /// `GET /api/changes?cursor=…&table=…&where.COLUMN=VALUE&timeout=…`: one subscription.
-  public static func parse(query: [(String, String)], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError) -> ChangePoll {
+  public static func parse(query: [(String, String)], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
+    -> ChangePoll
+  {
     var cursorText: String?
     var table: String?
     var timeoutText: String?

@@ -44,7 +44,8 @@ public struct NotifydSubscription: Sendable {
   private func follow(_ fd: Int32) {
     let resumeFrom = hub.resumePosition
     do {
-      try UnixSocket.writeAll(fd, StreamFrame.hello(version: StreamFrame.protocolVersion, resumeFrom: resumeFrom).encoded)
+      try UnixSocket.writeAll(
+        fd, StreamFrame.hello(version: StreamFrame.protocolVersion, resumeFrom: resumeFrom).encoded)
     } catch {
       log.warning("pbp-notifyd: \(error)")
       return

@@ -3,9 +3,10 @@ import JSON
 /// A write's body as column → JSON value, from either JSON or a form.
 enum RequestBody {
   static func fields(of request: APIRequest) throws(APIError) -> [String: JSONValue] {
-    let mediaType = (request.contentType ?? "").split(separator: ";").first.map {
-      $0.trimmingSpaces().lowercased()
-    } ?? ""
+    let mediaType =
+      (request.contentType ?? "").split(separator: ";").first.map {
+        $0.trimmingSpaces().lowercased()
+      } ?? ""
     switch mediaType {
     case "application/json", "":
       if mediaType.isEmpty && request.body.isEmpty { return [:] }

@@ -24,7 +24,8 @@ struct TableResource {
 
   func get(key: String) throws(APIError) -> String {
     try checkKeySyntax(key)
-    let sql = "select row_to_json(t)::text from \(table.quotedName) t where t.\(table.quotedKey) = $1::text::\(table.keyType)"
+    let sql =
+      "select row_to_json(t)::text from \(table.quotedName) t where t.\(table.quotedKey) = $1::text::\(table.keyType)"
     let row = try session.run(readOnly: true) { try $0.execute(sql, [key]).scalar }
     guard let row else { throw notFound(key) }
     return row
@@ -34,7 +35,8 @@ struct TableResource {
     let columns = try writableColumns(in: fields, requireAll: true)
     let sql: String
     if columns.isEmpty {
-      sql = "insert into \(table.quotedName) as t default values returning t.\(table.quotedKey)::text, row_to_json(t)::text"
+      sql =
+        "insert into \(table.quotedName) as t default values returning t.\(table.quotedKey)::text, row_to_json(t)::text"
     } else {
       let list = columns.map { PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
       sql = """
@@ -56,7 +58,8 @@ struct TableResource {
     try checkKeySyntax(key)
     let columns = try writableColumns(in: fields, requireAll: replace)
     guard !columns.isEmpty else {
-      throw .unprocessable("no_fields", "give at least one of: \(table.writableColumns.map(\.name).joined(separator: ", "))")
+      throw .unprocessable(
+        "no_fields", "give at least one of: \(table.writableColumns.map(\.name).joined(separator: ", "))")
     }
     let list = columns.map { PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
     let sql = """
@@ -65,7 +68,9 @@ struct TableResource {
       where t.\(table.quotedKey) = $2::text::\(table.keyType)
       returning row_to_json(t)::text
       """
-    let row = try session.run(readOnly: false) { try $0.execute(sql, [JSONWriter.serialize(.object(fields)), key]).scalar }
+    let row = try session.run(readOnly: false) {
+      try $0.execute(sql, [JSONWriter.serialize(.object(fields)), key]).scalar
+    }
     guard let row else { throw notFound(key) }
     return row
   }

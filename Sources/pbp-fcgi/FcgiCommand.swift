@@ -73,7 +73,8 @@ struct FcgiCommand: ParsableCommand {
   }
 
   func run() throws {
-    let log = Log(component: workerListenFD == nil ? "pbp-fcgi" : "pbp-fcgi-worker", minimumLevel: verbose ? .debug : .info)
+    let log = Log(
+      component: workerListenFD == nil ? "pbp-fcgi" : "pbp-fcgi-worker", minimumLevel: verbose ? .debug : .info)
     if let workerListenFD {
       WorkerProcess(options: self, listenFD: workerListenFD, log: log).run()
     } else {

@@ -238,7 +238,9 @@ final class ChangeStreamServer {
     if let cursor = resumeFrom, cursor.epoch == epoch {
       missed = ring.events(after: cursor.seq)
     }
-    enqueue(StreamFrame.welcome(version: StreamFrame.protocolVersion, current: current, resumed: missed != nil).encoded, to: fd)
+    enqueue(
+      StreamFrame.welcome(version: StreamFrame.protocolVersion, current: current, resumed: missed != nil).encoded,
+      to: fd)
     for event in missed ?? [] { enqueue(event.frame, to: fd) }
     subscribers[fd]?.isGreeted = true
     subscribers[fd]?.pendingHello = nil

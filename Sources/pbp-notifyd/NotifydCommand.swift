@@ -6,7 +6,8 @@ import Glibc
 struct NotifydCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pbp-notifyd",
-    abstract: "Holds the one PostgreSQL LISTEN connection and streams every change, stamped with a cursor, to the workers.",
+    abstract:
+      "Holds the one PostgreSQL LISTEN connection and streams every change, stamped with a cursor, to the workers.",
     discussion: """
       Subscribers (pbp-fcgi worker processes) connect to the unix socket, say the
       cursor they already have, and receive the events after it from the ring,

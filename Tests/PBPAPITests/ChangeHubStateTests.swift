@@ -1,0 +1,157 @@
+import ChangeStream
+import JSON
+import Synchronization
+import Testing
+
+@testable import PBPAPI
+
+final class RecordingResponder: PollResponder {
+  let socket: Int32 = -1
+  private let answers = Mutex<[HTTPResponse]>([])
+  func respond(_ response: HTTPResponse) { answers.withLock { $0.append(response) } }
+  func abandon() {}
+  var responses: [HTTPResponse] { answers.withLock { $0 } }
+}
+
+@Suite struct ChangeHubStateTests {
+  let epoch: UInt64 = 0xE1
+
+  func event(_ seq: UInt64, id: Int, table: String = "t") -> ChangeEvent {
+    ChangeEvent(
+      seq: seq, payload: Array(#"{"table":"\#(table)","op":"insert","key":\#(id),"new":{"id":\#(id)},"old":null}"#.utf8)
+    )
+  }
+
+  func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(table: "t")]) -> ChangePoll {
+    ChangePoll(cursor: cursor, subscriptions: subscriptions, timeout: .seconds(25))
+  }
+
+  func body(_ response: HTTPResponse) throws -> JSONValue { try JSONParser.parse(response.body) }
+
+  func started() -> ChangeHubState {
+    var state = ChangeHubState(ringCapacity: 4)
+    _ = state.streamStarted(at: Cursor(epoch: epoch, seq: 0), resumed: false)
+    return state
+  }
+
+  @Test func pollsBeforeTheStreamIsKnownWaitThenGetAnswered() throws {
+    var state = ChangeHubState(ringCapacity: 4)
+    let responder = RecordingResponder()
+    guard case .park = state.poll(poll(nil), responder: responder, now: .zero) else {
+      Issue.record("a poll must wait until the stream's position is known")
+      return
+    }
+    let deliveries = state.streamStarted(at: Cursor(epoch: epoch, seq: 3), resumed: false)
+    #expect(deliveries.count == 1)
+    #expect(try body(deliveries[0].response)["cursor"] == .string(Cursor(epoch: epoch, seq: 3).description))
+  }
+
+  @Test func parkedPollsAreAnsweredByMatchingEventsOnly() throws {
+    var state = started()
+    let all = RecordingResponder()
+    let rowTwo = RecordingResponder()
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0)), responder: all, now: .zero)
+    _ = state.poll(
+      poll(Cursor(epoch: epoch, seq: 0), [Subscription(table: "t", filters: ["id": "2"])]), responder: rowTwo,
+      now: .zero)
+    let first = state.append([event(1, id: 1)])
+    #expect(first.map(\.id) == [1])
+    #expect(state.parked.count == 1)
+    let second = state.append([event(2, id: 2)])
+    #expect(second.count == 1)
+    let answer = try body(second[0].response)
+    #expect(answer["cursor"] == .string("00000000000000e1:2"))
+    guard case .array(let events)? = answer["events"] else {
+      Issue.record("no events")
+      return
+    }
+    #expect(events.count == 1)
+    #expect(events[0]["key"] == .number("2"))
+    #expect(events[0]["matches"] == .array([.number("0")]))
+  }
+
+  @Test func aCursorBehindTheRingOrFromAnotherEpochResets() {
+    var state = started()
+    _ = state.append((1...6).map { event(UInt64($0), id: $0) })
+    for cursor in [Cursor(epoch: epoch, seq: 1), Cursor(epoch: epoch + 1, seq: 6), Cursor(epoch: epoch, seq: 7)] {
+      guard case .answer(let response) = state.poll(poll(cursor), responder: RecordingResponder(), now: .zero) else {
+        Issue.record("\(cursor) must be answered at once")
+        continue
+      }
+      #expect(response.status == 409)
+    }
+    guard
+      case .answer(let response) = state.poll(
+        poll(Cursor(epoch: epoch, seq: 2)), responder: RecordingResponder(), now: .zero)
+    else {
+      Issue.record("a cursor the ring still covers is answered from it")
+      return
+    }
+    #expect(response.status == 200)
+  }
+
+  @Test func aNewEpochResetsParkedPolls() {
+    var state = started()
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    let deliveries = state.streamStarted(at: Cursor(epoch: epoch + 1, seq: 0), resumed: false)
+    #expect(deliveries.map(\.response.status) == [409])
+    #expect(state.parked.isEmpty)
+  }
+
+  @Test func aResumedStreamKeepsParkedPolls() {
+    var state = started()
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    #expect(state.streamStarted(at: Cursor(epoch: epoch, seq: 0), resumed: true).isEmpty)
+    #expect(state.parked.count == 1)
+  }
+
+  @Test func timeoutsAnswerWithTheNewestCursorAndNoEvents() throws {
+    var state = started()
+    _ = state.poll(
+      poll(Cursor(epoch: epoch, seq: 0), [Subscription(table: "other")]), responder: RecordingResponder(), now: .zero)
+    _ = state.append([event(1, id: 1)])
+    #expect(state.expire(now: .seconds(24)).isEmpty)
+    let expired = state.expire(now: .seconds(25))
+    #expect(expired.count == 1)
+    let answer = try body(expired[0].response)
+    #expect(answer["events"] == .array([]))
+    #expect(answer["cursor"] == .string("00000000000000e1:1"))
+  }
+
+  @Test func abandonedPollsLeaveAndDrainingAnswersAtOnce() {
+    var state = started()
+    guard
+      case .park(let id) = state.poll(poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    else {
+      Issue.record("must park")
+      return
+    }
+    #expect(state.abandon(id: id) != nil)
+    #expect(state.parked.isEmpty)
+    #expect(state.expire(now: .seconds(100)).isEmpty, "an abandoned poll's deadline is void")
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    #expect(state.releaseAll().count == 1)
+    guard
+      case .answer(let response) = state.poll(
+        poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    else {
+      Issue.record("a draining worker parks nothing")
+      return
+    }
+    #expect(response.status == 200)
+  }
+
+  @Test func answersAreCappedAndTheCursorStopsAtTheLastIncluded() throws {
+    var state = ChangeHubState(ringCapacity: 10, maximumEventsPerAnswer: 2)
+    _ = state.streamStarted(at: Cursor(epoch: epoch, seq: 0), resumed: false)
+    _ = state.append((1...5).map { event(UInt64($0), id: $0) })
+    guard
+      case .answer(let response) = state.poll(
+        poll(Cursor(epoch: epoch, seq: 0)), responder: RecordingResponder(), now: .zero)
+    else {
+      Issue.record("must answer")
+      return
+    }
+    #expect(try body(response)["cursor"] == .string("00000000000000e1:2"))
+  }
+}

@@ -210,7 +210,7 @@ events {{ worker_connections 9000; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    log_format pbp '$remote_addr [$time_local] "$request" $status $body_bytes_sent $request_time';
+    log_format pbp '$remote_addr [$time_local] "$request" $status $body_bytes_sent $request_time $msec';
     access_log {self.nginx_dir}/access.log pbp;
     client_body_temp_path {tmp}/body;
     fastcgi_temp_path {tmp}/fastcgi;

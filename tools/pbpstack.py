@@ -44,7 +44,8 @@ class Stack:
     survives a stop; everything else is started fresh each time."""
 
     def __init__(self, root: Path, port: int, bin_dir: Path, log=print,
-                 workers: int = 2, threads: int = 4, extra_fcgi_args: list[str] | None = None):
+                 workers: int = 2, threads: int = 4, extra_fcgi_args: list[str] | None = None,
+                 extra_notifyd_args: list[str] | None = None):
         self.root = root.resolve()
         self.port = port
         self.bin_dir = bin_dir.resolve()
@@ -52,6 +53,7 @@ class Stack:
         self.workers = workers
         self.threads = threads
         self.extra_fcgi_args = extra_fcgi_args or []
+        self.extra_notifyd_args = extra_notifyd_args or []
         self.as_root = os.geteuid() == 0
         self.pg_dir = self.root / "pg"
         self.pg_data = self.pg_dir / "data"
@@ -177,9 +179,11 @@ class Stack:
         return process
 
     def start_notifyd(self) -> None:
+        if self.notifyd_socket.exists():
+            self.notifyd_socket.unlink()
         self.spawn("pbp-notifyd", [
             str(self.bin_dir / "pbp-notifyd"), "--conninfo", self.conninfo("pbp_notifyd"),
-            "--socket", str(self.notifyd_socket), "--socket-mode", "0600"])
+            "--socket", str(self.notifyd_socket), "--socket-mode", "0600", *self.extra_notifyd_args])
         self.wait_for_path(self.notifyd_socket, "pbp-notifyd")
 
     def start_fcgi(self) -> None:
@@ -270,6 +274,18 @@ http {{
 
     def pid(self, name: str) -> int:
         return self.processes[name].pid
+
+    def worker_pids(self) -> list[int]:
+        """pbp-fcgi's worker processes: the master's children."""
+        master = self.pid("pbp-fcgi")
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return [int(pid) for pid in children]
+
+    def kill(self, name: str) -> None:
+        """kill -9, as a crash would."""
+        process = self.processes.pop(name)
+        process.kill()
+        process.wait()
 
 
 def default_root() -> Path:

@@ -1,0 +1,77 @@
+"""A subscriber that speaks pbp-notifyd's protocol (docs/notifyd-protocol.md)
+directly, as a worker does, so that tests can watch the stream itself."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+
+HELLO, WELCOME, EVENT, NEW_EPOCH = 1, 2, 3, 4
+
+
+class NotifydClient:
+    def __init__(self, path, cursor: tuple[int, int] | None = None, read_buffer: int | None = None):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        if read_buffer is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+        self.sock.connect(str(path))
+        self.buffer = bytearray()
+        self.offset = 0
+        body = struct.pack(">BHB", HELLO, 1, 0) if cursor is None else struct.pack(">BHBQQ", HELLO, 1, 1, *cursor)
+        self.sock.sendall(struct.pack(">I", len(body)) + body)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def frame(self, timeout: float = 10):
+        """The next frame as (type, fields), or None when notifyd closed the connection."""
+        deadline = time.monotonic() + timeout
+        while True:
+            available = len(self.buffer) - self.offset
+            if available >= 4:
+                (length,) = struct.unpack_from(">I", self.buffer, self.offset)
+                if available >= 4 + length:
+                    body = bytes(self.buffer[self.offset + 4:self.offset + 4 + length])
+                    self.offset += 4 + length
+                    return self.decode(body)
+            if self.offset:
+                del self.buffer[:self.offset]
+                self.offset = 0
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no frame from pbp-notifyd")
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                return None
+            self.buffer += chunk
+
+    @staticmethod
+    def decode(body: bytes):
+        kind = body[0]
+        if kind == WELCOME:
+            version, epoch, seq, resumed = struct.unpack(">HQQB", body[1:])
+            return WELCOME, (epoch, seq, bool(resumed))
+        if kind == EVENT:
+            (seq,) = struct.unpack(">Q", body[1:9])
+            return EVENT, (seq, body[9:])
+        if kind == NEW_EPOCH:
+            return NEW_EPOCH, struct.unpack(">QQ", body[1:])
+        raise AssertionError(f"unexpected frame type {kind}")
+
+    def welcome(self):
+        kind, fields = self.frame()
+        assert kind == WELCOME, (kind, fields)
+        return fields
+
+    def events(self, count: int, timeout: float = 60) -> list[tuple[int, bytes]]:
+        received = []
+        deadline = time.monotonic() + timeout
+        while len(received) < count:
+            frame = self.frame(max(0.01, deadline - time.monotonic()))
+            assert frame is not None, f"notifyd closed the stream after {len(received)} events"
+            kind, fields = frame
+            assert kind == EVENT, (kind, fields)
+            received.append(fields)
+        return received

@@ -1,0 +1,214 @@
+"""pbp-notifyd's stream through every fault: resume without loss, bulk
+transactions, slow subscribers, PostgreSQL restarts, kill -9 of notifyd and of
+a worker. These tests break things, so they get a stack of their own."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, Client
+from notifyd_client import EVENT, NEW_EPOCH, NotifydClient
+from pbpstack import Stack, free_port
+
+
+@pytest.fixture(scope="module")
+def fault_stack():
+    bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
+    root = Path(tempfile.mkdtemp(prefix="pbp-faults-"))
+    os.chmod(root, 0o755)
+    stack = Stack(root, free_port(), bin_dir, log=lambda message: None,
+                  extra_notifyd_args=["--subscriber-buffer-limit", "1048576"])
+    stack.start()
+    yield stack
+    stack.stop()
+    logs = stack.artifacts_dir / "logs-faults"
+    logs.mkdir(exist_ok=True)
+    for log in root.glob("*.log"):
+        shutil.copy(log, logs / log.name)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def fault_client(fault_stack) -> Client:
+    return Client(fault_stack.port)
+
+
+def insert(stack, values_sql: str) -> None:
+    stack.psql(f"insert into testtype (val) {values_sql}")
+
+
+def test_a_subscriber_that_reconnects_gets_exactly_what_it_missed(fault_stack):
+    first = NotifydClient(fault_stack.notifyd_socket)
+    epoch, seq, resumed = first.welcome()
+    assert not resumed
+    insert(fault_stack, "values ('before')")
+    [(seen, _)] = first.events(1)
+    assert seen == seq + 1
+    first.close()
+
+    insert(fault_stack, "values ('missed-1'), ('missed-2'), ('missed-3')")
+    again = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch, seen))
+    assert again.welcome() == (epoch, seen + 3, True)
+    missed = again.events(3)
+    assert [s for s, _ in missed] == [seen + 1, seen + 2, seen + 3]
+    assert [json.loads(p)["new"]["val"] for _, p in missed] == ["missed-1", "missed-2", "missed-3"]
+    with pytest.raises(TimeoutError):
+        again.frame(timeout=0.5)
+    again.close()
+
+
+def test_a_cursor_of_another_epoch_or_older_than_the_ring_is_not_resumed(fault_stack):
+    probe = NotifydClient(fault_stack.notifyd_socket)
+    epoch, seq, _ = probe.welcome()
+    probe.close()
+    other = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch ^ 1, seq))
+    assert other.welcome() == (epoch, seq, False)
+    other.close()
+    future = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch, seq + 10))
+    assert future.welcome()[2] is False
+    future.close()
+
+
+def test_a_100000_row_transaction_arrives_whole_and_in_order(fault_stack):
+    subscriber = NotifydClient(fault_stack.notifyd_socket)
+    _, seq, _ = subscriber.welcome()
+    started = time.monotonic()
+    insert(fault_stack, "select 'bulk-' || n from generate_series(1, 100000) n")
+    events = subscriber.events(100000, timeout=120)
+    elapsed = time.monotonic() - started
+    assert [s for s, _ in events] == list(range(seq + 1, seq + 100001))
+    payloads = [json.loads(p) for _, p in events]
+    assert [p["new"]["val"] for p in payloads] == [f"bulk-{n}" for n in range(1, 100001)]
+    keys = [p["key"] for p in payloads]
+    assert keys == sorted(keys) and len(set(keys)) == 100000
+    with pytest.raises(TimeoutError):
+        subscriber.frame(timeout=0.5)
+    subscriber.close()
+    print(f"100,000-row transaction: insert + delivery to one subscriber in {elapsed:.2f} s")
+
+
+def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receiving(fault_stack):
+    stuck = NotifydClient(fault_stack.notifyd_socket, read_buffer=4096)
+    stuck.welcome()
+    reader = NotifydClient(fault_stack.notifyd_socket)
+    reader.welcome()
+    # 400 rows of 7 kB: about 2.8 MB of frames, well over the 1 MiB buffer limit.
+    insert(fault_stack, "select repeat('s', 7000) from generate_series(1, 400)")
+    assert len(reader.events(400)) == 400
+    received = 0
+    while True:
+        frame = stuck.frame(timeout=10)
+        if frame is None:
+            break
+        received += 1
+    assert received < 400, "the stuck subscriber was never cut off"
+    stuck.close()
+    # notifyd is still serving everyone else.
+    insert(fault_stack, "values ('after the cut')")
+    [(_, payload)] = reader.events(1)
+    assert json.loads(payload)["new"]["val"] == "after the cut"
+    reader.close()
+
+
+class Poll:
+    def __init__(self, client: Client, cursor: str):
+        self.response = None
+        self.thread = threading.Thread(target=self.run, args=(client, cursor), daemon=True)
+        self.thread.start()
+
+    def run(self, client, cursor):
+        self.response = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}]},
+                                    timeout=90)
+
+    def result(self, seconds):
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the poll was not answered"
+        return self.response
+
+
+def settled_cursor(client: Client) -> str:
+    """A fresh snapshot's cursor, retried while the stack recovers."""
+    deadline = time.monotonic() + 30
+    while True:
+        response = client.get("/api/testtype?limit=1", timeout=10)
+        if response.status == 200:
+            cursor = response.headers["pbp-cursor"]
+            body = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}],
+                                                "timeout": 0.2}).json()
+            if not body.get("events"):
+                return body["cursor"]
+            continue
+        assert time.monotonic() < deadline, f"the stack did not recover: {response}"
+        time.sleep(0.1)
+
+
+def assert_delivery_continues(stack, client: Client) -> None:
+    cursor = settled_cursor(client)
+    poll = Poll(client, cursor)
+    time.sleep(0.3)
+    insert(stack, "values ('after the fault')")
+    body = poll.result(15).json()
+    assert [e["new"]["val"] for e in body["events"]] == ["after the fault"]
+
+
+def test_postgresql_restart_under_a_waiting_poll(fault_stack, fault_client):
+    notifyd = fault_stack.pid("pbp-notifyd")
+    cursor = settled_cursor(fault_client)
+    poll = Poll(fault_client, cursor)
+    time.sleep(0.3)
+    fault_stack.restart_postgres()
+    response = poll.result(30)
+    assert response.status == 409 and response.json()["error"] == "reset", response
+    assert response.json()["cursor"].split(":")[0] != cursor.split(":")[0], "a restart starts a new epoch"
+    assert_delivery_continues(fault_stack, fault_client)
+    assert fault_stack.pid("pbp-notifyd") == notifyd and fault_stack.processes["pbp-notifyd"].poll() is None
+
+
+def test_crud_after_a_postgresql_restart_needs_no_service_restart(fault_stack, fault_client):
+    fault_stack.restart_postgres()
+    # Every worker thread's connection broke; each recovers on its next request.
+    for attempt in range(20):
+        response = fault_client.post("/api/testtype", {"val": f"after-restart-{attempt}"})
+        assert response.status in (201, 503), response
+    deadline = time.monotonic() + 10
+    while fault_client.post("/api/testtype", {"val": "surely"}).status != 201:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert all(fault_client.get("/api/testtype?limit=1").status == 200 for _ in range(20))
+
+
+def test_notifyd_killed_and_started_again(fault_stack, fault_client):
+    cursor = settled_cursor(fault_client)
+    poll = Poll(fault_client, cursor)
+    time.sleep(0.3)
+    fault_stack.kill("pbp-notifyd")
+    time.sleep(0.5)
+    assert poll.thread.is_alive(), "a poll must wait while notifyd is away, not fail"
+    fault_stack.start_notifyd()
+    response = poll.result(15)
+    assert response.status == 409 and response.json()["error"] == "reset", response
+    assert_delivery_continues(fault_stack, fault_client)
+
+
+def test_a_killed_worker_is_replaced(fault_stack, fault_client):
+    before = fault_stack.worker_pids()
+    os.kill(before[0], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while True:
+        now = fault_stack.worker_pids()
+        if len(now) == len(before) and before[0] not in now:
+            break
+        assert time.monotonic() < deadline, f"workers {now} after killing {before[0]}"
+        time.sleep(0.05)
+    for _ in range(20):
+        assert fault_client.get("/api/testtype?limit=1").status == 200
+    assert_delivery_continues(fault_stack, fault_client)

@@ -83,8 +83,25 @@ const seg = (v) => encodeURIComponent(String(v));
 export async function listRows(table, { signal } = {}) {
   const { data, headers } = await request('GET', `/${seg(table)}`, { signal, timeoutMs: 20000 });
   if (!Array.isArray(data)) throw new ApiError(200, 'bad_response', `GET /api/${table} did not return an array.`);
+  return { rows: data, cursor: cursorHeader(headers, table) };
+}
+
+/**
+ * One row (null if it does not exist) and a cursor taken before it was read:
+ * the cursor comes from a one-row read of the collection made first, so that
+ * polling from it misses nothing that happens to the row afterwards.
+ */
+export async function rowWithCursor(table, key, { signal } = {}) {
+  const { headers } = await request('GET', `/${seg(table)}?limit=1`, { signal });
+  const cursor = cursorHeader(headers, table);
+  const row = await getRow(table, key, { signal });
+  return { row, cursor };
+}
+
+function cursorHeader(headers, table) {
   const cursor = headers.get('PBP-Cursor');
-  return { rows: data, cursor: cursor || null };
+  if (!cursor) throw new ApiError(200, 'bad_response', `GET /api/${table} sent no PBP-Cursor header.`);
+  return cursor;
 }
 
 /** One row, or null if it does not exist (404). */

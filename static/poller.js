@@ -1,15 +1,21 @@
-// poller.js: talks to the change stream. No DOM, no replica.
+// poller.js: the long-poll loop of the leader tab. No DOM, no replica.
 //
-// A Poller owns one cursor. It loads a snapshot when it has no usable cursor,
-// then long-polls POST /api/changes in a loop and hands every batch of events
-// (truncated ones already resolved into full rows) to its owner:
+// A Poller sends one POST /api/changes at a time. What it sends comes from its
+// owner's `plan()`, asked afresh before every request:
 //
-//   onSnapshot(rows, cursor)  a whole new copy of the table (start or reset)
-//   onEvents(events, cursor)  deltas, in commit order; cursor is the new position
-//   onStatus(state)           'connecting' | 'live' | 'reconnecting' | 'resyncing'
+//   plan() → { cursor, subscriptions, ... } | null   (null: nothing to poll for yet)
 //
-// The cursor only moves after the owner has taken the batch, so a failure at
-// any point replays events instead of losing them (applying them is idempotent).
+// and every answer goes back to the owner:
+//
+//   onBatch({ plan, cursor, events })  events in commit order, `truncated` ones
+//                                      already resolved into full rows
+//   onReset(body)                      409: the cursor is gone; the owner reloads
+//                                      snapshots and re-plans
+//   onStatus(state)                    'connecting' | 'live' | 'reconnecting' | 'resyncing'
+//
+// `replan()` tells the poller the plan changed: a request in flight is aborted
+// and re-sent at once with the new plan (same cursor unless the plan moved it),
+// with no backoff. Failures back off exponentially with jitter.
 
 import * as defaultApi from './api.js';
 
@@ -22,37 +28,43 @@ export function backoffDelay(attempt, { base = BACKOFF_BASE_MS, cap = BACKOFF_CA
   return Math.min(cap, Math.round(d * (0.5 + random())));
 }
 
-const isAbort = (err) => err?.name === 'AbortError';
+export const isAbort = (err) => err?.name === 'AbortError';
+
+/** Sleep for `ms`, cut short when `signal` aborts (resolves either way). */
+export function sleep(ms, signal) {
+  return new Promise((resolve) => {
+    if (signal?.aborted) { resolve(); return; }
+    const done = () => { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
 
 export class Poller {
-  constructor({ table, subscriptions, onSnapshot, onEvents, onStatus, api = defaultApi, pollTimeoutMs = 55000 }) {
-    this.table = table;
-    this.subscriptions = subscriptions ?? [{ table }];
-    this.onSnapshot = onSnapshot;
-    this.onEvents = onEvents;
+  constructor({ plan, onBatch, onReset, onStatus, api = defaultApi, pollTimeoutMs = 55000, initialState = 'connecting' }) {
+    this.plan = plan;
+    this.onBatch = onBatch;
+    this.onReset = onReset ?? (() => {});
     this.onStatus = onStatus ?? (() => {});
     this.api = api;
     this.pollTimeoutMs = pollTimeoutMs;
-    this.cursor = null;
-    this.state = 'connecting';
+    this.state = initialState;
     this.running = false;
-    this._controller = null;
-    this._wake = null;
-    this._onOnline = () => this._wake?.();
+    this.current = null;          // the plan of the request in flight
+    this._stop = null;            // AbortController of the whole loop
+    this._request = null;         // AbortController of the request in flight
+    this._idle = null;            // AbortController of a wait (backoff or "no plan")
+    this._replanned = false;
+    this._onOnline = () => this._idle?.abort();
   }
 
-  /**
-   * Start. With `cursor` (a replica that is already current up to it, e.g. a
-   * tab taking over from a leader) polling resumes from there; without one a
-   * snapshot is loaded first.
-   */
-  start({ cursor = null } = {}) {
+  start() {
     if (this.running) return;
     this.running = true;
-    this._controller = new AbortController();
+    this._stop = new AbortController();
     globalThis.addEventListener?.('online', this._onOnline);
-    this._loop(cursor).catch((err) => {
-      if (!isAbort(err)) console.error('poller stopped by an unexpected error', err);
+    this._loop().catch((err) => {
+      if (!isAbort(err)) console.error('pbp: the poller stopped on an unexpected error', err);
     });
   }
 
@@ -60,8 +72,17 @@ export class Poller {
     if (!this.running) return;
     this.running = false;
     globalThis.removeEventListener?.('online', this._onOnline);
-    this._controller.abort();
-    this._wake?.();
+    this._stop.abort();
+    this._request?.abort();
+    this._idle?.abort();
+  }
+
+  /** The plan changed: re-send the poll in flight with it (or wake up if idle). */
+  replan() {
+    if (!this.running) return;
+    this._replanned = true;
+    this._request?.abort();
+    this._idle?.abort();
   }
 
   _setStatus(state) {
@@ -70,96 +91,87 @@ export class Poller {
     this.onStatus(state);
   }
 
-  /** Sleep that stop() and the browser's 'online' event cut short. */
-  _sleep(ms) {
-    return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); this._wake = null; resolve(); };
-      const t = setTimeout(done, ms);
-      this._wake = done;
-    });
+  /** Wait until replan(), stop(), 'online', or `ms` (forever if omitted). */
+  async _wait(ms) {
+    this._idle = new AbortController();
+    const signal = this._idle.signal;
+    await (ms == null ? new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true })) : sleep(ms, signal));
+    this._idle = null;
   }
 
-  async _loop(startCursor) {
-    const signal = this._controller.signal;
-    let needSnapshot = startCursor == null;
-    let needProbe = !needSnapshot;     // resuming: check the stream answers before saying "live"
-    let failures = 0;                  // consecutive failures, for the backoff
-    let resets = 0;                    // consecutive resets (a reset loop must back off too)
-    this.cursor = startCursor;
-    this._setStatus('connecting');
-
+  async _loop() {
+    let failures = 0;     // consecutive failures, for the backoff
+    let resets = 0;       // consecutive resets (a reset loop backs off too)
+    let needProbe = false;
     while (this.running) {
+      this._replanned = false;
+      const plan = this.plan();
+      if (!plan) { this.current = null; await this._wait(); continue; }
+      this._request = new AbortController();
+      const signal = this._request.signal;
       try {
-        if (needSnapshot) {
-          const { rows, cursor } = await this._snapshot(signal);
-          if (!this.running) return;
-          await this.onSnapshot(rows, cursor);
-          this.cursor = cursor;
-          needSnapshot = false;
-          needProbe = false;
-          this._setStatus('live');
-        }
         if (needProbe) {
           // Without a cursor /api/changes answers at once: proves the stream is
-          // up without waiting out a parked poll. Its cursor is not used.
-          await this.api.pollChanges(null, this.subscriptions, { signal, timeoutMs: 15000 });
+          // up again without waiting out a parked poll.
+          await this.api.pollChanges(null, plan.subscriptions, { signal, timeoutMs: 15000 });
           needProbe = false;
           this._setStatus('live');
         }
-        const res = await this.api.pollChanges(this.cursor, this.subscriptions, { signal, timeoutMs: this.pollTimeoutMs });
+        this.current = plan;
+        if (this.state !== 'reconnecting') this._setStatus('live');
+        const res = await this.api.pollChanges(plan.cursor, plan.subscriptions, { signal, timeoutMs: this.pollTimeoutMs });
         const events = await this._resolve(res.events, signal);
         if (!this.running) return;
-        await this.onEvents(events, res.cursor);
-        this.cursor = res.cursor;
+        this._request = null;
+        await this.onBatch({ plan, cursor: res.cursor, events });
         failures = 0;
         resets = 0;
         this._setStatus('live');
       } catch (err) {
-        if (!this.running || isAbort(err)) return;
+        this._request = null;
+        this.current = null;
+        if (!this.running) return;
+        if (isAbort(err) && this._replanned) continue;     // replan(): send again at once
         if (err?.status === 409) {
-          // The cursor's epoch is gone or too old: reload, then go on from the
-          // snapshot's cursor. The first reset reloads at once.
+          // The cursor's epoch is gone or it is older than the ring: every tab
+          // reloads its snapshot; the plan is empty until they have.
           resets += 1;
-          needSnapshot = true;
           this._setStatus('resyncing');
-          if (resets > 1) await this._sleep(backoffDelay(resets - 1));
+          this.onReset(err.body);
+          if (resets > 1) await this._wait(backoffDelay(resets - 1));
         } else if (err?.transient !== false) {
-          // Network failure, timeout, 5xx (or a bug: retried the same way).
+          // Network failure, timeout, 5xx: keep the cursor and retry.
           failures += 1;
-          if (!needSnapshot) needProbe = true;
+          needProbe = true;
           this._setStatus('reconnecting');
           console.warn(`pbp: ${err?.message ?? err}; retry #${failures}`);
-          await this._sleep(backoffDelay(failures));
+          await this._wait(backoffDelay(failures));
         } else {
-          // Another 4xx (e.g. a cursor the server cannot read): start over
-          // from a fresh snapshot, still backing off in case it repeats.
+          // Another 4xx (a cursor or subscription the server refuses): reload
+          // everything, backing off in case it repeats.
           failures += 1;
-          needSnapshot = true;
           this._setStatus('resyncing');
           console.warn(`pbp: ${err.status} ${err.code}: ${err.message}; reloading`);
-          await this._sleep(backoffDelay(failures));
+          this.onReset(err.body);
+          await this._wait(backoffDelay(failures));
         }
       }
     }
   }
 
-  _snapshot(signal) {
-    return snapshotWithCursor(this.api, this.table, this.subscriptions, signal);
-  }
-
   /**
    * Truncated events carry only the key: fetch the row now (404 → it is gone).
    * The fetched row may be newer than the event; later events still apply in
-   * order and the replica ignores an older mtime, so the result converges.
+   * order and a replica ignores an older mtime, so the result converges.
    */
   async _resolve(events, signal) {
     const out = [];
     const fetched = new Map();
     for (const ev of events) {
-      if (!ev || !ev.truncated || ev.table !== this.table) { out.push(ev); continue; }
+      if (!ev || !ev.truncated) { out.push(ev); continue; }
       if (ev.op === 'delete') { out.push({ ...ev, truncated: false, resolved: true }); continue; }
-      const k = String(ev.key);
-      if (!fetched.has(k)) fetched.set(k, await this.api.getRow(this.table, ev.key, { signal }));
+      const k = `${ev.table}\u0000${ev.key}`;
+      if (!fetched.has(k)) fetched.set(k, await this.api.getRow(ev.table, ev.key, { signal }));
       const row = fetched.get(k);
       out.push(row
         ? { ...ev, new: row, truncated: false, resolved: true }
@@ -169,33 +181,20 @@ export class Poller {
   }
 }
 
-/** The snapshot and a cursor taken before it was read (so nothing is missed). */
-export async function snapshotWithCursor(api, table, subscriptions, signal) {
-  const snap = await api.listRows(table, { signal });
-  if (snap.cursor) return snap;
-  // No PBP-Cursor header: take the newest cursor first, then read again.
-  console.warn('pbp: snapshot without a PBP-Cursor header; taking the cursor first');
-  const { cursor } = await api.pollChanges(null, subscriptions, { signal, timeoutMs: 15000 });
-  const again = await api.listRows(table, { signal });
-  return { rows: again.rows, cursor };
-}
-
 /**
- * A snapshot, retried with backoff until it succeeds or `signal` aborts.
- * onStatus('reconnecting') is called while it keeps failing.
+ * Run `load()` until it succeeds or `signal` aborts, backing off with jitter;
+ * onFailure(err, attempt) is called after each failure.
  */
-export async function fetchSnapshot({ table, subscriptions = [{ table }], api = defaultApi, signal, onStatus = () => {} }) {
+export async function retrying(load, { signal, onFailure = () => {} } = {}) {
   for (let failures = 1; ; failures += 1) {
     try {
-      return await snapshotWithCursor(api, table, subscriptions, signal);
+      return await load();
     } catch (err) {
       if (signal?.aborted || isAbort(err)) throw err;
-      onStatus('reconnecting');
+      onFailure(err, failures);
       console.warn(`pbp: snapshot failed: ${err?.message ?? err}; retry #${failures}`);
-      await new Promise((resolve) => {
-        const t = setTimeout(resolve, backoffDelay(failures));
-        signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-      });
+      await sleep(backoffDelay(failures), signal);
+      if (signal?.aborted) throw new DOMException('stopped', 'AbortError');
     }
   }
 }

@@ -1,4 +1,5 @@
-// replica.js: the local copy of one table. No network, no DOM.
+// replica.js: the local copy of one table, or of the rows of a table that
+// pass a filter (a row view: `where: {id: 5}`). No network, no DOM.
 //
 // Rows live in a Map keyed by String(row[keyField]). Changes arrive as a whole
 // snapshot (replaceAll) or as change-stream events (applyEvents); listeners are
@@ -44,12 +45,27 @@ function sameRow(a, b) {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && sameValue(a[k], b[k]));
 }
 
+/**
+ * Whether `row` passes a subscription's `where` (column → value). Values are
+ * compared as text, as the server does (a query string has no types).
+ */
+export function rowPasses(row, where) {
+  if (!where) return true;
+  if (!row || typeof row !== 'object') return false;
+  return Object.entries(where).every(([col, v]) => row[col] != null && String(row[col]) === String(v));
+}
+
+const DELETED_MEMORY = 200;   // how many deletions a replica remembers (for "deleted at …")
+
 export class Replica {
-  constructor(table, { keyField = 'id' } = {}) {
+  /** `where`: keep only rows with these column values (a row subscription). */
+  constructor(table, { keyField = 'id', where = null } = {}) {
     this.table = table;
     this.keyField = keyField;
+    this.where = where;
     this.rows = new Map();
     this.loaded = false;
+    this.deleted = new Map();       // key → {mtime, here} of rows deleted since the snapshot
     this._deletedHere = new Set(); // keys deleted by this tab whose delete event has not arrived yet
     this._listeners = new Set();
   }
@@ -80,12 +96,13 @@ export class Replica {
   replaceAll(rows) {
     const next = new Map();
     for (const row of rows) {
-      if (row && row[this.keyField] != null) next.set(keyOf(row[this.keyField]), row);
+      if (row && row[this.keyField] != null && rowPasses(row, this.where)) next.set(keyOf(row[this.keyField]), row);
     }
     const changed = new Set();
     for (const [k, row] of next) if (!sameRow(this.rows.get(k), row)) changed.add(k);
     for (const k of this.rows.keys()) if (!next.has(k)) changed.add(k);
     this.rows = next;
+    this.deleted.clear();
     this._deletedHere.clear();
     this.loaded = true;
     this._notify(changed, true);
@@ -108,9 +125,19 @@ export class Replica {
         const key = ev.key ?? ev.old?.[this.keyField];
         if (key == null) continue;
         this._deletedHere.delete(keyOf(key));
-        if (this._remove(key)) changed.add(keyOf(key));
+        if (this._remove(key, { mtime: ev.mtime })) changed.add(keyOf(key));
       } else if (ev.op === 'insert' || ev.op === 'update') {
-        if (ev.new && this._upsert(ev.new)) changed.add(keyOf(ev.new[this.keyField]));
+        if (!ev.new) continue;
+        const oldKey = ev.old?.[this.keyField];
+        const newKey = ev.new[this.keyField];
+        // An update that changed the key moves the row.
+        if (oldKey != null && keyOf(oldKey) !== keyOf(newKey) && this._remove(oldKey, { mtime: ev.mtime })) changed.add(keyOf(oldKey));
+        if (!rowPasses(ev.new, this.where)) {
+          // The row left this replica's filter: it is no longer ours to show.
+          if (this._remove(newKey, { mtime: ev.mtime })) changed.add(keyOf(newKey));
+        } else if (this._upsert(ev.new)) {
+          changed.add(keyOf(newKey));
+        }
       }
     }
     this._notify(changed);
@@ -120,7 +147,7 @@ export class Replica {
   /** A row the API just returned (after POST / PUT). */
   upsertLocal(row) {
     const changed = new Set();
-    if (row && this._upsert(row)) changed.add(keyOf(row[this.keyField]));
+    if (row && rowPasses(row, this.where) && this._upsert(row)) changed.add(keyOf(row[this.keyField]));
     this._notify(changed);
   }
 
@@ -128,7 +155,7 @@ export class Replica {
   removeLocal(key) {
     const changed = new Set();
     this._deletedHere.add(keyOf(key));
-    if (this._remove(key)) changed.add(keyOf(key));
+    if (this._remove(key, { here: true })) changed.add(keyOf(key));
     this._notify(changed);
   }
 
@@ -145,11 +172,17 @@ export class Replica {
       if (a !== null && b !== null && b < a) return false; // stale replay
     }
     this.rows.set(k, row);
+    this.deleted.delete(k);
     return true;
   }
 
-  _remove(key) {
-    return this.rows.delete(keyOf(key));
+  _remove(key, { mtime = null, here = false } = {}) {
+    const k = keyOf(key);
+    if (!this.rows.delete(k)) return false;
+    this.deleted.delete(k);
+    this.deleted.set(k, { mtime: mtime ?? new Date().toISOString(), here });
+    if (this.deleted.size > DELETED_MEMORY) this.deleted.delete(this.deleted.keys().next().value);
+    return true;
   }
 }
 

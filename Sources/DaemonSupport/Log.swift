@@ -32,8 +32,11 @@ public struct Log: Sendable {
     self.forJournal = getenv("JOURNAL_STREAM") != nil
   }
 
-  public func log(_ level: Level, _ message: String) {
+  public func log(_ level: Level, _ text: String) {
     guard level.rawValue <= minimumLevel.rawValue else { return }
+    // libpq's messages span lines; a journal entry is one line.
+    let message = text.split(whereSeparator: \.isNewline).map { $0.drop { $0 == "\t" || $0 == " " } }
+      .joined(separator: "; ")
     let line: String
     if forJournal {
       line = "<\(level.rawValue)>\(component): \(message)\n"

@@ -46,6 +46,8 @@ struct ChangeHubState {
   /// Events per answer at most; a client further behind comes straight back for the rest.
   let maximumEventsPerAnswer: Int
   private(set) var eventsDelivered: UInt64 = 0
+  /// Epochs this worker has seen end: a cursor of one of them must reset.
+  private(set) var pastEpochs: Set<UInt64> = []
 
   init(ringCapacity: Int, maximumEventsPerAnswer: Int = 1000) {
     ring = ChangeRing(capacity: ringCapacity)
@@ -61,23 +63,55 @@ struct ChangeHubState {
   private(set) var isDraining = false
 
   mutating func poll(_ poll: ChangePoll, responder: any PollResponder, now: Duration) -> Decision {
-    if let answer = answerNow(poll) { return .answer(answer) }
+    let standing = standing(of: poll.cursor)
+    if let answer = answerNow(poll, standing) { return .answer(answer) }
     if isDraining { return .answer(timeoutAnswer(poll)) }
     let id = nextID
     nextID += 1
     parked[id] = ParkedPoll(responder: responder, poll: poll)
-    deadlines.insert(Deadline(at: now + poll.timeout, id: id))
+    // A cursor this worker cannot place yet gets a short wait, not the whole timeout.
+    let wait = standing == .notYetKnown ? min(poll.timeout, Self.graceForUnknownCursors) : poll.timeout
+    deadlines.insert(Deadline(at: now + wait, id: id))
     return .park(id: id)
   }
 
-  /// The answer a poll gets without waiting, or nil when it must wait.
-  private mutating func answerNow(_ poll: ChangePoll) -> HTTPResponse? {
-    guard let epoch, let current else { return nil }
-    guard let cursor = poll.cursor else { return ChangeResponses.noEvents(cursor: current) }
-    guard cursor.epoch == epoch, let missed = ring.events(after: cursor.seq) else {
-      return ChangeResponses.reset(current: current)
+  /// How long a cursor ahead of this worker may wait for the worker to catch up.
+  static let graceForUnknownCursors: Duration = .seconds(1)
+
+  enum Standing: Equatable {
+    /// The stream's position is not known yet (no WELCOME).
+    case streamUnknown
+    /// No cursor: the client wants the newest position.
+    case fresh
+    /// The ring holds everything after the cursor.
+    case current
+    /// The cursor's epoch is over, or it is older than the ring: the client must reset.
+    case gone
+    /// Ahead of this worker: another worker has already seen a newer event or
+    /// epoch, and this one will shortly. (A forged cursor looks the same, and
+    /// is reset when the grace runs out.)
+    case notYetKnown
+  }
+
+  func standing(of cursor: Cursor?) -> Standing {
+    guard let epoch else { return .streamUnknown }
+    guard let cursor else { return .fresh }
+    if cursor.epoch == epoch {
+      if cursor.seq > ring.newestSeq { return .notYetKnown }
+      return ring.events(after: cursor.seq) == nil ? .gone : .current
     }
-    return answer(poll, with: missed, epoch: epoch)
+    return pastEpochs.contains(cursor.epoch) ? .gone : .notYetKnown
+  }
+
+  /// The answer a poll gets without waiting, or nil when it must wait.
+  private mutating func answerNow(_ poll: ChangePoll, _ standing: Standing) -> HTTPResponse? {
+    guard let epoch, let current else { return nil }
+    switch standing {
+    case .streamUnknown, .notYetKnown: return nil
+    case .fresh: return ChangeResponses.noEvents(cursor: current)
+    case .gone: return ChangeResponses.reset(current: current)
+    case .current: return answer(poll, with: ring.events(after: poll.cursor!.seq) ?? [], epoch: epoch)
+    }
   }
 
   /// An answer with the events among `events` that the poll's subscriptions
@@ -107,6 +141,10 @@ struct ChangeHubState {
   /// everything we held is void: parked polls of an old epoch are told to reset.
   mutating func streamStarted(at position: Cursor, resumed: Bool) -> [Delivery] {
     if resumed && position.epoch == epoch { return [] }
+    if let old = epoch, old != position.epoch {
+      if pastEpochs.count >= 64 { pastEpochs.removeAll() }
+      pastEpochs.insert(old)
+    }
     epoch = position.epoch
     ring.reset(newestSeq: position.seq)
     return reevaluateParked()
@@ -118,7 +156,10 @@ struct ChangeHubState {
     for event in events { ring.append(event) }
     var deliveries: [Delivery] = []
     for (id, entry) in parked {
-      if let response = answer(entry.poll, with: events, epoch: epoch) {
+      // A poll still ahead of us, or in an epoch we have not reached, waits on.
+      guard let cursor = entry.poll.cursor, cursor.epoch == epoch, cursor.seq < ring.newestSeq else { continue }
+      let unseen = events.drop { $0.seq <= cursor.seq }
+      if let response = answer(entry.poll, with: unseen, epoch: epoch) {
         parked[id] = nil
         deliveries.append(Delivery(id: id, responder: entry.responder, response: response))
       }
@@ -129,7 +170,7 @@ struct ChangeHubState {
   private mutating func reevaluateParked() -> [Delivery] {
     var deliveries: [Delivery] = []
     for (id, entry) in parked {
-      if let response = answerNow(entry.poll) {
+      if let response = answerNow(entry.poll, standing(of: entry.poll.cursor)) {
         parked[id] = nil
         deliveries.append(Delivery(id: id, responder: entry.responder, response: response))
       }
@@ -169,8 +210,10 @@ struct ChangeHubState {
 
   private func timeoutAnswer(_ poll: ChangePoll) -> HTTPResponse {
     guard let current else { return HTTPResponse(error: .streamUnavailable()) }
-    if let cursor = poll.cursor, cursor.epoch != current.epoch { return ChangeResponses.reset(current: current) }
-    return ChangeResponses.noEvents(cursor: current)
+    switch standing(of: poll.cursor) {
+    case .current, .fresh: return ChangeResponses.noEvents(cursor: current)
+    case .gone, .notYetKnown, .streamUnknown: return ChangeResponses.reset(current: current)
+    }
   }
 
   var nextDeadline: Duration? { deadlines.min?.at }

@@ -11,6 +11,14 @@ public final class PostgresConnection: @unchecked Sendable {
   private let handle: OpaquePointer
   private var preparedNames: [String: String] = [:]
 
+  /// TCP keepalives for a connection that must notice a vanished server by
+  /// itself; a conninfo that sets them wins (the last setting counts). They do
+  /// nothing on a unix socket.
+  public static func withKeepalives(_ conninfo: String) -> String {
+    if conninfo.contains("://") { return conninfo }
+    return "keepalives=1 keepalives_idle=30 keepalives_interval=10 keepalives_count=3 connect_timeout=5 " + conninfo
+  }
+
   /// Connects, blocking up to the conninfo's `connect_timeout`.
   public init(conninfo: String) throws(PostgresError) {
     guard let handle = PQconnectdb(conninfo) else {
@@ -84,6 +92,23 @@ public final class PostgresConnection: @unchecked Sendable {
     guard PQconsumeInput(handle) == 1 else {
       throw .connectionLost(Self.errorMessage(handle))
     }
+  }
+
+  /// Sends a statement without waiting for its result (a liveness probe on the
+  /// LISTEN connection); collect it with ``collectResults()``.
+  public func send(_ sql: String) throws(PostgresError) {
+    guard PQsendQuery(handle, sql) == 1 else { throw .connectionLost(Self.errorMessage(handle)) }
+  }
+
+  /// After ``consumeInput()``: discards the results of sent statements that
+  /// have fully arrived. Returns true when at least one statement completed.
+  public func collectResults() -> Bool {
+    var completed = false
+    while PQisBusy(handle) == 0, let result = PQgetResult(handle) {
+      PQclear(result)
+      completed = true
+    }
+    return completed
   }
 
   /// The next notification already read by ``consumeInput()``.

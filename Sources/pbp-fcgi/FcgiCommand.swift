@@ -4,6 +4,16 @@ import Glibc
 
 @main
 struct FcgiCommand: ParsableCommand {
+  static func main() {
+    do {
+      let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), readFile: FileSystem.read)
+      var command = try parseAsRoot(arguments)
+      try command.run()
+    } catch {
+      exit(withError: error)
+    }
+  }
+
   static let configuration = CommandConfiguration(
     commandName: "pbp-fcgi",
     abstract: "The FastCGI worker pool behind nginx: the CRUD API and the change long-polls.",
@@ -14,11 +24,17 @@ struct FcgiCommand: ParsableCommand {
       SIGHUP replaces the workers without failing a request.
       """)
 
+  @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
+  var config: String?
+
   @Option(help: "FastCGI unix socket to listen on (ignored under socket activation).")
   var socket: String = "/run/pbp/fcgi.sock"
 
   @Option(help: "File mode of the FastCGI socket, in octal (nginx's workers must be able to connect).")
   var socketMode: String = "0660"
+
+  @Option(help: "Group to give the FastCGI socket (nginx's group, www-data on Debian).")
+  var socketGroup: String?
 
   @Option(help: "pbp-notifyd's unix socket.")
   var notifydSocket: String = "/run/pbp/notifyd.sock"

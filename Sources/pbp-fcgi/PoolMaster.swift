@@ -29,6 +29,7 @@ final class PoolMaster {
       guard let fd = FastCGISocket.open(path: options.socket, mode: mode_t(options.socketMode, radix: 8)!) else {
         throw SystemError("listen on \(options.socket)")
       }
+      if let group = options.socketGroup { try FileSystem.changeGroup(options.socket, to: group) }
       // fd 3 is where workers find the socket; keep the master's copy elsewhere,
       // since dup2 onto itself would not clear close-on-exec.
       listenFD = fd == 3 ? dup(fd) : fd

@@ -19,9 +19,12 @@ final class ChangeStreamServer {
     var conninfo: String
     var socketPath: String
     var socketMode: mode_t
+    var socketGroup: String?
     var channel: String
     var ringSize: Int
     var subscriberBufferLimit: Int
+    var livenessInterval: Duration
+    var livenessTimeout: Duration
   }
 
   private let settings: Settings
@@ -39,6 +42,9 @@ final class ChangeStreamServer {
   private var stopping = false
   private var nextWatchdog: Duration?
   private var announcedReady = false
+  /// When the LISTEN connection last showed it was alive, and when a probe went out unanswered.
+  private var lastHeardFromDatabase: Duration = .zero
+  private var probeSentAt: Duration?
 
   init(settings: Settings, log: Log) throws {
     self.settings = settings
@@ -49,6 +55,7 @@ final class ChangeStreamServer {
     signalFD = signals.withUnsafeBufferPointer { pbp_signalfd($0.baseAddress, Int32($0.count)) }
     guard signalFD >= 0 else { throw SystemError("signalfd") }
     listenFD = try UnixSocket.listen(path: settings.socketPath, mode: settings.socketMode)
+    if let group = settings.socketGroup { try FileSystem.changeGroup(settings.socketPath, to: group) }
     UnixSocket.setNonBlocking(listenFD)
     log.info("listening for subscribers on \(settings.socketPath)")
   }
@@ -88,6 +95,7 @@ final class ChangeStreamServer {
     if database == nil, MonotonicClock.now() >= reconnect.nextAttempt {
       connectToDatabase()
     }
+    checkLiveness()
     if let due = nextWatchdog, MonotonicClock.now() >= due, let interval = systemd.watchdogInterval {
       // Only a loop that turns proves liveness; a dead database does not stop us.
       systemd.watchdog()
@@ -99,6 +107,9 @@ final class ChangeStreamServer {
     let now = MonotonicClock.now()
     var deadlines: [Duration] = []
     if database == nil { deadlines.append(reconnect.nextAttempt) }
+    if database != nil {
+      deadlines.append(probeSentAt.map { $0 + settings.livenessTimeout } ?? lastHeardFromDatabase + settings.livenessInterval)
+    }
     if let nextWatchdog { deadlines.append(nextWatchdog) }
     guard let soonest = deadlines.min() else { return 60_000 }
     return Int32(clamping: max(0, (soonest - now).milliseconds + 1))
@@ -123,6 +134,8 @@ final class ChangeStreamServer {
       let connection = try PostgresConnection(conninfo: settings.conninfo)
       try connection.executeSimple("LISTEN " + PostgresConnection.quoteIdentifier(settings.channel))
       database = connection
+      lastHeardFromDatabase = MonotonicClock.now()
+      probeSentAt = nil
       reconnect.succeeded()
       startEpoch()
     } catch {
@@ -158,6 +171,8 @@ final class ChangeStreamServer {
     guard let database, let epoch else { return }
     do {
       try database.consumeInput()
+      lastHeardFromDatabase = MonotonicClock.now()
+      if database.collectResults() { probeSentAt = nil }
       var received = 0
       while let notification = database.nextNotification() {
         guard notification.channel == settings.channel else { continue }
@@ -175,10 +190,35 @@ final class ChangeStreamServer {
       }
       if !database.isHealthy { throw PostgresError.connectionLost("connection status is bad") }
     } catch {
-      log.warning("LISTEN connection lost (\(error)); epoch \(Cursor(epoch: epoch, seq: ring.newestSeq)) ends")
-      self.database = nil
-      systemd.status("reconnecting to PostgreSQL; " + statusLine)
-      reconnect.lost()
+      connectionLost("\(error)")
+    }
+  }
+
+  private func connectionLost(_ reason: String) {
+    if let epoch { log.warning("LISTEN connection lost (\(reason)); epoch \(Cursor(epoch: epoch, seq: ring.newestSeq)) ends") }
+    database = nil
+    probeSentAt = nil
+    systemd.status("reconnecting to PostgreSQL; " + statusLine)
+    reconnect.lost()
+  }
+
+  /// A connection that has been quiet is asked a question: a server that
+  /// vanished without closing the socket (a dead host, a cut network) is then
+  /// noticed within the interval plus the timeout.
+  private func checkLiveness() {
+    guard let database else { return }
+    let now = MonotonicClock.now()
+    if let sent = probeSentAt {
+      if now - sent >= settings.livenessTimeout {
+        connectionLost("no answer to a liveness probe within \(settings.livenessTimeout)")
+      }
+    } else if now - lastHeardFromDatabase >= settings.livenessInterval {
+      do {
+        try database.send("SELECT 1")
+        probeSentAt = now
+      } catch {
+        connectionLost("\(error)")
+      }
     }
   }
 

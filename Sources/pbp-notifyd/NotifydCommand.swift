@@ -1,9 +1,20 @@
 import ArgumentParser
 import DaemonSupport
 import Glibc
+import PostgresClient
 
 @main
 struct NotifydCommand: ParsableCommand {
+  static func main() {
+    do {
+      let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), readFile: FileSystem.read)
+      var command = try parseAsRoot(arguments)
+      try command.run()
+    } catch {
+      exit(withError: error)
+    }
+  }
+
   static let configuration = CommandConfiguration(
     commandName: "pbp-notifyd",
     abstract:
@@ -15,6 +26,9 @@ struct NotifydCommand: ParsableCommand {
       with a reset. See docs/notifyd-protocol.md.
       """)
 
+  @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
+  var config: String?
+
   @Option(help: "libpq connection string of the LISTEN connection (as the pbp_notifyd role).")
   var conninfo: String = "dbname=pbp user=pbp_notifyd"
 
@@ -23,6 +37,15 @@ struct NotifydCommand: ParsableCommand {
 
   @Option(help: "File mode of the socket, in octal.")
   var socketMode: String = "0660"
+
+  @Option(help: "Group to give the socket, so that the workers' user may connect.")
+  var socketGroup: String?
+
+  @Option(help: "Seconds without traffic after which the LISTEN connection is probed with SELECT 1.")
+  var livenessInterval: Int = 15
+
+  @Option(help: "Seconds a liveness probe may take before the connection counts as lost.")
+  var livenessTimeout: Int = 10
 
   @Option(help: "The NOTIFY channel the database triggers send on.")
   var channel: String = "pbp"
@@ -38,6 +61,9 @@ struct NotifydCommand: ParsableCommand {
 
   func validate() throws {
     guard ringSize > 0 else { throw ValidationError("--ring-size must be positive") }
+    guard livenessInterval > 0, livenessTimeout > 0 else {
+      throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
+    }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
     guard !channel.isEmpty else { throw ValidationError("--channel must not be empty") }
   }
@@ -45,8 +71,10 @@ struct NotifydCommand: ParsableCommand {
   func run() throws {
     let log = Log(component: "pbp-notifyd", minimumLevel: verbose ? .debug : .info)
     let settings = ChangeStreamServer.Settings(
-      conninfo: conninfo, socketPath: socket, socketMode: mode_t(socketMode, radix: 8)!,
-      channel: channel, ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit)
+      conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
+      socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
+      channel: channel, ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
+      livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
     do {
       let server = try ChangeStreamServer(settings: settings, log: log)
       server.run()

@@ -70,24 +70,56 @@ final class RecordingResponder: PollResponder {
     #expect(events[0]["matches"] == .array([.number("0")]))
   }
 
-  @Test func aCursorBehindTheRingOrFromAnotherEpochResets() {
+  @Test func aCursorBehindTheRingOrFromAnEndedEpochResetsAtOnce() {
     var state = started()
     _ = state.append((1...6).map { event(UInt64($0), id: $0) })
-    for cursor in [Cursor(epoch: epoch, seq: 1), Cursor(epoch: epoch + 1, seq: 6), Cursor(epoch: epoch, seq: 7)] {
+    _ = state.streamStarted(at: Cursor(epoch: epoch + 1, seq: 0), resumed: false)
+    _ = state.append((1...6).map { event(UInt64($0), id: $0) })
+    for cursor in [Cursor(epoch: epoch + 1, seq: 1), Cursor(epoch: epoch, seq: 6)] {
       guard case .answer(let response) = state.poll(poll(cursor), responder: RecordingResponder(), now: .zero) else {
         Issue.record("\(cursor) must be answered at once")
         continue
       }
       #expect(response.status == 409)
     }
-    guard
-      case .answer(let response) = state.poll(
-        poll(Cursor(epoch: epoch, seq: 2)), responder: RecordingResponder(), now: .zero)
-    else {
+    guard case .answer(let response) = state.poll(poll(Cursor(epoch: epoch + 1, seq: 2)), responder: RecordingResponder(), now: .zero) else {
       Issue.record("a cursor the ring still covers is answered from it")
       return
     }
     #expect(response.status == 200)
+  }
+
+  @Test func aCursorAheadOfThisWorkerWaitsBrieflyThenResets() {
+    var state = started()
+    for cursor in [Cursor(epoch: epoch, seq: 3), Cursor(epoch: epoch + 7, seq: 1)] {
+      guard case .park = state.poll(poll(cursor), responder: RecordingResponder(), now: .zero) else {
+        Issue.record("\(cursor) may be from a worker that is ahead: it must wait")
+        continue
+      }
+    }
+    let expired = state.expire(now: ChangeHubState.graceForUnknownCursors)
+    #expect(expired.map(\.response.status) == [409, 409])
+  }
+
+  @Test func aWorkerThatCatchesUpAnswersOnlyWhatTheCursorHasNotSeen() throws {
+    var state = started()
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 2)), responder: RecordingResponder(), now: .zero)
+    #expect(state.append([event(1, id: 1), event(2, id: 2)]).isEmpty)
+    let deliveries = state.append([event(3, id: 3)])
+    #expect(deliveries.count == 1)
+    guard case .array(let events)? = try body(deliveries[0].response)["events"] else {
+      Issue.record("no events")
+      return
+    }
+    #expect(events.map { $0["key"] } == [.number("3")])
+  }
+
+  @Test func aPollInAnEpochNotYetReachedIsAnsweredWhenItStarts() {
+    var state = started()
+    _ = state.poll(poll(Cursor(epoch: epoch + 1, seq: 0)), responder: RecordingResponder(), now: .zero)
+    #expect(state.streamStarted(at: Cursor(epoch: epoch + 1, seq: 0), resumed: false).isEmpty)
+    let deliveries = state.append([event(1, id: 1)])
+    #expect(deliveries.map(\.response.status) == [200])
   }
 
   @Test func aNewEpochResetsParkedPolls() {

@@ -12,10 +12,17 @@ HELLO, WELCOME, EVENT, NEW_EPOCH = 1, 2, 3, 4
 
 class NotifydClient:
     def __init__(self, path, cursor: tuple[int, int] | None = None, read_buffer: int | None = None):
+        self.path = path
+        self.epoch = None
+        self.last_seq = None
+        self.reconnects = 0
+        self.connect(cursor, read_buffer)
+
+    def connect(self, cursor, read_buffer=None) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if read_buffer is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
-        self.sock.connect(str(path))
+        self.sock.connect(str(self.path))
         self.buffer = bytearray()
         self.offset = 0
         body = struct.pack(">BHB", HELLO, 1, 0) if cursor is None else struct.pack(">BHBQQ", HELLO, 1, 1, *cursor)
@@ -63,15 +70,30 @@ class NotifydClient:
     def welcome(self):
         kind, fields = self.frame()
         assert kind == WELCOME, (kind, fields)
+        self.epoch, self.last_seq = fields[0], fields[1]
         return fields
 
-    def events(self, count: int, timeout: float = 60) -> list[tuple[int, bytes]]:
+    def events(self, count: int, timeout: float = 60, resume: bool = False) -> list[tuple[int, bytes]]:
+        """The next `count` events. With `resume`, a subscriber cut off for
+        falling behind reconnects from its cursor, as a worker does."""
         received = []
         deadline = time.monotonic() + timeout
         while len(received) < count:
             frame = self.frame(max(0.01, deadline - time.monotonic()))
+            if frame is None and resume:
+                self.sock.close()
+                self.buffer.clear()
+                self.offset = 0
+                cursor = (self.epoch, self.last_seq)
+                self.connect(cursor)
+                _, _, resumed = self.welcome()
+                assert resumed, "a subscriber that reconnects to a live notifyd resumes from the ring"
+                self.last_seq = cursor[1]
+                self.reconnects += 1
+                continue
             assert frame is not None, f"notifyd closed the stream after {len(received)} events"
             kind, fields = frame
             assert kind == EVENT, (kind, fields)
             received.append(fields)
+            self.last_seq = fields[0]
         return received

@@ -11,7 +11,7 @@ VENV := .pbp/venv
 PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: run test unit-test integration-test build build-debug deps apt-deps python-deps format clean
+.PHONY: bench run test unit-test integration-test build build-debug deps apt-deps python-deps format clean
 
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
@@ -23,6 +23,10 @@ unit-test:
 
 integration-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/integration
+
+# Benchmarks print their figures; they are never part of `make test`.
+bench: deps build
+	$(VENV)/bin/python bench/notifyd_intake.py --bin-dir $$(swift build -c release --show-bin-path)
 
 build:
 	swift build -c release

@@ -1,6 +1,11 @@
-// view.js: the DOM. Renders a Replica with keyed updates (one <tr> per row,
-// touched only when that row changes) and turns clicks and keys into calls of
-// the `actions` it is given. No network here.
+// view.js: the DOM. No network here: the views render a Replica and turn
+// clicks and keys into calls of the `actions` they are given.
+//
+//   Indicators  the header: connection state and this tab's role
+//   TableView   every row of a table, with keyed updates (one <tr> per row,
+//               touched only when that row changes); add, edit, delete
+//   DetailView  one row (`#/testtype/5`, `/?id=5`): its fields, edit, delete,
+//               and what became of it (deleted, or not there at all)
 
 import { compareKeys, keyOf } from './replica.js';
 
@@ -16,7 +21,10 @@ const ROLE_TEXT = {
   follower: 'Another tab holds the connection; this tab receives its changes',
 };
 
-const h = (tag, attrs = {}, ...children) => {
+/** Values longer than this are clamped in the table, which then says how long they are. */
+const LONG_VALUE = 300;
+
+export const h = (tag, attrs = {}, ...children) => {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (v == null || v === false) continue;
@@ -30,7 +38,7 @@ const h = (tag, attrs = {}, ...children) => {
 };
 
 let mtimeFormat;
-function formatMtime(s) {
+export function formatMtime(s) {
   if (typeof s !== 'string') return '';
   // Date keeps milliseconds only; trim the microseconds PostgreSQL sends.
   const d = new Date(s.replace(/(\.\d{3})\d+/, '$1').replace(' ', 'T'));
@@ -39,42 +47,44 @@ function formatMtime(s) {
   return mtimeFormat.format(d);
 }
 
+let numberFormat;
+export function lengthText(n) {
+  numberFormat ??= new Intl.NumberFormat(undefined);
+  return `${numberFormat.format(n)} ${n === 1 ? 'character' : 'characters'}`;
+}
+
+/** The address of one row's own view. */
+export const rowHref = (table, key) => `#/${encodeURIComponent(table)}/${encodeURIComponent(key)}`;
+export const tableHref = (table) => `#/${encodeURIComponent(table)}`;
+
 const reducedMotion = () => globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
 
-export class View {
-  /**
-   * actions: { create(val) → row, update(key, val) → row, remove(key) } —
-   * async; they throw an Error whose `message` is shown to the person.
-   */
-  constructor({ replica, actions, doc = document }) {
-    this.replica = replica;
-    this.actions = actions;
+function flash(el) {
+  if (reducedMotion()) return;
+  el.classList.remove('flash');
+  void el.offsetWidth; // restart the animation
+  el.classList.add('flash');
+  clearTimeout(el._flashTimer);
+  const end = () => { clearTimeout(el._flashTimer); el.classList.remove('flash'); };
+  el.addEventListener('animationend', end, { once: true });
+  el._flashTimer = setTimeout(end, 1500); // in case no animationend comes (hidden tab)
+}
+
+function setTime(time, mtime) {
+  if (time.getAttribute('datetime') === (mtime ?? '')) return;
+  time.setAttribute('datetime', mtime ?? '');
+  time.title = mtime ?? '';
+  time.textContent = formatMtime(mtime);
+}
+
+// ---- header ----------------------------------------------------------------------
+
+export class Indicators {
+  constructor(doc = document) {
     this.doc = doc;
-    this.table = doc.getElementById('rows');
-    this.tbody = this.table.tBodies[0] ?? this.table.appendChild(h('tbody'));
     this.statusEl = doc.getElementById('status');
     this.roleEl = doc.getElementById('role');
-    this.alertEl = doc.getElementById('alert');
-    this.noticeEl = doc.getElementById('notice');
-    this.countEl = doc.getElementById('count');
-    this.emptyEl = doc.getElementById('empty');
-    this.form = doc.getElementById('add-form');
-    this.input = doc.getElementById('new-val');
-    this.trs = new Map();          // key → <tr>
-    this.editing = null;           // { key, input, original } of the row being edited
-    this.busy = new Set();         // keys with a request in flight
-    this.rendered = false;
-
-    this.form.addEventListener('submit', (e) => { e.preventDefault(); this._add(); });
-    this.tbody.addEventListener('click', (e) => this._onClick(e));
-    this.tbody.addEventListener('keydown', (e) => this._onKey(e));
-    this.alertEl.addEventListener('click', (e) => {
-      if (e.target.closest('[data-action="dismiss"]')) this.clearError();
-    });
-    replica.subscribe((change) => this.render(change));
   }
-
-  // ---- status, role, messages ------------------------------------------------
 
   setStatus(state) {
     this.statusEl.textContent = state;
@@ -88,19 +98,89 @@ export class View {
     this.roleEl.dataset.role = role;
     this.roleEl.title = ROLE_TEXT[role] ?? role;
   }
+}
 
-  showError(message) {
-    this.alertEl.replaceChildren(
+/** An alert box (role=alert) with a Dismiss button. */
+class Alert {
+  constructor(el) {
+    this.el = el;
+    el.addEventListener('click', (e) => {
+      if (e.target.closest('[data-action="dismiss"]')) this.clear();
+    });
+  }
+
+  show(message) {
+    this.el.replaceChildren(
       h('p', { class: 'alert-text', text: message }),
       h('button', { type: 'button', class: 'btn ghost small', 'data-action': 'dismiss', text: 'Dismiss' }),
     );
-    this.alertEl.classList.add('shown');
+    this.el.classList.add('shown');
   }
 
-  clearError() {
-    this.alertEl.replaceChildren();
-    this.alertEl.classList.remove('shown');
+  clear() {
+    this.el.replaceChildren();
+    this.el.classList.remove('shown');
   }
+}
+
+// ---- the whole table -------------------------------------------------------------------
+
+export class TableView {
+  constructor({ doc = document } = {}) {
+    this.doc = doc;
+    this.section = doc.getElementById('table-view');
+    this.titleEl = doc.getElementById('table-title');
+    this.table = doc.getElementById('rows');
+    this.tbody = this.table.tBodies[0] ?? this.table.appendChild(h('tbody'));
+    this.alert = new Alert(doc.getElementById('alert'));
+    this.alertEl = this.alert.el;
+    this.noticeEl = doc.getElementById('notice');
+    this.countEl = doc.getElementById('count');
+    this.emptyEl = doc.getElementById('empty');
+    this.form = doc.getElementById('add-form');
+    this.input = doc.getElementById('new-val');
+    this.replica = null;
+    this.form.addEventListener('submit', (e) => { e.preventDefault(); this._add(); });
+    this.tbody.addEventListener('click', (e) => this._onClick(e));
+    this.tbody.addEventListener('keydown', (e) => this._onKey(e));
+    this._clear();
+  }
+
+  _clear() {
+    this.trs = new Map();          // key → <tr>
+    this.editing = null;           // { key, input, hint, original } of the row being edited
+    this.busy = new Set();         // keys with a request in flight
+    this.rendered = false;
+    this.tbody.replaceChildren();
+  }
+
+  /**
+   * Show `replica`, the rows of table `name`. actions: { create(val) → row,
+   * update(key, val) → row, remove(key) }, async; they throw an Error whose
+   * `message` is shown to the person.
+   */
+  attach({ replica, actions, name }) {
+    this.detach();
+    this.replica = replica;
+    this.actions = actions;
+    this.name = name;
+    this.titleEl.textContent = name;
+    this._clear();
+    this.alert.clear();
+    this._unsubscribe = replica.subscribe((change) => this.render(change));
+    this.section.hidden = false;
+    this.render();
+  }
+
+  detach() {
+    this._unsubscribe?.();
+    this._unsubscribe = null;
+    this.replica = null;
+    this.section.hidden = true;
+  }
+
+  showError(message) { this.alert.show(message); }
+  clearError() { this.alert.clear(); }
 
   /** A polite, passing notice (e.g. "row 5 was deleted elsewhere"). */
   notice(message) {
@@ -159,21 +239,16 @@ export class View {
     this.tbody.append(tr);
   }
 
-  _flash(tr) {
-    tr.classList.remove('flash');
-    void tr.offsetWidth; // restart the animation
-    tr.classList.add('flash');
-    clearTimeout(tr._flashTimer);
-    const end = () => { clearTimeout(tr._flashTimer); tr.classList.remove('flash'); };
-    tr.addEventListener('animationend', end, { once: true });
-    tr._flashTimer = setTimeout(end, 1500); // in case no animationend comes (hidden tab)
-  }
+  _flash(tr) { flash(tr); }
 
   _buildRow(row) {
     const key = keyOf(row.id);
     const tr = h('tr', { 'data-id': key });
     tr.append(
-      h('td', { class: 'id', text: key }),
+      h('td', { class: 'id' }, h('a', {
+        href: rowHref(this.name, key), class: 'row-link', text: key,
+        title: `Open row ${key} on its own (this tab then watches only that row)`,
+      })),
       h('td', { class: 'val' }),
       h('td', { class: 'mtime' }),
       h('td', { class: 'actions' }),
@@ -198,16 +273,20 @@ export class View {
     }
     const text = tr.querySelector('.val .val-text');
     if (text && text.textContent !== String(row.val ?? '')) text.textContent = String(row.val ?? '');
+    this._fillLength(tr, row);
+  }
+
+  /** A long value is clamped to a few lines; the cell says how long it is. */
+  _fillLength(tr, row) {
+    const cell = tr.querySelector('.val');
+    const n = String(row.val ?? '').length;
+    if (n > LONG_VALUE) cell.dataset.len = lengthText(n);
+    else delete cell.dataset.len;
   }
 
   _fillMtime(tr, row) {
     const cell = tr.querySelector('.mtime');
-    const time = cell.firstElementChild ?? cell.appendChild(h('time'));
-    if (time.getAttribute('datetime') !== row.mtime) {
-      time.setAttribute('datetime', row.mtime ?? '');
-      time.title = row.mtime ?? '';
-      time.textContent = formatMtime(row.mtime);
-    }
+    setTime(cell.firstElementChild ?? cell.appendChild(h('time')), row.mtime);
   }
 
   /** The normal (not editing) contents of a row. */
@@ -218,6 +297,7 @@ export class View {
     tr.querySelector('.val').replaceChildren(
       h('span', { class: 'val-text', title: 'Click to edit', text: String(row.val ?? '') }),
     );
+    this._fillLength(tr, row);
     this._fillMtime(tr, row);
     tr.querySelector('.actions').replaceChildren(
       h('button', { type: 'button', class: 'btn small', 'data-action': 'edit', 'aria-label': `Edit row ${key}`, disabled: busy, text: 'Edit' }),
@@ -240,6 +320,7 @@ export class View {
     input.value = String(row.val ?? '');
     const hint = h('span', { class: 'edit-hint', hidden: true, role: 'note' });
     tr.classList.add('editing');
+    delete tr.querySelector('.val').dataset.len;
     tr.querySelector('.val').replaceChildren(input, hint);
     tr.querySelector('.actions').replaceChildren(
       h('button', { type: 'button', class: 'btn small primary', 'data-action': 'save', 'aria-label': `Save row ${key}`, text: 'Save' }),
@@ -266,6 +347,7 @@ export class View {
     const ed = this.editing;
     if (!ed || this.busy.has(ed.key)) return;
     const { key, input } = ed;
+    const { replica } = this;
     const tr = this.trs.get(key);
     this.busy.add(key);
     input.readOnly = true;
@@ -273,6 +355,7 @@ export class View {
     tr?.querySelectorAll('button').forEach((b) => { b.disabled = true; });
     try {
       const row = await this.actions.update(key, input.value);
+      if (this.replica !== replica) return;    // the page shows something else now
       this.clearError();
       this.busy.delete(key);
       if (this.editing === ed) {
@@ -286,6 +369,7 @@ export class View {
         }
       }
     } catch (err) {
+      if (this.replica !== replica) return;
       this.busy.delete(key);
       this.showError(err.message);
       if (err.status === 404) {
@@ -310,13 +394,16 @@ export class View {
     // Where focus goes once the row is gone: the next row, else the previous, else the form.
     const next = tr?.nextElementSibling ?? tr?.previousElementSibling;
     const hadFocus = tr?.contains(this.doc.activeElement);
+    const { replica } = this;
     this.busy.add(key);
     tr?.setAttribute('aria-busy', 'true');
     tr?.querySelectorAll('button').forEach((b) => { b.disabled = true; });
     try {
       await this.actions.remove(key);
+      if (this.replica !== replica) return;
       this.clearError();
     } catch (err) {
+      if (this.replica !== replica) return;
       if (err.status !== 404) {           // 404: already gone, which is what we wanted
         this.busy.delete(key);
         tr?.removeAttribute('aria-busy');
@@ -339,10 +426,12 @@ export class View {
     if (button.disabled) return;
     button.disabled = true;
     this.form.setAttribute('aria-busy', 'true');
+    const { replica } = this;
     try {
       const row = await this.actions.create(this.input.value);
+      if (this.replica !== replica) return;
       this.clearError();
-      if (row) this.replica.upsertLocal(row);
+      if (row) replica.upsertLocal(row);
       this.input.value = '';
     } catch (err) {
       this.showError(err.message);
@@ -357,7 +446,7 @@ export class View {
 
   _onClick(e) {
     const tr = e.target.closest('tr[data-id]');
-    if (!tr) return;
+    if (!tr || e.target.closest('a')) return;
     const key = tr.dataset.id;
     const action = e.target.closest('[data-action]')?.dataset.action;
     if (action === 'edit') this.startEdit(key);
@@ -371,5 +460,215 @@ export class View {
     if (!this.editing || e.target !== this.editing.input || e.isComposing) return;
     if (e.key === 'Enter') { e.preventDefault(); this.saveEdit(); }
     else if (e.key === 'Escape') { e.preventDefault(); this.cancelEdit(); }
+  }
+}
+
+// ---- one row ------------------------------------------------------------------------------
+
+export class DetailView {
+  constructor({ doc = document } = {}) {
+    this.doc = doc;
+    const $ = (id) => doc.getElementById(id);
+    this.section = $('detail-view');
+    this.backEl = $('detail-back');
+    this.crumbTableEl = $('detail-table');
+    this.titleEl = $('detail-title');
+    this.subEl = $('detail-sub');
+    this.badgeEl = $('detail-badge');
+    this.alert = new Alert($('detail-alert'));
+    this.goneEl = $('detail-gone');
+    this.fieldsEl = $('detail-fields');
+    this.idEl = $('detail-id');
+    this.valEl = $('detail-val');
+    this.lenEl = $('detail-len');
+    this.mtimeEl = $('detail-mtime');
+    this.form = $('detail-form');
+    this.input = $('detail-input');
+    this.hintEl = $('detail-hint');
+    this.saveBtn = this.form.querySelector('button[type="submit"]');
+    this.deleteBtn = $('detail-delete');
+    this.actionsEl = $('detail-actions');
+    this.replica = null;
+    this.form.addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
+    this.input.addEventListener('keydown', (e) => {
+      if (e.key === 'Escape' && !e.isComposing) { e.preventDefault(); this.revert(); }
+    });
+    this.input.addEventListener('input', () => {
+      if (this.input.value === this.shownVal) this.typedFrom = null;
+      else this.typedFrom ??= this.shownVal;
+      this._updateHint();
+    });
+    this.deleteBtn.addEventListener('click', () => this.remove());
+    this.hintEl.addEventListener('click', (e) => {
+      if (e.target.closest('[data-action="take"]')) { this.revert(); this.input.focus(); }
+    });
+  }
+
+  /**
+   * Show row `key` of table `name` from `replica` (which holds that row or
+   * nothing). actions: { update(key, val) → row, remove(key) }.
+   */
+  attach({ replica, actions, name, key, subscription }) {
+    this.detach();
+    this.replica = replica;
+    this.actions = actions;
+    this.name = name;
+    this.key = keyOf(key);
+    this.lastRow = null;         // the row as last shown (kept on screen, dimmed, once deleted)
+    this.shownVal = null;        // the row's value as last shown
+    this.typedFrom = null;       // the value the person started typing over (null: not editing)
+    this.busy = false;
+    this.alert.clear();
+    this.input.value = '';
+    this.backEl.href = tableHref(name);
+    this.crumbTableEl.textContent = name;
+    this.titleEl.textContent = `Row ${this.key}`;
+    this.subEl.textContent = JSON.stringify(subscription);
+    this.doc.title = `PBP · ${name} · row ${this.key}`;
+    this._unsubscribe = replica.subscribe(() => this.render());
+    this.section.hidden = false;
+    this.render();
+  }
+
+  detach() {
+    this._unsubscribe?.();
+    this._unsubscribe = null;
+    this.replica = null;
+    this.section.hidden = true;
+  }
+
+  /** 'loading' | 'present' | 'deleted' (seen, then gone) | 'missing' (not there when loaded). */
+  get state() {
+    if (!this.replica?.loaded) return 'loading';
+    if (this.replica.get(this.key)) return 'present';
+    return this.lastRow || this.replica.deleted.has(this.key) ? 'deleted' : 'missing';
+  }
+
+  render() {
+    if (!this.replica) return;
+    const row = this.replica.get(this.key);
+    const state = this.state;
+    const changed = row && this.lastRow && row !== this.lastRow;
+    if (row) this.lastRow = row;
+    this.section.dataset.state = state;
+    this.badgeEl.dataset.state = state;
+    this.badgeEl.textContent = { loading: 'loading…', present: 'watching', deleted: 'deleted', missing: 'not found' }[state];
+
+    // What became of the row.
+    if (state === 'deleted') {
+      const info = this.replica.deleted.get(this.key);
+      const when = info?.mtime ? ` at ${formatMtime(info.mtime)}` : '';
+      const who = info?.here ? ' from this tab' : '';
+      this.goneEl.replaceChildren(
+        h('strong', { text: `This row was deleted${who}${when}.` }),
+        ` Its last value is shown below. This tab keeps watching row ${this.key}: if it is created again, it appears here.`,
+      );
+    } else if (state === 'missing') {
+      this.goneEl.replaceChildren(
+        h('strong', { text: `There is no row ${this.key} in ${this.name}.` }),
+        ' It may have been deleted before this page opened. This tab keeps watching: if the row is created, it appears here.',
+      );
+    }
+    this.goneEl.hidden = state !== 'deleted' && state !== 'missing';
+    this.goneEl.dataset.state = state;
+
+    // The fields: the row, or the last one seen (dimmed) once it is deleted.
+    const shown = row ?? this.lastRow;
+    this.fieldsEl.hidden = !shown;
+    if (shown) {
+      this.idEl.textContent = keyOf(shown.id);
+      const val = String(shown.val ?? '');
+      if (this.valEl.textContent !== val) this.valEl.textContent = val;
+      this.lenEl.textContent = lengthText(val.length);
+      setTime(this.mtimeEl, shown.mtime);
+      if (changed) flash(this.valEl);
+    }
+
+    // Editing: only a row that is there.
+    const present = state === 'present';
+    this.form.hidden = !present;
+    this.actionsEl.hidden = !present;
+    this.saveBtn.disabled = !present || this.busy;
+    this.deleteBtn.disabled = !present || this.busy;
+    this.input.readOnly = this.busy;
+    if (present) {
+      const val = String(row.val ?? '');
+      // Follow changes made elsewhere, unless the person is typing.
+      if (this.typedFrom === null) this.input.value = val;
+      this.shownVal = val;
+      this._updateHint();
+    }
+  }
+
+  /** Says so when the row changed elsewhere while the person was typing over it. */
+  _updateHint() {
+    const stale = this.typedFrom !== null && this.shownVal !== null && this.typedFrom !== this.shownVal;
+    this.hintEl.hidden = !stale;
+    if (stale) {
+      const v = this.shownVal;
+      this.hintEl.replaceChildren(
+        `Changed elsewhere to “${v.length > 80 ? `${v.slice(0, 80)}…` : v}” while you were typing. `,
+        h('button', { type: 'button', class: 'btn small ghost', 'data-action': 'take', text: 'Use that value' }),
+      );
+    }
+  }
+
+  /** Escape: put the row's current value back in the input. */
+  revert() {
+    if (this.shownVal === null) return;
+    this.input.value = this.shownVal;
+    this.typedFrom = null;
+    this._updateHint();
+  }
+
+  async save() {
+    if (this.busy || this.state !== 'present') return;
+    const { replica, key } = this;
+    const value = this.input.value;
+    this.busy = true;
+    this.form.setAttribute('aria-busy', 'true');
+    this.render();
+    try {
+      const row = await this.actions.update(key, value);
+      if (this.replica !== replica) return;
+      this.alert.clear();
+      this.typedFrom = null;         // the input shows the row again
+      if (row) replica.upsertLocal(row);
+    } catch (err) {
+      if (this.replica !== replica) return;
+      this.alert.show(err.message);
+      if (err.status === 404) replica.removeLocal(key);
+    } finally {
+      if (this.replica === replica) {
+        this.busy = false;
+        this.form.removeAttribute('aria-busy');
+        this.render();
+        if (this.state === 'present') this.input.focus();
+        else this.backEl.focus();
+      }
+    }
+  }
+
+  async remove() {
+    if (this.busy || this.state !== 'present') return;
+    const { replica, key } = this;
+    this.busy = true;
+    this.render();
+    try {
+      await this.actions.remove(key);
+      if (this.replica !== replica) return;
+      this.alert.clear();
+    } catch (err) {
+      if (this.replica !== replica) return;
+      if (err.status !== 404) {          // 404: already gone, which is what we wanted
+        this.busy = false;
+        this.render();
+        this.alert.show(err.message);
+        return;
+      }
+    }
+    this.busy = false;
+    replica.removeLocal(key);
+    this.backEl.focus();
   }
 }

@@ -104,3 +104,10 @@ int pbp_signalfd_read(int fd) {
 }
 
 int pbp_die_with_parent(int signal) { return prctl(PR_SET_PDEATHSIG, signal); }
+
+int pbp_wait_readable(int fd, int timeout_ms) {
+  struct pollfd entry = {.fd = fd, .events = POLLIN};
+  int ready = poll(&entry, 1, timeout_ms);
+  if (ready < 0) return errno == EINTR ? 0 : -1;
+  return ready > 0 ? 1 : 0;
+}

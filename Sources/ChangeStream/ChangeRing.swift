@@ -41,6 +41,17 @@ public struct ChangeRing<Element: Sequenced> {
     self.newestSeq = newestSeq
   }
 
+  /// The event numbered `seq`, if the ring still holds it.
+  public func element(withSeq seq: UInt64) -> Element? {
+    guard seq <= newestSeq, newestSeq - seq < UInt64(elements.count) else { return nil }
+    return elements[elements.count - 1 - Int(newestSeq - seq)]
+  }
+
+  /// Whether the ring holds every event after `seq` (true when there is none).
+  public func covers(after seq: UInt64) -> Bool {
+    seq <= newestSeq && newestSeq - seq <= UInt64(elements.count)
+  }
+
   /// The events after `seq`, or `nil` when the ring no longer holds them all
   /// (or `seq` lies in the future, which no honest reader can have).
   public func events(after seq: UInt64) -> [Element]? {

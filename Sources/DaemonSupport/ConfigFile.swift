@@ -58,6 +58,8 @@ public enum ConfigFile {
 
 extension StringProtocol {
   func trimmingCharacters() -> String {
-    String(drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed())
+    String(
+      drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }
+        .reversed())
   }
 }

@@ -34,11 +34,13 @@ struct WorkerProcess {
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
       hub: hub)
-    let busy = Arc(Atomic<Int>(0))
+    let draining = Arc(Atomic<Bool>(false))
+    let accepting = Arc(Atomic<Int>(options.threads))
     for index in 0..<options.threads {
       let loop = AcceptLoop(
         listenFD: listenFD, application: application, conninfo: options.conninfo,
-        maximumBodyBytes: options.maxBodyBytes, busy: busy, log: log, verbose: options.verbose)
+        maximumBodyBytes: options.maxBodyBytes, draining: draining, accepting: accepting, log: log,
+        verbose: options.verbose)
       Threads.start(name: "pbp-accept-\(index)") { loop.run() }
     }
     log.info("worker ready: \(options.threads) accepting threads")
@@ -47,13 +49,17 @@ struct WorkerProcess {
       let received = signals.withUnsafeBufferPointer { pbp_wait_signal($0.baseAddress, Int32($0.count), -1) }
       if received == SIGTERM || received == SIGINT { break }
     }
-    // Parked polls are answered with the newest cursor: their clients come straight back.
+    // Stop taking new requests, answer parked polls with the newest cursor
+    // (their clients come straight back, to another worker), and finish
+    // what is in flight.
+    draining.value.store(true, ordering: .releasing)
     hub.releaseAll()
     let deadline = MonotonicClock.now() + .seconds(10)
-    while busy.value.load(ordering: .acquiring) > 0 && MonotonicClock.now() < deadline {
+    while accepting.value.load(ordering: .acquiring) > 0 && MonotonicClock.now() < deadline {
       usleep(10_000)
     }
-    log.info("worker stopped")
+    let stuck = accepting.value.load(ordering: .acquiring)
+    log.info("worker stopped" + (stuck > 0 ? " (\(stuck) threads still waiting in accept)" : ""))
     exit(0)
   }
 }
@@ -70,23 +76,39 @@ struct AcceptLoop: Sendable {
   let application: APIApplication
   let conninfo: String
   let maximumBodyBytes: Int
-  let busy: Arc<Atomic<Int>>
+  let draining: Arc<Atomic<Bool>>
+  /// Threads still in this loop; the worker exits when none is.
+  let accepting: Arc<Atomic<Int>>
   let log: Log
   let verbose: Bool
 
+  /// Accepts only after the listening socket turned readable, so that a
+  /// draining worker notices within 100 ms and stops taking connections. A
+  /// thread that lost the race for a connection blocks in accept until the
+  /// next one arrives, serves it, and then leaves.
   func run() {
+    defer { accepting.value.subtract(1, ordering: .releasing) }
+    waitForTheStream()
     let session = DatabaseSession(conninfo: conninfo)
-    while true {
+    while !draining.value.load(ordering: .acquiring) {
+      let readable = pbp_wait_readable(listenFD, 100)
+      guard readable != 0 else { continue }
       switch FastCGIRequest.accept(listenSocket: listenFD) {
       case .success(let request):
-        busy.value.add(1, ordering: .acquiring)
         serve(request, session: session)
-        busy.value.subtract(1, ordering: .releasing)
       case .failure(let error):
         log.warning("accept failed (\(error.code)); retrying")
         usleep(100_000)
       }
     }
+  }
+
+  /// A new worker (at start or in a reload) takes requests once it follows
+  /// notifyd, so that a snapshot read never meets a worker without a cursor;
+  /// if notifyd is away, it serves anyway after two seconds.
+  private func waitForTheStream() {
+    let deadline = MonotonicClock.now() + .seconds(2)
+    while application.hub.current == nil && MonotonicClock.now() < deadline { usleep(5_000) }
   }
 
   private func serve(_ request: FastCGIRequest, session: DatabaseSession) {

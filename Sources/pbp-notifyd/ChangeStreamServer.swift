@@ -78,7 +78,7 @@ final class ChangeStreamServer {
       pollfd(fd: database?.socket ?? -1, events: Int16(POLLIN), revents: 0),
     ]
     for (fd, subscriber) in subscribers {
-      let wantsWrite = subscriber.hasPendingOutput
+      let wantsWrite = subscriber.hasPendingOutput || subscriber.replayNext != nil
       fds.append(pollfd(fd: fd, events: Int16(POLLIN) | (wantsWrite ? Int16(POLLOUT) : 0), revents: 0))
     }
     let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
@@ -108,7 +108,8 @@ final class ChangeStreamServer {
     var deadlines: [Duration] = []
     if database == nil { deadlines.append(reconnect.nextAttempt) }
     if database != nil {
-      deadlines.append(probeSentAt.map { $0 + settings.livenessTimeout } ?? lastHeardFromDatabase + settings.livenessInterval)
+      deadlines.append(
+        probeSentAt.map { $0 + settings.livenessTimeout } ?? lastHeardFromDatabase + settings.livenessInterval)
     }
     if let nextWatchdog { deadlines.append(nextWatchdog) }
     guard let soonest = deadlines.min() else { return 60_000 }
@@ -179,7 +180,7 @@ final class ChangeStreamServer {
         let seq = ring.nextSeq
         let event = StoredEvent(seq: seq, frame: StreamFrame.event(seq: seq, payload: notification.payload).encoded)
         ring.append(event)
-        for fd in Array(subscribers.keys) where subscribers[fd]!.isGreeted {
+        for fd in Array(subscribers.keys) where subscribers[fd]!.isLive {
           enqueue(event.frame, to: fd)
         }
         received += 1
@@ -195,7 +196,9 @@ final class ChangeStreamServer {
   }
 
   private func connectionLost(_ reason: String) {
-    if let epoch { log.warning("LISTEN connection lost (\(reason)); epoch \(Cursor(epoch: epoch, seq: ring.newestSeq)) ends") }
+    if let epoch {
+      log.warning("LISTEN connection lost (\(reason)); epoch \(Cursor(epoch: epoch, seq: ring.newestSeq)) ends")
+    }
     database = nil
     probeSentAt = nil
     systemd.status("reconnecting to PostgreSQL; " + statusLine)
@@ -274,17 +277,16 @@ final class ChangeStreamServer {
   private func greet(fd: Int32, resumeFrom: Cursor?) {
     guard let epoch else { return }
     let current = Cursor(epoch: epoch, seq: ring.newestSeq)
-    var missed: [StoredEvent]?
-    if let cursor = resumeFrom, cursor.epoch == epoch {
-      missed = ring.events(after: cursor.seq)
+    var resumed = false
+    if let cursor = resumeFrom, cursor.epoch == epoch, ring.covers(after: cursor.seq) {
+      resumed = true
+      if cursor.seq < ring.newestSeq { subscribers[fd]?.replayNext = cursor.seq + 1 }
     }
     enqueue(
-      StreamFrame.welcome(version: StreamFrame.protocolVersion, current: current, resumed: missed != nil).encoded,
-      to: fd)
-    for event in missed ?? [] { enqueue(event.frame, to: fd) }
+      StreamFrame.welcome(version: StreamFrame.protocolVersion, current: current, resumed: resumed).encoded, to: fd)
     subscribers[fd]?.isGreeted = true
     subscribers[fd]?.pendingHello = nil
-    log.debug("subscriber \(fd) greeted at \(current), \(missed.map { "resumed with \($0.count) events" } ?? "reset")")
+    log.debug("subscriber \(fd) greeted at \(current), \(resumed ? "catching up from \(resumeFrom!)" : "reset")")
   }
 
   private func enqueue(_ frame: [UInt8], to fd: Int32) {
@@ -300,10 +302,35 @@ final class ChangeStreamServer {
   }
 
   private func flush(_ fd: Int32) {
-    guard var subscriber = subscribers[fd], subscriber.hasPendingOutput else { return }
-    let failed = subscriber.writePending(to: fd)
+    guard var subscriber = subscribers[fd], subscriber.hasPendingOutput || subscriber.replayNext != nil else { return }
+    while true {
+      if subscriber.writePending(to: fd) {
+        subscribers[fd] = subscriber
+        drop(fd, reason: "write failed")
+        return
+      }
+      // Refill from the ring only as the socket drains.
+      guard !subscriber.hasPendingOutput, let next = subscriber.replayNext else { break }
+      if !refill(&subscriber, from: next) {
+        subscribers[fd] = subscriber
+        drop(fd, reason: "fell behind the ring while catching up")
+        return
+      }
+    }
     subscribers[fd] = subscriber
-    if failed { drop(fd, reason: "write failed") }
+  }
+
+  /// Queues up to 256 KiB of catch-up frames; false when the ring no longer
+  /// holds the next one (the subscriber must reconnect and reset).
+  private func refill(_ subscriber: inout Subscriber, from next: UInt64) -> Bool {
+    var seq = next
+    while seq <= ring.newestSeq && subscriber.pendingByteCount < 256 * 1024 {
+      guard let event = ring.element(withSeq: seq) else { return false }
+      subscriber.output.append(contentsOf: event.frame)
+      seq += 1
+    }
+    subscriber.replayNext = seq > ring.newestSeq ? nil : seq
+    return true
   }
 
   private func drop(_ fd: Int32, reason: String) {

@@ -9,6 +9,11 @@ struct Subscriber {
   /// The HELLO, kept until an epoch exists to answer it with.
   var pendingHello: Cursor??
   var isGreeted = false
+  /// While catching up from the ring: the next sequence number to send.
+  /// Catch-up is paced by the socket, so it never counts against the buffer limit.
+  var replayNext: UInt64?
+
+  var isLive: Bool { isGreeted && replayNext == nil }
 
   var hasSaidHello: Bool { pendingHello != nil || isGreeted }
   var hasPendingOutput: Bool { outputOffset < output.count }

@@ -31,3 +31,16 @@ struct Numbered: Sequenced, Equatable {
     #expect(ring.events(after: 10) == [Numbered(seq: 11)])
   }
 }
+
+@Suite struct ChangeRingLookupTests {
+  @Test func findsEventsBySequenceNumberWhileHeld() {
+    var ring = ChangeRing<Numbered>(capacity: 3)
+    for seq in 1...5 { ring.append(Numbered(seq: UInt64(seq))) }
+    #expect(ring.element(withSeq: 2) == nil)
+    #expect(ring.element(withSeq: 3) == Numbered(seq: 3))
+    #expect(ring.element(withSeq: 5) == Numbered(seq: 5))
+    #expect(ring.element(withSeq: 6) == nil)
+    #expect(ring.covers(after: 2) && ring.covers(after: 5))
+    #expect(!ring.covers(after: 1) && !ring.covers(after: 6))
+  }
+}

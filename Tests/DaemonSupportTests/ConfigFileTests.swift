@@ -11,7 +11,10 @@ import Testing
 
   @Test func fileSettingsComeFirstSoThatFlagsWin() throws {
     let expanded = try ConfigFile.expand(["--config", "/etc/pbp.conf", "--ring-size", "9"]) { _ in file }
-    #expect(expanded == ["--conninfo", "host=/run/postgresql dbname=pbp", "--ring-size", "4096", "--verbose", "--ring-size", "9"])
+    #expect(
+      expanded == [
+        "--conninfo", "host=/run/postgresql dbname=pbp", "--ring-size", "4096", "--verbose", "--ring-size", "9",
+      ])
   }
 
   @Test func withoutConfigNothingChanges() throws {

@@ -82,7 +82,10 @@ final class RecordingResponder: PollResponder {
       }
       #expect(response.status == 409)
     }
-    guard case .answer(let response) = state.poll(poll(Cursor(epoch: epoch + 1, seq: 2)), responder: RecordingResponder(), now: .zero) else {
+    guard
+      case .answer(let response) = state.poll(
+        poll(Cursor(epoch: epoch + 1, seq: 2)), responder: RecordingResponder(), now: .zero)
+    else {
       Issue.record("a cursor the ring still covers is answered from it")
       return
     }

@@ -70,6 +70,36 @@ class Client:
         return self.request("DELETE", path, **kwargs)
 
 
+def caught_up_cursor(client: Client, subscriptions=None, seconds: float = 60) -> str:
+    """A cursor past every change made so far, on every worker.
+
+    A snapshot's cursor may lag a change committed just before it (the event
+    is then delivered again, harmlessly), and workers may briefly stand at
+    different positions. Tests that need a poll to *wait* take a cursor that
+    two empty polls in a row (which may reach different workers) agree on."""
+    import time
+    subscriptions = subscriptions or [{"table": "testtype"}]
+    deadline = time.monotonic() + seconds
+    cursor, quiet = None, 0
+    while quiet < 2:
+        assert time.monotonic() < deadline, "the stream did not settle"
+        if cursor is None:
+            snapshot = client.get("/api/testtype?limit=1", timeout=10)
+            if snapshot.status != 200:
+                time.sleep(0.1)
+                continue
+            cursor = snapshot.headers["pbp-cursor"]
+        response = client.post("/api/changes", {"cursor": cursor, "subscriptions": subscriptions, "timeout": 0.2},
+                               timeout=10)
+        if response.status == 200:
+            body = response.json()
+            quiet = quiet + 1 if not body["events"] else 0
+            cursor = body["cursor"]
+        else:
+            cursor, quiet = None, 0
+    return cursor
+
+
 @pytest.fixture(scope="session")
 def stack():
     bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))

@@ -7,25 +7,13 @@ import uuid
 
 import pytest
 
-from conftest import Client
+from conftest import Client, caught_up_cursor
 
 
 def snapshot_cursor(client: Client) -> str:
     response = client.get("/api/testtype?limit=1")
     assert response.status == 200, response
     return response.headers["pbp-cursor"]
-
-
-def caught_up_cursor(client: Client, subscriptions: list) -> str:
-    """A cursor past every change made so far. A snapshot's cursor may lag a
-    change committed just before it (the event is then delivered again,
-    harmlessly); tests that must see a poll wait need the cursor past it."""
-    cursor = snapshot_cursor(client)
-    while True:
-        body = client.post("/api/changes", {"cursor": cursor, "subscriptions": subscriptions, "timeout": 0.2}).json()
-        cursor = body["cursor"]
-        if not body["events"]:
-            return cursor
 
 
 def seq(cursor: str) -> int:

@@ -29,6 +29,9 @@ pid_t pbp_gettid(void);
 /// Asks the kernel to send `signal` to this process when its parent exits.
 int pbp_die_with_parent(int signal);
 
+/// Waits up to `timeout_ms` for `fd` to become readable: 1 readable, 0 not yet, -1 error.
+int pbp_wait_readable(int fd, int timeout_ms);
+
 /// Names the calling thread (15 bytes at most), as `top -H` shows it.
 void pbp_set_thread_name(const char *name);
 

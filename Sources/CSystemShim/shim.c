@@ -10,6 +10,8 @@
 #include <sys/signalfd.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,10 @@ int pbp_accept_nonblocking(int listen_fd) {
 }
 
 pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd) {
+  return pbp_spawn_with_fds(path, argv, keep_fd, -1);
+}
+
+pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   sigset_t none;
@@ -65,6 +71,7 @@ pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd) {
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
   if (keep_fd >= 0) posix_spawn_file_actions_adddup2(&actions, keep_fd, 3);
+  if (second_fd >= 0) posix_spawn_file_actions_adddup2(&actions, second_fd, 4);
   int rc = posix_spawn(&pid, path, &actions, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
@@ -111,3 +118,30 @@ int pbp_wait_readable(int fd, int timeout_ms) {
   if (ready < 0) return errno == EINTR ? 0 : -1;
   return ready > 0 ? 1 : 0;
 }
+
+int pbp_move_fd_high(int fd) {
+  if (fd < 0) return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  if (moved < 0) return fd;
+  close(fd);
+  return moved;
+}
+
+int pbp_scoreboard_create(size_t size) {
+  int fd = memfd_create("pbp-scoreboard", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (ftruncate(fd, (off_t)size) != 0) {
+    close(fd);
+    return -1;
+  }
+  return pbp_move_fd_high(fd);
+}
+
+void *pbp_scoreboard_map(int fd, size_t size) {
+  void *address = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  return address == MAP_FAILED ? NULL : address;
+}
+
+uint64_t pbp_atomic_load(const uint64_t *address) { return __atomic_load_n(address, __ATOMIC_ACQUIRE); }
+void pbp_atomic_store(uint64_t *address, uint64_t value) { __atomic_store_n(address, value, __ATOMIC_RELEASE); }
+void pbp_atomic_add(uint64_t *address, int64_t delta) { __atomic_add_fetch(address, (uint64_t)delta, __ATOMIC_ACQ_REL); }

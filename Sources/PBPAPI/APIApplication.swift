@@ -25,11 +25,16 @@ public struct APIApplication: Sendable {
   public let configuration: Configuration
   public let catalog: TableCatalog
   public let hub: ChangeHub
+  /// The whole pool's workers, for the status endpoints.
+  public let workerStatuses: (@Sendable () -> [WorkerStatus])?
 
-  public init(configuration: Configuration, hub: ChangeHub) {
+  public init(
+    configuration: Configuration, hub: ChangeHub, workerStatuses: (@Sendable () -> [WorkerStatus])? = nil
+  ) {
     self.configuration = configuration
     self.catalog = TableCatalog(configuredNames: configuration.tables)
     self.hub = hub
+    self.workerStatuses = workerStatuses
   }
 
   public static let prefix = "/api/"
@@ -48,6 +53,12 @@ public struct APIApplication: Sendable {
     switch (segments.first, segments.count) {
     case ("changes"?, 1):
       return .poll(try changePoll(request))
+    case ("_status"?, 1):
+      try requireGet(request)
+      return .response(StatusReport(workers: workerStatuses?() ?? [], current: hub.current).json())
+    case ("_metrics"?, 1):
+      try requireGet(request)
+      return .response(StatusReport(workers: workerStatuses?() ?? [], current: hub.current).prometheus())
     case (let name?, 1) where !name.isEmpty:
       return .response(try collection(request, table: try table(String(name), session)))
     case (let name?, 2) where !segments[1].isEmpty:
@@ -129,6 +140,12 @@ public struct APIApplication: Sendable {
   }
 
   // MARK: Helpers
+
+  private func requireGet(_ request: APIRequest) throws(APIError) {
+    guard request.method == "GET" || request.method == "HEAD" else {
+      throw .methodNotAllowed(request.method, allowed: ["GET", "HEAD"])
+    }
+  }
 
   private func fields(_ request: APIRequest) throws(APIError) -> [String: JSONValue] {
     try RequestBody.fields(of: request)

@@ -6,10 +6,18 @@ import PostgresClient
 /// Threading rule: owned by its thread, never shared.
 public final class DatabaseSession {
   private let conninfo: String
-  private var connection: PostgresConnection?
+  private var connection: PostgresConnection? {
+    didSet {
+      let delta = Int64(connection == nil ? 0 : 1) - Int64(oldValue == nil ? 0 : 1)
+      if delta != 0 { onConnectionCountChange(delta) }
+    }
+  }
+  /// Told +1 and -1 as the connection opens and closes (for the scoreboard).
+  private let onConnectionCountChange: (Int64) -> Void
 
-  public init(conninfo: String) {
+  public init(conninfo: String, onConnectionCountChange: @escaping (Int64) -> Void = { _ in }) {
     self.conninfo = conninfo
+    self.onConnectionCountChange = onConnectionCountChange
   }
 
   public var isConnected: Bool { connection != nil }

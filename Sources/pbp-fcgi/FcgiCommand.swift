@@ -72,6 +72,12 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: .hidden)
   var workerListenFD: Int32?
 
+  @Option(help: .hidden)
+  var workerScoreboardFD: Int32?
+
+  @Option(help: .hidden)
+  var workerSlot: Int?
+
   func validate() throws {
     guard workers > 0, threads > 0 else { throw ValidationError("--workers and --threads must be positive") }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }

@@ -2,6 +2,7 @@ import CSystemShim
 import DaemonSupport
 import FastCGI
 import Glibc
+import PBPAPI
 
 /// The master process, in the manner of php-fpm: owns the listening socket,
 /// keeps `--workers` workers running, and turns signals into pool actions.
@@ -17,6 +18,8 @@ final class PoolMaster {
   private var draining: Set<pid_t> = []
   private var generation = 0
   private var recentStarts: [Duration] = []
+  /// Room for the workers of two generations during a reload.
+  private let scoreboard: WorkerScoreboard
 
   init(options: FcgiCommand, log: Log) throws {
     self.options = options
@@ -30,13 +33,15 @@ final class PoolMaster {
         throw SystemError("listen on \(options.socket)")
       }
       if let group = options.socketGroup { try FileSystem.changeGroup(options.socket, to: group) }
-      // fd 3 is where workers find the socket; keep the master's copy elsewhere,
-      // since dup2 onto itself would not clear close-on-exec.
-      listenFD = fd == 3 ? dup(fd) : fd
-      if fd == 3 { close(3) }
+      // Workers find it on fd 3: the master keeps its copy out of the way.
+      listenFD = pbp_move_fd_high(fd)
       ownsSocketFile = true
       log.info("listening on \(options.socket)")
     }
+    guard let scoreboard = WorkerScoreboard.create(slots: options.workers * 2 + 2) else {
+      throw SystemError("create the worker scoreboard")
+    }
+    self.scoreboard = scoreboard
   }
 
   /// LISTEN_FDS socket activation: the socket is fd 3.
@@ -47,9 +52,7 @@ final class PoolMaster {
     unsetenv("LISTEN_FDS")
     unsetenv("LISTEN_PID")
     unsetenv("LISTEN_FDNAMES")
-    let fd = dup(3)
-    close(3)
-    return fd
+    return pbp_move_fd_high(3)
   }
 
   func run() throws {
@@ -81,16 +84,24 @@ final class PoolMaster {
   }
 
   private func spawnWorker() {
+    guard let slot = scoreboard.reserveSlot() else {
+      log.error("cannot start a worker: every scoreboard slot is taken")
+      return
+    }
     let executable = "/proc/self/exe"
     var arguments = CommandLine.arguments
-    arguments.append(contentsOf: ["--worker-listen-fd", "3"])
+    arguments.append(contentsOf: ["--worker-listen-fd", "3", "--worker-scoreboard-fd", "4", "--worker-slot", "\(slot)"])
     let cArguments = arguments.map { strdup($0) } + [nil]
-    defer { cArguments.forEach { free($0) } }
-    let pid = pbp_spawn_with_fd(executable, cArguments, listenFD)
+    defer {
+      for argument in cArguments { free(argument) }
+    }
+    let pid = pbp_spawn_with_fds(executable, cArguments, listenFD, scoreboard.fd)
     guard pid > 0 else {
+      scoreboard.clear(slot)
       log.error("cannot start a worker: \(SystemError("posix_spawn", code: -pid))")
       return
     }
+    scoreboard.assign(slot, to: pid)
     workers[pid] = generation
     recentStarts.append(MonotonicClock.now())
     log.info("worker \(pid) started (generation \(generation))")
@@ -101,6 +112,7 @@ final class PoolMaster {
       var status: Int32 = 0
       let pid = waitpid(-1, &status, WNOHANG)
       guard pid > 0 else { return }
+      if let slot = scoreboard.slot(of: pid) { scoreboard.clear(slot) }
       let how = (status & 0x7f) == 0 ? "exited with \((status >> 8) & 0xff)" : "killed by signal \(status & 0x7f)"
       if draining.remove(pid) != nil {
         log.info("old worker \(pid) \(how)")

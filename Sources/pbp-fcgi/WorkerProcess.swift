@@ -25,7 +25,21 @@ struct WorkerProcess {
 
     let hub = ChangeHub(ringCapacity: options.ringSize, log: log)
     hub.startWatcher()
+    let scoreboard = options.workerScoreboardFD.flatMap { WorkerScoreboard(inheritedFD: $0) }
+    let slot = scoreboard.flatMap { board in options.workerSlot.map { ScoreboardSlot(scoreboard: board, slot: $0) } }
+    if let slot {
+      Threads.start(name: "pbp-scoreboard") {
+        while true {
+          slot.publish(hub.statistics)
+          usleep(100_000)
+        }
+      }
+    } else {
+      log.warning("no scoreboard: /api/_status will not see this worker")
+    }
     NotifydSubscription(socketPath: options.notifydSocket, hub: hub, log: log).start()
+    var workerStatuses: (@Sendable () -> [WorkerStatus])?
+    if let scoreboard { workerStatuses = { scoreboard.statuses() } }
     let application = APIApplication(
       configuration: .init(
         tables: options.tableList, maximumBodyBytes: options.maxBodyBytes,
@@ -33,13 +47,13 @@ struct WorkerProcess {
           maximumSubscriptions: options.maxSubscriptions,
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
-      hub: hub)
+      hub: hub, workerStatuses: workerStatuses)
     let draining = Arc(Atomic<Bool>(false))
     let accepting = Arc(Atomic<Int>(options.threads))
     for index in 0..<options.threads {
       let loop = AcceptLoop(
         listenFD: listenFD, application: application, conninfo: options.conninfo,
-        maximumBodyBytes: options.maxBodyBytes, draining: draining, accepting: accepting, log: log,
+        maximumBodyBytes: options.maxBodyBytes, draining: draining, accepting: accepting, slot: slot, log: log,
         verbose: options.verbose)
       Threads.start(name: "pbp-accept-\(index)") { loop.run() }
     }
@@ -79,6 +93,7 @@ struct AcceptLoop: Sendable {
   let draining: Arc<Atomic<Bool>>
   /// Threads still in this loop; the worker exits when none is.
   let accepting: Arc<Atomic<Int>>
+  let slot: ScoreboardSlot?
   let log: Log
   let verbose: Bool
 
@@ -89,13 +104,15 @@ struct AcceptLoop: Sendable {
   func run() {
     defer { accepting.value.subtract(1, ordering: .releasing) }
     waitForTheStream()
-    let session = DatabaseSession(conninfo: conninfo)
+    let session = DatabaseSession(conninfo: conninfo) { [slot] delta in slot?.databaseConnections(changedBy: delta) }
     while !draining.value.load(ordering: .acquiring) {
       let readable = pbp_wait_readable(listenFD, 100)
       guard readable != 0 else { continue }
       switch FastCGIRequest.accept(listenSocket: listenFD) {
       case .success(let request):
+        slot?.requestStarted()
         serve(request, session: session)
+        slot?.requestFinished()
       case .failure(let error):
         log.warning("accept failed (\(error.code)); retrying")
         usleep(100_000)

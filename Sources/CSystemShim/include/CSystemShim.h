@@ -32,6 +32,19 @@ int pbp_die_with_parent(int signal);
 /// Waits up to `timeout_ms` for `fd` to become readable: 1 readable, 0 not yet, -1 error.
 int pbp_wait_readable(int fd, int timeout_ms);
 
+/// Moves `fd` to a number of 10 or more, close-on-exec, so that it cannot
+/// collide with the fixed numbers (3, 4) workers receive; returns the new fd.
+int pbp_move_fd_high(int fd);
+
+/// Shared memory for the worker scoreboard: an anonymous file of `size` bytes
+/// (fd, inherited by workers) mapped shared. Returns the fd or -1.
+int pbp_scoreboard_create(size_t size);
+/// Maps `size` bytes of the scoreboard fd shared; NULL on failure.
+void *pbp_scoreboard_map(int fd, size_t size);
+uint64_t pbp_atomic_load(const uint64_t *address);
+void pbp_atomic_store(uint64_t *address, uint64_t value);
+void pbp_atomic_add(uint64_t *address, int64_t delta);
+
 /// Names the calling thread (15 bytes at most), as `top -H` shows it.
 void pbp_set_thread_name(const char *name);
 
@@ -41,6 +54,8 @@ int pbp_accept_nonblocking(int listen_fd);
 /// Starts `path` with `argv`, with `keep_fd` duplicated onto fd 3 in the child
 /// (and all other descriptors left as the O_CLOEXEC flags say). Returns the pid or -errno.
 pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd);
+/// The same, also placing `second_fd` on fd 4 (when >= 0).
+pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd);
 
 /// Blocks the given signals in the calling thread (and threads it starts later).
 int pbp_block_signals(const int *signals, int count);

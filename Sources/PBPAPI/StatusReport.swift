@@ -1,0 +1,59 @@
+import ChangeStream
+
+/// The pool's state for operators, as JSON (`/api/_status`, like php-fpm's
+/// status page) and as Prometheus text (`/api/_metrics`).
+struct StatusReport {
+  let workers: [WorkerStatus]
+  let current: Cursor?
+
+  private var totals: WorkerStatus {
+    workers.reduce(
+      into: WorkerStatus(
+        pid: 0, busyThreads: 0, parkedPolls: 0, eventsDelivered: 0, requestsServed: 0, databaseConnections: 0, epoch: 0,
+        seq: 0)
+    ) {
+      $0.busyThreads += $1.busyThreads
+      $0.parkedPolls += $1.parkedPolls
+      $0.eventsDelivered += $1.eventsDelivered
+      $0.requestsServed += $1.requestsServed
+      $0.databaseConnections += $1.databaseConnections
+    }
+  }
+
+  func json() -> HTTPResponse {
+    func fields(_ status: WorkerStatus) -> String {
+      "\"busy_threads\":\(status.busyThreads),\"parked_polls\":\(status.parkedPolls),"
+        + "\"events_delivered\":\(status.eventsDelivered),\"requests\":\(status.requestsServed),"
+        + "\"database_connections\":\(status.databaseConnections)"
+    }
+    let workerList = workers.map { worker in
+      "{\"pid\":\(worker.pid),\(fields(worker)),\"cursor\":\(cursorJSON(worker))}"
+    }
+    let body =
+      "{\"workers\":[\(workerList.joined(separator: ","))],\"totals\":{\"workers\":\(workers.count),\(fields(totals))},"
+      + "\"notifyd\":{\"cursor\":\(current.map { "\"\($0)\"" } ?? "null")}}"
+    return .json(200, body)
+  }
+
+  private func cursorJSON(_ worker: WorkerStatus) -> String {
+    worker.epoch == 0 ? "null" : "\"\(Cursor(epoch: worker.epoch, seq: worker.seq))\""
+  }
+
+  func prometheus() -> HTTPResponse {
+    var text = ""
+    func metric(_ name: String, _ type: String, _ help: String, _ value: (WorkerStatus) -> UInt64) {
+      text += "# HELP pbp_\(name) \(help)\n# TYPE pbp_\(name) \(type)\n"
+      for worker in workers { text += "pbp_\(name){pid=\"\(worker.pid)\"} \(value(worker))\n" }
+    }
+    text += "# HELP pbp_workers Worker processes in the pool.\n# TYPE pbp_workers gauge\npbp_workers \(workers.count)\n"
+    metric("busy_threads", "gauge", "Accepting threads serving a request now.") { $0.busyThreads }
+    metric("parked_polls", "gauge", "Long-polls waiting for a change.") { $0.parkedPolls }
+    metric("events_delivered_total", "counter", "Events written to long-poll answers.") { $0.eventsDelivered }
+    metric("requests_total", "counter", "Requests accepted.") { $0.requestsServed }
+    metric("database_connections", "gauge", "Open PostgreSQL connections.") { $0.databaseConnections }
+    metric("stream_seq", "gauge", "Newest sequence number the worker has of the change stream.") { $0.seq }
+    return HTTPResponse(
+      status: 200, headers: [HeaderField(name: "Content-Type", value: "text/plain; version=0.0.4")],
+      body: Array(text.utf8))
+  }
+}

@@ -81,8 +81,14 @@ public struct APIApplication: Sendable {
     case "GET", "HEAD":
       guard let cursor = hub.current else { throw .streamUnavailable() }
       let limit = try limitParameter(request)
-      let rows = try table.list(limit: limit, after: request.queryValue("after"))
-      return .json(200, rows, headers: [HeaderField(name: "PBP-Cursor", value: cursor.description)])
+      let cursorHeader = HeaderField(name: "PBP-Cursor", value: cursor.description)
+      if request.isConditional, let stamp = try table.stamp(), request.isFresh(stamp) {
+        // Unchanged since the client's copy: nothing committed since, so the
+        // current cursor misses nothing either.
+        return HTTPResponse(status: 304, headers: [cursorHeader] + Self.validators(stamp))
+      }
+      let (rows, stamp) = try table.list(limit: limit, after: request.queryValue("after"))
+      return .json(200, rows, headers: [cursorHeader] + (stamp.map(Self.validators) ?? []))
     case "POST":
       let created = try table.create(try fields(request))
       return .json(
@@ -140,6 +146,10 @@ public struct APIApplication: Sendable {
   }
 
   // MARK: Helpers
+
+  static func validators(_ stamp: TableResource.Stamp) -> [HeaderField] {
+    [HeaderField(name: "ETag", value: stamp.etag), HeaderField(name: "Last-Modified", value: stamp.httpDate)]
+  }
 
   private func requireGet(_ request: APIRequest) throws(APIError) {
     guard request.method == "GET" || request.method == "HEAD" else {

@@ -20,6 +20,21 @@ public struct APIRequest: Sendable {
     self.headers = headers
   }
 
+  /// Whether the client sent a validator (If-None-Match or If-Modified-Since).
+  var isConditional: Bool { headers["if-none-match"] != nil || headers["if-modified-since"] != nil }
+
+  /// Whether the client's copy is current: If-None-Match names the ETag (or
+  /// `*`); otherwise If-Modified-Since repeats the Last-Modified it was given.
+  func isFresh(_ stamp: TableResource.Stamp) -> Bool {
+    if let tags = headers["if-none-match"] {
+      return tags.split(separator: ",").contains { tag in
+        let trimmed = tag.trimmingSpaces()
+        return trimmed == "*" || trimmed == stamp.etag || trimmed == "W/" + stamp.etag
+      }
+    }
+    return headers["if-modified-since"] == stamp.httpDate
+  }
+
   public func queryValue(_ name: String) -> String? {
     query.first { $0.0 == name }?.1
   }

@@ -12,14 +12,44 @@ struct TableResource {
   static let maximumLimit = 10_000
 
   /// Rows ordered by key, at most `limit`, after the key `after` if given (keyset pagination).
-  func list(limit: Int, after: String?) throws(APIError) -> String {
+  /// When the table last changed, from `table_mtime`: the validator of collection reads.
+  struct Stamp: Equatable {
+    let microseconds: String
+    let httpDate: String
+    var etag: String { "\"\(microseconds)\"" }
+  }
+
+  /// Two scalar subqueries (microseconds, HTTP date) of the table named by parameter `$n`.
+  static func stampColumns(parameter n: Int) -> String {
+    """
+    (select (extract(epoch from m.mtime) * 1000000)::bigint::text from table_mtime m where m.name = $\(n)),
+    (select to_char(m.mtime at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"') from table_mtime m where m.name = $\(n))
+    """
+  }
+
+  func stamp() throws(APIError) -> Stamp? {
+    let sql = "select \(Self.stampColumns(parameter: 1))"
+    let row = try session.run(readOnly: true) { try $0.execute(sql, [table.name]).rows.first }
+    return row.flatMap(Self.stamp)
+  }
+
+  private static func stamp(_ row: [String?]) -> Stamp? {
+    guard row.count >= 2, let micros = row[0], let date = row[1] else { return nil }
+    return Stamp(microseconds: micros, httpDate: date)
+  }
+
+  /// Rows ordered by key, at most `limit`, after the key `after` if given
+  /// (keyset pagination), and the table's stamp read in the same snapshot.
+  func list(limit: Int, after: String?) throws(APIError) -> (rows: String, stamp: Stamp?) {
     let sql = """
-      select coalesce(json_agg(row_to_json(t) order by t.\(table.quotedKey)), '[]')::text
+      select coalesce(json_agg(row_to_json(t) order by t.\(table.quotedKey)), '[]')::text,
+             \(Self.stampColumns(parameter: 3))
       from (select * from \(table.quotedName)
             where $2::text is null or \(table.quotedKey) > $2::text::\(table.keyType)
             order by \(table.quotedKey) limit $1) t
       """
-    return try session.run(readOnly: true) { try $0.execute(sql, [String(limit), after]).scalar ?? "[]" }
+    let row = try session.run(readOnly: true) { try $0.execute(sql, [String(limit), after, table.name]).rows.first }
+    return (row?[0] ?? "[]", row.flatMap { Self.stamp(Array($0.dropFirst())) })
   }
 
   func get(key: String) throws(APIError) -> String {

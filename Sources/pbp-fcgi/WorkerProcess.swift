@@ -136,8 +136,13 @@ struct AcceptLoop: Sendable {
     do {
       let query = try FormDecoding.decode((request.parameter("QUERY_STRING") ?? "")[...])
       let body = try readBody(request)
+      var headers: [String: String] = [:]
+      for (name, parameter) in Self.forwardedHeaders {
+        if let value = request.parameter(parameter) { headers[name] = value }
+      }
       apiRequest = APIRequest(
-        method: method, path: path, query: query, contentType: request.parameter("CONTENT_TYPE"), body: body)
+        method: method, path: path, query: query, contentType: request.parameter("CONTENT_TYPE"), body: body,
+        headers: headers)
     } catch {
       request.respond(HTTPResponse(error: error))
       return
@@ -150,6 +155,11 @@ struct AcceptLoop: Sendable {
       application.hub.submit(poll, responder: request)
     }
   }
+
+  /// The request headers the API looks at, by their FastCGI parameter names.
+  static let forwardedHeaders = [
+    ("if-none-match", "HTTP_IF_NONE_MATCH"), ("if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
+  ]
 
   private func readBody(_ request: FastCGIRequest) throws(APIError) -> [UInt8] {
     do {

@@ -128,3 +128,18 @@ def test_body_over_the_limit(client, stack):
 @pytest.mark.parametrize("limit", ["0", "-1", "abc", "100001"])
 def test_bad_limits(client, limit):
     expect_error(client.get(f"/api/testtype?limit={limit}"), 400, "invalid_limit")
+
+
+def test_collection_validators_and_304(client, stack):
+    first = client.get("/api/testtype?limit=5")
+    etag, modified = first.headers["etag"], first.headers["last-modified"]
+    assert etag.startswith('"') and modified.endswith("GMT")
+    again = client.get("/api/testtype?limit=5", headers={"If-None-Match": etag})
+    assert again.status == 304 and again.body == b"" and again.headers["etag"] == etag
+    assert again.headers["pbp-cursor"]
+    by_date = client.get("/api/testtype?limit=5", headers={"If-Modified-Since": modified})
+    assert by_date.status == 304
+    # Any write, by any connection, changes the validator.
+    stack.psql("insert into testtype (val) values ('validator')")
+    changed = client.get("/api/testtype?limit=5", headers={"If-None-Match": etag})
+    assert changed.status == 200 and changed.headers["etag"] != etag

@@ -53,6 +53,9 @@ public struct APIApplication: Sendable {
     switch (segments.first, segments.count) {
     case ("changes"?, 1):
       return .poll(try changePoll(request))
+    case ("openapi.json"?, 1):
+      try requireGet(request)
+      return .response(.json(200, OpenAPIDocument.json(tables: configuration.tables)))
     case ("_status"?, 1):
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: hub.current).json())

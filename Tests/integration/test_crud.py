@@ -143,3 +143,33 @@ def test_collection_validators_and_304(client, stack):
     stack.psql("insert into testtype (val) values ('validator')")
     changed = client.get("/api/testtype?limit=5", headers={"If-None-Match": etag})
     assert changed.status == 200 and changed.headers["etag"] != etag
+
+
+def test_openapi_document_describes_the_api(client):
+    response = client.get("/api/openapi.json")
+    assert response.status == 200
+    document = response.json()
+    assert document["openapi"].startswith("3.")
+    assert set(document["paths"]) >= {"/api/{table}", "/api/{table}/{id}", "/api/changes", "/api/_status"}
+    assert document["components"]["parameters"]["table"]["schema"]["enum"] == ["testtype"]
+    from openapi_spec_validator import validate
+    validate(document)
+    # Every $ref resolves inside the document.
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    refs.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    assert refs
+    for ref in refs:
+        node = document
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]

@@ -6,6 +6,9 @@ import PostgresClient
 /// Threading rule: owned by its thread, never shared.
 public final class DatabaseSession {
   private let conninfo: String
+  /// Bounds every statement, so that a locked table or a stuck server ends in
+  /// a 503 rather than a request that never ends.
+  private let statementTimeoutMilliseconds: Int
   private var connection: PostgresConnection? {
     didSet {
       let delta = Int64(connection == nil ? 0 : 1) - Int64(oldValue == nil ? 0 : 1)
@@ -15,8 +18,12 @@ public final class DatabaseSession {
   /// Told +1 and -1 as the connection opens and closes (for the scoreboard).
   private let onConnectionCountChange: (Int64) -> Void
 
-  public init(conninfo: String, onConnectionCountChange: @escaping (Int64) -> Void = { _ in }) {
+  public init(
+    conninfo: String, statementTimeoutMilliseconds: Int = 10_000,
+    onConnectionCountChange: @escaping (Int64) -> Void = { _ in }
+  ) {
     self.conninfo = conninfo
+    self.statementTimeoutMilliseconds = statementTimeoutMilliseconds
     self.onConnectionCountChange = onConnectionCountChange
   }
 
@@ -27,6 +34,7 @@ public final class DatabaseSession {
     connection = nil
     do {
       let fresh = try PostgresConnection(conninfo: conninfo)
+      try fresh.executeSimple("SET statement_timeout = \(statementTimeoutMilliseconds)")
       connection = fresh
       return fresh
     } catch {

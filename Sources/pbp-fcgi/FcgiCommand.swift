@@ -42,6 +42,9 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "libpq connection string for the API's queries (as the pbp_app role).")
   var conninfo: String = "dbname=pbp user=pbp_app connect_timeout=3"
 
+  @Option(help: "Seconds a statement may run before it is cancelled and the request answered 503.")
+  var statementTimeout: Double = 10
+
   @Option(help: "Comma-separated tables served under /api/ (each needs sql/ to watch it).")
   var tables: String = "testtype"
 

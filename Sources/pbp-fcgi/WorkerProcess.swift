@@ -53,6 +53,7 @@ struct WorkerProcess {
     for index in 0..<options.threads {
       let loop = AcceptLoop(
         listenFD: listenFD, application: application, conninfo: options.conninfo,
+        statementTimeoutMilliseconds: Int(options.statementTimeout * 1000),
         maximumBodyBytes: options.maxBodyBytes, draining: draining, accepting: accepting, slot: slot, log: log,
         verbose: options.verbose)
       Threads.start(name: "pbp-accept-\(index)") { loop.run() }
@@ -89,6 +90,7 @@ struct AcceptLoop: Sendable {
   let listenFD: Int32
   let application: APIApplication
   let conninfo: String
+  let statementTimeoutMilliseconds: Int
   let maximumBodyBytes: Int
   let draining: Arc<Atomic<Bool>>
   /// Threads still in this loop; the worker exits when none is.
@@ -104,7 +106,9 @@ struct AcceptLoop: Sendable {
   func run() {
     defer { accepting.value.subtract(1, ordering: .releasing) }
     waitForTheStream()
-    let session = DatabaseSession(conninfo: conninfo) { [slot] delta in slot?.databaseConnections(changedBy: delta) }
+    let session = DatabaseSession(conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds) {
+      [slot] delta in slot?.databaseConnections(changedBy: delta)
+    }
     while !draining.value.load(ordering: .acquiring) {
       let readable = pbp_wait_readable(listenFD, 100)
       guard readable != 0 else { continue }

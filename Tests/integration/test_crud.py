@@ -103,6 +103,10 @@ def test_unknown_ids_tables_and_methods(client):
     expect_error(client.request("PATCH", "/api/testtype", {"val": "x"}), 405, "method_not_allowed")
     expect_error(client.request("OPTIONS", "/api/testtype/1"), 405, "method_not_allowed")
     expect_error(client.post("/api/testtype", "val=x", headers={"Content-Type": "text/plain"}), 415, "unsupported_media_type")
+    expect_error(client.put("/api/changes", {"subscriptions": [{"table": "testtype"}]}), 405, "method_not_allowed")
+    expect_error(client.post("/api/changes", "cursor=x", headers={"Content-Type": "application/x-www-form-urlencoded"}), 415, "unsupported_media_type")
+    expect_error(client.get("/api/testtype/1/extra"), 404, "not_found")
+    expect_error(client.get("/api/"), 404, "not_found")
 
 
 def test_sql_injection_text_is_only_ever_data(client, stack):
@@ -115,6 +119,14 @@ def test_sql_injection_text_is_only_ever_data(client, stack):
     expect_error(client.post("/api/testtype", {"val": "x", 'val" = 1; drop table testtype; --': 1}), 422, "unknown_column")
     expect_error(client.get("/api/testtype?after=1)%20or%20(1=1&limit=5"), 422, "invalid_value")
     expect_error(client.get("/api/changes?table=testtype%27;drop%20table%20testtype;--"), 404, "unknown_table")
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    expect_error(client.post("/api/testtype", "val=x&val%22%3Bdrop+table+testtype--=1", headers=form), 422, "unknown_column")
+    expect_error(client.put("/api/testtype", "id=1%3Bdrop+table+testtype&val=x", headers=form), 404, "not_found")
+    expect_error(client.delete("/api/testtype", body="id=1+or+1%3D1", headers=form), 404, "not_found")
+    # Filters never reach SQL: any column name and value is only compared with event rows.
+    poll = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": {"id; drop table testtype": "1' or '1'='1"}}]})
+    assert poll.status == 200
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype\"; drop table testtype; --"}]}), 404, "unknown_table")
     assert int(stack.psql("select count(*) from testtype").strip()) == int(count_before) + 1
 
 

@@ -11,6 +11,7 @@ import selectors
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 import time
@@ -27,7 +28,8 @@ def pool_stack():
     bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
     root = Path(tempfile.mkdtemp(prefix="pbp-pool-"))
     os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), bin_dir, log=lambda message: None, workers=1)
+    stack = Stack(root, free_port(), bin_dir, log=lambda message: None, workers=1,
+                  extra_fcgi_args=["--statement-timeout", "1"])
     stack.start()
     yield stack
     stack.stop()
@@ -189,6 +191,25 @@ def test_database_outage_answers_503_quickly_and_recovers_without_restart(pool_s
     wait_for(lambda: pool_client.post("/api/testtype", {"val": "back"}).status == 201, 20, "CRUD after the outage")
     assert pool_client.get("/api/testtype?limit=1").status == 200
     assert pool_stack.pid("pbp-fcgi") == fcgi
+
+
+def test_a_statement_stuck_on_a_lock_ends_in_503(pool_stack, pool_client):
+    row_id = pool_client.post("/api/testtype", {"val": "locked"}).json()["id"]
+    holder = subprocess.Popen(
+        ["psql", "-X", "-q", "-c", "begin; lock table testtype in access exclusive mode; select pg_sleep(4); commit;"],
+        env=pool_stack.pg_env(), stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: pool_stack.psql(
+            "select count(*) from pg_locks where relation = 'testtype'::regclass and mode = 'AccessExclusiveLock'"
+        ).strip() == "1", 10, "the lock")
+        started = time.monotonic()
+        response = pool_client.get(f"/api/testtype/{row_id}", timeout=30)
+        elapsed = time.monotonic() - started
+        assert response.status == 503 and response.json()["error"] == "database_unavailable", response
+        assert elapsed < 3, f"took {elapsed:.1f} s with a 1 s statement timeout"
+    finally:
+        holder.wait(30)
+    assert pool_client.get(f"/api/testtype/{row_id}").status == 200
 
 
 def test_status_and_metrics(pool_client):

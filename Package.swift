@@ -27,7 +27,9 @@ let package = Package(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
-    .target(name: "DaemonSupport", dependencies: ["CSystemShim"]),
+    .target(
+      name: "DaemonSupport",
+      dependencies: ["CSystemShim", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
     .target(
       name: "PBPAPI",
       dependencies: [

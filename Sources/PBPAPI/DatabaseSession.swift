@@ -30,7 +30,7 @@ public final class DatabaseSession {
   public var isConnected: Bool { connection != nil }
 
   func connected() throws(APIError) -> PostgresConnection {
-    if let connection, connection.isHealthy { return connection }
+    if let connection, !connection.hasUnsolicitedInput { return connection }
     connection = nil
     do {
       let fresh = try PostgresConnection(conninfo: conninfo)

@@ -36,6 +36,16 @@ public final class PostgresConnection: @unchecked Sendable {
 
   public var isHealthy: Bool { PQstatus(handle) == CONNECTION_OK }
 
+  /// For a connection between statements that does not LISTEN: whether the
+  /// server has spoken since, which it only does to end the session (a
+  /// restart or an administrator terminates idle sessions with a FATAL and
+  /// closes the socket). One poll(2) with no wait, so that such a connection
+  /// is replaced before a statement is sent on it, while that is still safe.
+  public var hasUnsolicitedInput: Bool {
+    var entry = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+    return poll(&entry, 1, 0) != 0 || PQstatus(handle) != CONNECTION_OK
+  }
+
   /// The socket, for waiting on notifications with poll(2).
   public var socket: Int32 { PQsocket(handle) }
 

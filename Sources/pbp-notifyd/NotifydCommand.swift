@@ -5,15 +5,7 @@ import PostgresClient
 
 @main
 struct NotifydCommand: ParsableCommand {
-  static func main() {
-    do {
-      let arguments = try ConfigFile.expand(Array(CommandLine.arguments.dropFirst()), readFile: FileSystem.read)
-      var command = try parseAsRoot(arguments)
-      try command.run()
-    } catch {
-      exit(withError: error)
-    }
-  }
+  static func main() { mainReadingConfigFile() }
 
   static let configuration = CommandConfiguration(
     commandName: "pbp-notifyd",

@@ -4,12 +4,14 @@ free port, so that a test run and `make run` can share a machine."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import shutil
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -100,23 +102,54 @@ def caught_up_cursor(client: Client, subscriptions=None, seconds: float = 60) ->
     return cursor
 
 
-@pytest.fixture(scope="session")
-def stack():
+class WaitingPoll:
+    """A long-poll sent from a thread, so that the test can act while it waits."""
+
+    def __init__(self, client: Client, body: dict, timeout: float = 90):
+        self.response = None
+        self.thread = threading.Thread(target=self._run, args=(client, body, timeout), daemon=True)
+        self.thread.start()
+
+    def _run(self, client, body, timeout):
+        self.response = client.post("/api/changes", body, timeout=timeout)
+
+    def assert_waiting(self, seconds=0.5):
+        self.thread.join(seconds)
+        assert self.thread.is_alive(), f"the poll was answered before any change: {self.response}"
+
+    def result(self, seconds=10):
+        self.thread.join(seconds)
+        assert not self.thread.is_alive(), "the poll was not answered"
+        return self.response
+
+
+@contextlib.contextmanager
+def temporary_stack(name: str, **options):
+    """A whole stack in a temporary folder on a free port; its logs are kept
+    in test-artifacts/logs-NAME."""
     bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
-    root = Path(tempfile.mkdtemp(prefix="pbp-test-"))
+    root = Path(tempfile.mkdtemp(prefix=f"pbp-{name}-"))
     # The postgres user runs the cluster inside it.
     os.chmod(root, 0o755)
-    instance = Stack(root, free_port(), bin_dir, log=lambda message: None)
+    instance = Stack(root, free_port(), bin_dir, log=lambda message: None, **options)
     instance.start()
-    yield instance
-    instance.stop()
-    logs = instance.artifacts_dir / "logs"
-    logs.mkdir(exist_ok=True)
-    for log in root.glob("*.log"):
-        shutil.copy(log, logs / log.name)
-    for log in (root / "nginx").glob("*.log"):
-        shutil.copy(log, logs / f"nginx-{log.name}")
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        logs = instance.artifacts_dir / f"logs-{name}"
+        logs.mkdir(exist_ok=True)
+        for log in root.glob("*.log"):
+            shutil.copy(log, logs / log.name)
+        for log in (root / "nginx").glob("*.log"):
+            shutil.copy(log, logs / f"nginx-{log.name}")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with temporary_stack("main") as instance:
+        yield instance
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Client, caught_up_cursor
+from conftest import Client, WaitingPoll, caught_up_cursor
 
 
 def snapshot_cursor(client: Client) -> str:
@@ -18,27 +18,6 @@ def snapshot_cursor(client: Client) -> str:
 
 def seq(cursor: str) -> int:
     return int(cursor.split(":")[1])
-
-
-class WaitingPoll:
-    """A long-poll sent from a thread, so that the test can act while it waits."""
-
-    def __init__(self, client: Client, body: dict):
-        self.response = None
-        self.thread = threading.Thread(target=self._run, args=(client, body), daemon=True)
-        self.thread.start()
-
-    def _run(self, client, body):
-        self.response = client.post("/api/changes", body, timeout=60)
-
-    def assert_waiting(self, seconds=0.5):
-        self.thread.join(seconds)
-        assert self.thread.is_alive(), f"the poll was answered before any change: {self.response}"
-
-    def result(self, seconds=10):
-        self.thread.join(seconds)
-        assert not self.thread.is_alive(), "the poll was not answered"
-        return self.response
 
 
 def test_psql_insert_update_delete_reach_a_waiting_poll(client, stack):

@@ -6,36 +6,20 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
-import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Client, caught_up_cursor
+from conftest import Client, WaitingPoll, caught_up_cursor, temporary_stack
 from notifyd_client import EVENT, NEW_EPOCH, NotifydClient
-from pbpstack import Stack, free_port
 
 
 @pytest.fixture(scope="module")
 def fault_stack():
-    bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
-    root = Path(tempfile.mkdtemp(prefix="pbp-faults-"))
-    os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), bin_dir, log=lambda message: None,
-                  extra_notifyd_args=["--subscriber-buffer-limit", "1048576",
-                                      "--liveness-interval", "1", "--liveness-timeout", "1"])
-    stack.start()
-    yield stack
-    stack.stop()
-    logs = stack.artifacts_dir / "logs-faults"
-    logs.mkdir(exist_ok=True)
-    for log in root.glob("*.log"):
-        shutil.copy(log, logs / log.name)
-    shutil.rmtree(root, ignore_errors=True)
+    with temporary_stack("faults", extra_notifyd_args=[
+            "--subscriber-buffer-limit", "1048576", "--liveness-interval", "1", "--liveness-timeout", "1"]) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -138,25 +122,13 @@ def test_a_subscriber_that_stops_reading_is_cut_off_and_the_others_keep_receivin
     reader.close()
 
 
-class Poll:
-    def __init__(self, client: Client, cursor: str):
-        self.response = None
-        self.thread = threading.Thread(target=self.run, args=(client, cursor), daemon=True)
-        self.thread.start()
-
-    def run(self, client, cursor):
-        self.response = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}]},
-                                    timeout=90)
-
-    def result(self, seconds):
-        self.thread.join(seconds)
-        assert not self.thread.is_alive(), "the poll was not answered"
-        return self.response
+def poll_all(client: Client, cursor: str) -> WaitingPoll:
+    return WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype"}]})
 
 
 def assert_delivery_continues(stack, client: Client) -> None:
     cursor = caught_up_cursor(client)
-    poll = Poll(client, cursor)
+    poll = poll_all(client, cursor)
     time.sleep(0.3)
     insert(stack, "values ('after the fault')")
     body = poll.result(15).json()
@@ -166,7 +138,7 @@ def assert_delivery_continues(stack, client: Client) -> None:
 def test_postgresql_restart_under_a_waiting_poll(fault_stack, fault_client):
     notifyd = fault_stack.pid("pbp-notifyd")
     cursor = caught_up_cursor(fault_client)
-    poll = Poll(fault_client, cursor)
+    poll = poll_all(fault_client, cursor)
     time.sleep(0.3)
     fault_stack.restart_postgres()
     response = poll.result(30)
@@ -191,7 +163,7 @@ def test_crud_after_a_postgresql_restart_needs_no_service_restart(fault_stack, f
 
 def test_notifyd_killed_and_started_again(fault_stack, fault_client):
     cursor = caught_up_cursor(fault_client)
-    poll = Poll(fault_client, cursor)
+    poll = poll_all(fault_client, cursor)
     time.sleep(0.3)
     fault_stack.kill("pbp-notifyd")
     time.sleep(0.5)

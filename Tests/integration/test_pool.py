@@ -8,36 +8,21 @@ import json
 import os
 import resource
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import REPO, Client, caught_up_cursor
-from pbpstack import Stack, free_port
+from conftest import Client, caught_up_cursor, temporary_stack
 
 
 @pytest.fixture(scope="module")
 def pool_stack():
-    bin_dir = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
-    root = Path(tempfile.mkdtemp(prefix="pbp-pool-"))
-    os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), bin_dir, log=lambda message: None, workers=1,
-                  extra_fcgi_args=["--statement-timeout", "1"])
-    stack.start()
-    yield stack
-    stack.stop()
-    logs = stack.artifacts_dir / "logs-pool"
-    logs.mkdir(exist_ok=True)
-    for log in root.glob("*.log"):
-        shutil.copy(log, logs / log.name)
-    shutil.rmtree(root, ignore_errors=True)
+    with temporary_stack("pool", workers=1, extra_fcgi_args=["--statement-timeout", "1"]) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +179,9 @@ def test_database_outage_answers_503_quickly_and_recovers_without_restart(pool_s
 
 
 def test_a_statement_stuck_on_a_lock_ends_in_503(pool_stack, pool_client):
-    row_id = pool_client.post("/api/testtype", {"val": "locked"}).json()["id"]
+    created = pool_client.post("/api/testtype", {"val": "locked"})
+    assert created.status == 201, created
+    row_id = created.json()["id"]
     holder = subprocess.Popen(
         ["psql", "-X", "-q", "-c", "begin; lock table testtype in access exclusive mode; select pg_sleep(4); commit;"],
         env=pool_stack.pg_env(), stdout=subprocess.DEVNULL)

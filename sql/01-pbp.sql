@@ -66,6 +66,15 @@ begin
   return null;
 end $$;
 
+-- TRUNCATE fires no row triggers: one event says the table is now empty.
+create or replace function pbp_notify_truncate() returns trigger
+language plpgsql as $$
+begin
+  perform pg_notify('pbp', json_build_object(
+    'table', tg_table_name, 'op', 'truncate', 'key', null, 'mtime', clock_timestamp())::text);
+  return null;
+end $$;
+
 -- Makes a table watched: mtime column maintained, table_mtime bumped, every
 -- row change notified. The table needs a single-column primary key and an
 -- `mtime timestamptz` column. Calling it again changes nothing.
@@ -86,10 +95,13 @@ begin
   execute format('create trigger pbp_set_mtime before insert or update on %s
                   for each row execute function pbp_set_mtime()', target);
   execute format('drop trigger if exists pbp_touch_table on %s', target);
-  execute format('create trigger pbp_touch_table after insert or update or delete on %s
+  execute format('create trigger pbp_touch_table after insert or update or delete or truncate on %s
                   for each statement execute function pbp_touch_table()', target);
   execute format('drop trigger if exists pbp_notify on %s', target);
   execute format('create trigger pbp_notify after insert or update or delete on %s
                   for each row execute function pbp_notify(%L)', target, key_column);
+  execute format('drop trigger if exists pbp_notify_truncate on %s', target);
+  execute format('create trigger pbp_notify_truncate after truncate on %s
+                  for each statement execute function pbp_notify_truncate()', target);
   insert into table_mtime (name) values (table_name) on conflict (name) do nothing;
 end $$;

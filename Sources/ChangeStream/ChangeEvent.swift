@@ -56,11 +56,12 @@ public struct Subscription: Equatable, Sendable {
   /// A row change matches when it is on the table and either its new or its
   /// old row passes the filters (a row that leaves the filter is reported
   /// too). A truncated event carries no rows to test and goes to every
-  /// subscription on its table; the client fetches the row.
+  /// subscription on its table; the client fetches the row. A TRUNCATE empties
+  /// every subscription's rows.
   public func matches(_ event: ChangeEvent) -> Bool {
     guard event.table == table else { return false }
     if filters.isEmpty { return true }
-    if event.truncated { return true }
+    if event.truncated || event.op == "truncate" { return true }
     return passes(event.newRow) || passes(event.oldRow)
   }
 

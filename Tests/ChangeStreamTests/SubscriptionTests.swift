@@ -27,3 +27,11 @@ import Testing
     #expect(!Subscription(table: "t").matches(foreign))
   }
 }
+
+@Suite struct TruncateTests {
+  @Test func aTruncateReachesEverySubscriptionOnItsTable() {
+    let truncate = ChangeEvent(seq: 1, payload: Array(#"{"table":"t","op":"truncate","key":null}"#.utf8))
+    #expect(Subscription(table: "t", filters: ["id": "5"]).matches(truncate))
+    #expect(!Subscription(table: "u").matches(truncate))
+  }
+}

@@ -158,3 +158,16 @@ def test_a_row_too_large_for_notify_arrives_truncated(client, stack):
     assert event["truncated"] is True and event["key"] == row_id and "new" not in event
     fetched = client.get(f"/api/testtype/{row_id}").json()
     assert len(fetched["val"]) == 100000
+
+
+def test_truncate_is_an_event_too(client, stack):
+    cursor = caught_up_cursor(client)
+    # NOTIFY is sent on commit only: a rolled-back TRUNCATE says nothing.
+    stack.psql("begin; truncate testtype; rollback")
+    assert client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": 1}).json()["events"] == []
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype", "where": {"id": 1}}]})
+    poll.assert_waiting()
+    stack.psql("truncate testtype")
+    [event] = poll.result().json()["events"]
+    assert event["op"] == "truncate" and event["table"] == "testtype"
+    assert client.get("/api/testtype").json() == []

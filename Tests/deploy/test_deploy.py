@@ -1,0 +1,255 @@
+"""PBP deployed as docs/deploy.md says, under a real systemd (PID 1 of a
+Debian 12 container), checked through nginx. The tests run in this order and
+share one container; the last one stops PBP.
+
+`make test-deploy` runs them (as root). See container.py for the container.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from container import Container
+
+CLIENT = Path(__file__).with_name("netns_client.py")
+SERVICES = ["pbp-notifyd.service", "pbp-fcgi.service"]
+UNIT_DIR = "/usr/local/lib/systemd/system"
+
+
+# -- helpers ------------------------------------------------------------------
+
+def client(container: Container, *args: str, timeout: float = 120) -> dict:
+    process = container.net([sys.executable, str(CLIENT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"client {args} failed: {err}"
+    return json.loads(out)
+
+
+def background(container: Container, *args: str) -> subprocess.Popen:
+    return container.net([sys.executable, str(CLIENT), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+
+
+def finish(process: subprocess.Popen, timeout: float = 90) -> dict:
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, f"client failed: {err}"
+    return json.loads(out)
+
+
+def get(container, path, *headers):
+    return client(container, "request", "GET", path, "-", *headers)
+
+
+def post(container, path, document):
+    return client(container, "request", "POST", path, json.dumps(document))
+
+
+def body(answer: dict):
+    return json.loads(answer["body"])
+
+
+def poll_in_background(container, cursor: str, timeout: float = 50) -> subprocess.Popen:
+    document = {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": timeout}
+    return background(container, "request", "POST", "/api/changes", json.dumps(document))
+
+
+def wait_for(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {seconds} s waiting for {what}")
+
+
+def parked(container) -> int:
+    return body(get(container, "/api/_status"))["totals"]["parked_polls"]
+
+
+def show(container, unit: str, prop: str) -> str:
+    return container.run(f"systemctl show -P {prop} {unit}").stdout.strip()
+
+
+def pbp_processes(container) -> list[tuple[int, str]]:
+    return [(pid, exe) for pid, exe in container.processes() if Path(exe.split(" ")[0]).name.startswith("pbp-")]
+
+
+# -- the units ------------------------------------------------------------------
+
+def test_units_verify_and_score_ok_in_systemd_analyze_security(deployed):
+    units = " ".join(f"{UNIT_DIR}/{unit}" for unit in [*SERVICES, "pbp-fcgi.socket"])
+    result = deployed.run(f"systemd-analyze verify {units}", check=False)
+    assert result.returncode == 0 and result.stderr.strip() == "" and result.stdout.strip() == "", result.stderr
+    for unit in SERVICES:
+        report = deployed.run(f"systemd-analyze security --no-pager {unit}").stdout
+        score = float(re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", report).group(1))
+        print(f"{unit}: exposure {score}")
+        assert score <= 2.0, report
+
+
+def test_services_run_as_their_users_with_the_socket_from_systemd(deployed):
+    for unit, user in (("pbp-notifyd.service", "pbp_notifyd"), ("pbp-fcgi.service", "pbp_app")):
+        assert show(deployed, unit, "ActiveState") == "active"
+        pid = show(deployed, unit, "MainPID")
+        owner = deployed.run(f"stat -c %U /proc/{pid}").stdout.strip()
+        assert owner == user, f"{unit} runs as {owner}"
+    assert show(deployed, "pbp-fcgi.socket", "ActiveState") == "active"
+    listing = deployed.run("stat -c '%n %U:%G %a' /run/pbp /run/pbp/fcgi.sock /run/pbp/notifyd.sock").stdout
+    assert "/run/pbp/fcgi.sock root:www-data 660" in listing, listing
+    assert "/run/pbp/notifyd.sock pbp_notifyd:pbp 660" in listing, listing
+    journal = deployed.run("journalctl -u pbp-fcgi.service -o cat --no-pager").stdout
+    assert "using the socket systemd passed" in journal
+
+
+def test_nginx_site_passes_nginx_t_with_room_for_long_polls(deployed):
+    result = deployed.run("nginx -t", check=False)
+    assert result.returncode == 0, result.stderr
+    config = deployed.run("nginx -T 2>/dev/null").stdout
+    assert re.search(r"^\s*worker_connections 4096;", config, re.M)
+    assert "limit_conn pbp_per_client" in config
+    workers = deployed.run("pgrep -f 'nginx: worker process'").stdout.split()
+    assert workers
+    limits = deployed.run(f"cat /proc/{workers[0]}/limits").stdout
+    assert re.search(r"Max open files\s+16384\s+16384", limits), limits
+
+
+# -- through nginx --------------------------------------------------------------
+
+def test_page_with_security_headers_caching_and_gzip(deployed):
+    page = get(deployed, "/")
+    assert page["status"] == 200 and "<html" in page["body"].lower()
+    headers = page["headers"]
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["cache-control"] == "max-age=300"
+    script = get(deployed, "/app.js", "Accept-Encoding:gzip")
+    assert script["status"] == 200
+    assert script["headers"].get("content-encoding") == "gzip"
+    assert script["headers"].get("vary") == "Accept-Encoding"
+
+
+def test_api_reads_and_writes_through_nginx(deployed):
+    listing = get(deployed, "/api/testtype")
+    assert listing["status"] == 200 and isinstance(body(listing), list)
+    assert re.fullmatch(r"[0-9a-f]+:[0-9]+", listing["headers"]["pbp-cursor"])
+    value = f"deploy {uuid.uuid4().hex[:8]}"
+    created = post(deployed, "/api/testtype", {"val": value})
+    assert created["status"] == 201, created
+    row = body(get(deployed, created["headers"]["location"]))
+    assert row["val"] == value
+    too_large = client(deployed, "request", "POST", "/api/testtype", f"@{2 << 20}")
+    assert too_large["status"] == 413 and body(too_large)["error"] == "body_too_large"
+
+
+def test_long_poll_is_answered_by_a_write(deployed):
+    cursor = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    value = f"poll {uuid.uuid4().hex[:8]}"
+    assert post(deployed, "/api/testtype", {"val": value})["status"] == 201
+    answer = finish(poll)
+    assert answer["status"] == 200, answer
+    assert [e["new"]["val"] for e in body(answer)["events"]] == [value]
+
+
+def test_notifyd_restart_resets_a_waiting_poll_and_delivery_goes_on(deployed):
+    before = show(deployed, "pbp-notifyd.service", "MainPID")
+    cursor = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    deployed.run("systemctl restart pbp-notifyd.service")
+    assert show(deployed, "pbp-notifyd.service", "MainPID") != before
+    answer = finish(poll, timeout=30)
+    assert answer["status"] == 409, answer
+    reset = body(answer)
+    assert reset["error"] == "reset"
+    assert reset["cursor"].split(":")[0] != cursor.split(":")[0], "a new epoch"
+    # The client reloads its rows, then polls from the new cursor: delivery goes on.
+    fresh = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
+    assert fresh.split(":")[0] == reset["cursor"].split(":")[0]
+    poll = poll_in_background(deployed, fresh)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the new poll to park")
+    value = f"after restart {uuid.uuid4().hex[:8]}"
+    assert post(deployed, "/api/testtype", {"val": value})["status"] == 201
+    answer = finish(poll)
+    assert answer["status"] == 200, answer
+    assert [e["new"]["val"] for e in body(answer)["events"]] == [value]
+
+
+def test_notifyd_is_restarted_after_a_crash(deployed):
+    before = show(deployed, "pbp-notifyd.service", "MainPID")
+    deployed.run("systemctl kill --signal=SIGKILL pbp-notifyd.service")
+    wait_for(lambda: show(deployed, "pbp-notifyd.service", "MainPID") not in ("0", before)
+             and show(deployed, "pbp-notifyd.service", "ActiveState") == "active", 15, "Restart=on-failure")
+    assert show(deployed, "pbp-notifyd.service", "NRestarts") == "1"
+    wait_for(lambda: get(deployed, "/api/testtype")["status"] == 200, 10, "the API")
+
+
+def test_reload_under_a_stream_of_requests_fails_none(deployed):
+    master = show(deployed, "pbp-fcgi.service", "MainPID")
+    workers_before = set(deployed.run(f"cat /proc/{master}/task/{master}/children").stdout.split())
+    stream = background(deployed, "stream", "9", "6")
+    time.sleep(2)
+    deployed.run("systemctl reload pbp-fcgi.service")
+    time.sleep(3)
+    deployed.run("systemctl reload pbp-fcgi.service")
+    result = finish(stream, timeout=60)
+    print(f"stream during two reloads: {result['counts']}")
+    assert result["failures"] == [], result
+    assert result["counts"].get("read", 0) > 50 and result["counts"].get("write", 0) > 10, result
+    assert show(deployed, "pbp-fcgi.service", "MainPID") == master
+    assert show(deployed, "pbp-fcgi.service", "ActiveState") == "active"
+    current = set(deployed.run(f"cat /proc/{master}/task/{master}/children").stdout.split())
+    assert current and not (current & workers_before), "the workers were replaced"
+    journal = deployed.run("journalctl -u pbp-fcgi.service -o cat --no-pager").stdout
+    assert journal.count("Reloaded pbp-fcgi.service") >= 2
+
+
+def test_connection_limit_per_client_answers_429(deployed):
+    limit = int(re.search(r"limit_conn pbp_per_client (\d+);",
+                          deployed.run("cat /etc/nginx/pbp-site.d/limits.conf").stdout).group(1))
+    cursor = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
+    statuses = client(deployed, "connections", str(limit + 3), cursor, "3")["statuses"]
+    assert statuses.count(429) == 3 and statuses.count(200) == limit, sorted(set(statuses))
+
+
+def test_journal_shows_readiness_and_watchdog(deployed):
+    journal = deployed.run("journalctl -u pbp-notifyd.service -o cat --no-pager").stdout
+    assert re.search(r"LISTEN pbp in place; epoch [0-9a-f]+:0", journal), journal
+    assert show(deployed, "pbp-notifyd.service", "WatchdogUSec") == "20s"
+    # Pings arrive every 10 s (WatchdogSec/2); the earlier tests took longer than that.
+    first = int(show(deployed, "pbp-notifyd.service", "WatchdogTimestampMonotonic"))
+    started = int(show(deployed, "pbp-notifyd.service", "ExecMainStartTimestampMonotonic"))
+    wait_for(lambda: int(show(deployed, "pbp-notifyd.service", "WatchdogTimestampMonotonic")) > max(first, started),
+             15, "a watchdog ping")
+
+
+def test_stop_leaves_no_process_behind(deployed):
+    assert pbp_processes(deployed), "PBP runs before the stop"
+    cursor = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    started = time.monotonic()
+    deployed.run("systemctl stop pbp-fcgi.socket pbp-fcgi.service pbp-notifyd.service", timeout=60)
+    print(f"systemctl stop took {time.monotonic() - started:.1f} s")
+    answer = finish(poll, timeout=30)
+    assert answer["status"] == 200, "a stop answers parked polls at once"
+    assert pbp_processes(deployed) == []
+    for unit in ["pbp-notifyd.service", "pbp-fcgi.service", "pbp-fcgi.socket"]:
+        assert show(deployed, unit, "ActiveState") == "inactive"
+        # "success": each stopped on SIGTERM, within TimeoutStopSec, without a SIGKILL.
+        assert show(deployed, unit, "Result") == "success", unit
+    assert deployed.run("ls -A /run/pbp").stdout.strip() == ""
+    down = get(deployed, "/api/testtype")
+    assert down["status"] == 503 and body(down)["error"] == "service_unavailable"

@@ -57,3 +57,73 @@ format:
 
 clean:
 	rm -rf .build
+
+# --- Deployment: `make install` and its test under a real systemd ------------
+# `make install` builds the release binaries with the Swift runtime linked in
+# (so that the target needs only libpq5 and libfcgi0ldbl) and puts binaries,
+# systemd units, sysusers/tmpfiles entries, the nginx site, SQL, static files
+# and configuration in place; docs/deploy.md is the first-deploy sequence.
+# DESTDIR stages everything under another root; PREFIX must be /usr/local or
+# /usr for systemd, systemd-sysusers and systemd-tmpfiles to find the files.
+
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+BINDIR ?= $(PREFIX)/bin
+PBP_DATADIR ?= $(PREFIX)/share/pbp
+DOCDIR ?= $(PREFIX)/share/doc/pbp
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+NGINXDIR ?= $(SYSCONFDIR)/nginx
+# The site's listen directive.
+NGINX_LISTEN ?= 80
+DEPLOY_SCRATCH := .build-deploy
+DEPLOY_APT_PACKAGES := systemd-container debootstrap zstd curl
+
+.PHONY: install test-deploy deploy-apt-deps
+
+install:
+	swift build -c release --static-swift-stdlib --scratch-path $(DEPLOY_SCRATCH)
+	@set -eu; \
+	bin=$$(swift build -c release --static-swift-stdlib --scratch-path $(DEPLOY_SCRATCH) --show-bin-path); \
+	d="$(DESTDIR)"; \
+	paths='s|/usr/local/bin/|$(BINDIR)/|g; s|/usr/local/share/doc/pbp/|$(DOCDIR)/|g; s|/etc/pbp/|$(SYSCONFDIR)/pbp/|g'; \
+	install -d "$$d$(BINDIR)" "$$d$(PBP_DATADIR)/sql" "$$d$(PBP_DATADIR)/static" "$$d$(DOCDIR)" \
+	  "$$d$(UNITDIR)/nginx.service.d" "$$d$(SYSUSERSDIR)" "$$d$(TMPFILESDIR)" "$$d$(SYSCONFDIR)/pbp" \
+	  "$$d$(NGINXDIR)/sites-available" "$$d$(NGINXDIR)/pbp-site.d"; \
+	install -m 0755 "$$bin/pbp-notifyd" "$$bin/pbp-fcgi" "$$d$(BINDIR)/"; \
+	install -m 0644 sql/*.sql "$$d$(PBP_DATADIR)/sql/"; \
+	install -m 0755 sql/*.sh "$$d$(PBP_DATADIR)/sql/"; \
+	cp -R static/. "$$d$(PBP_DATADIR)/static/"; \
+	chmod -R u=rwX,go=rX "$$d$(PBP_DATADIR)/static"; \
+	install -m 0644 docs/deploy.md "$$d$(DOCDIR)/"; \
+	for unit in pbp-notifyd.service pbp-fcgi.service pbp-fcgi.socket; do \
+	  sed "$$paths" "systemd/$$unit" > "$$d$(UNITDIR)/$$unit"; chmod 0644 "$$d$(UNITDIR)/$$unit"; \
+	done; \
+	install -m 0644 systemd/nginx.service.d/pbp.conf "$$d$(UNITDIR)/nginx.service.d/pbp.conf"; \
+	install -m 0644 systemd/pbp.sysusers "$$d$(SYSUSERSDIR)/pbp.conf"; \
+	install -m 0644 systemd/pbp.tmpfiles "$$d$(TMPFILESDIR)/pbp.conf"; \
+	sed -e 's|@LISTEN@|$(NGINX_LISTEN)|g' -e 's|@STATIC_ROOT@|$(PBP_DATADIR)/static|g' \
+	  -e 's|@FCGI_SOCKET@|/run/pbp/fcgi.sock|g' conf/nginx/pbp-site.conf.in > "$$d$(NGINXDIR)/sites-available/pbp"; \
+	chmod 0644 "$$d$(NGINXDIR)/sites-available/pbp"; \
+	install -m 0644 conf/nginx/pbp-limits.conf "$$d$(NGINXDIR)/pbp-site.d/limits.conf"; \
+	for conf in pbp-notifyd.conf pbp-fcgi.conf; do \
+	  if [ -e "$$d$(SYSCONFDIR)/pbp/$$conf" ]; then \
+	    echo "kept $$d$(SYSCONFDIR)/pbp/$$conf (the new default is deploy/$$conf)"; \
+	  else \
+	    install -m 0644 "deploy/$$conf" "$$d$(SYSCONFDIR)/pbp/$$conf"; \
+	  fi; \
+	done; \
+	echo "installed PBP under $${d:-/}; next: docs/deploy.md"
+
+# Boots systemd in a Debian 12 container (systemd-nspawn), deploys PBP into it
+# with `make install` and docs/deploy.md, and checks it through nginx. As root.
+test-deploy: deps deploy-apt-deps
+	$(SUDO) $(VENV)/bin/python -m pytest -ra Tests/deploy
+
+deploy-apt-deps:
+	@missing=$$(for p in $(DEPLOY_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi

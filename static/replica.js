@@ -65,7 +65,7 @@ export class Replica {
     this.where = where;
     this.rows = new Map();
     this.loaded = false;
-    this.deleted = new Map();       // key → {mtime, here} of rows deleted since the snapshot
+    this.deleted = new Map();       // key → {mtime, here, truncate} of rows deleted since the snapshot
     this._deletedHere = new Set(); // keys deleted by this tab whose delete event has not arrived yet
     this._listeners = new Set();
   }
@@ -121,7 +121,11 @@ export class Replica {
         console.warn('replica: unresolved truncated event ignored', ev);
         continue;
       }
-      if (ev.op === 'delete') {
+      if (ev.op === 'truncate') {
+        // TRUNCATE: the table is empty now.
+        for (const k of [...this.rows.keys()]) if (this._remove(k, { mtime: ev.mtime, truncate: true })) changed.add(k);
+        this._deletedHere.clear();
+      } else if (ev.op === 'delete') {
         const key = ev.key ?? ev.old?.[this.keyField];
         if (key == null) continue;
         this._deletedHere.delete(keyOf(key));
@@ -153,9 +157,17 @@ export class Replica {
 
   /** A row this tab just deleted through the API. */
   removeLocal(key) {
-    const changed = new Set();
-    this._deletedHere.add(keyOf(key));
-    if (this._remove(key, { here: true })) changed.add(keyOf(key));
+    const k = keyOf(key);
+    const changed = new Set([k]);
+    if (this._remove(key, { here: true })) {
+      // Until its delete event arrives, no older event may bring the row back.
+      this._deletedHere.add(k);
+    } else if (this.deleted.has(k)) {
+      // The delete event came first: it was still this tab's delete.
+      this.deleted.get(k).here = true;
+    } else {
+      changed.clear();
+    }
     this._notify(changed);
   }
 
@@ -176,11 +188,11 @@ export class Replica {
     return true;
   }
 
-  _remove(key, { mtime = null, here = false } = {}) {
+  _remove(key, { mtime = null, here = false, truncate = false } = {}) {
     const k = keyOf(key);
     if (!this.rows.delete(k)) return false;
     this.deleted.delete(k);
-    this.deleted.set(k, { mtime: mtime ?? new Date().toISOString(), here });
+    this.deleted.set(k, { mtime: mtime ?? new Date().toISOString(), here, truncate });
     if (this.deleted.size > DELETED_MEMORY) this.deleted.delete(this.deleted.keys().next().value);
     return true;
   }

@@ -11,9 +11,18 @@
 // turns into the ids of the members it concerns (`to`) before broadcasting
 // the batch. A member joining with a subscription the poll lacks (or an older
 // cursor) makes the leader abort the poll in flight and send it again with the
-// same cursor. When the leader goes away another tab is elected and polls from
-// the cursors every tab has seen the old leader share: nothing is missed, and
-// a member drops an event at or before its own cursor, so nothing applies twice.
+// same cursor (a subscription no member needs any more just stays in until
+// the poll next ends). When the leader goes away another tab is elected and
+// polls from the cursors every tab has seen the old leader share: nothing is
+// missed, and a member drops an event at or before its own cursor, so nothing
+// applies twice.
+//
+// One poll at a time, as the server sees it: the browser closes an aborted
+// request's connection a few milliseconds after fetch() gives up on it, so a
+// re-sent poll, and a new leader's first poll, wait RESEND_SETTLE_MS first
+// (poller.js). Leaving the page, also into the back/forward cache where a
+// frozen page would keep its poll open and its lock held, shuts the tab down:
+// poll aborted, locks released, 'leave' sent; a page restored from it reloads.
 //
 // Election: Web Locks (`navigator.locks`: hand-over the moment a tab closes or
 // crashes); without them a lease in localStorage. Messages: BroadcastChannel;
@@ -130,15 +139,31 @@ function storageUsable() {
 // start, onLead() when this tab becomes leader, onDemote() if it loses the role.
 
 class LockElection {
-  constructor(name) { this.kind = 'weblocks'; this.name = name; }
+  constructor(name) {
+    this.kind = 'weblocks';
+    this.name = name;
+    this._abort = new AbortController();   // cancels a waiting request
+    this._release = () => {};              // lets go of a held lock
+  }
   elect({ onLead, onFollow }) {
-    const hold = () => { onLead(); return new Promise(() => {}); }; // held until the page goes away
+    const fail = (err) => { if (!isAbort(err)) console.error('pbp: lock request failed', err); };
+    // Held until release() (the page is going away).
+    const hold = () => new Promise((resolve) => {
+      this._release = resolve;
+      if (this._abort.signal.aborted) { resolve(); return; }
+      onLead();
+    });
     navigator.locks.request(this.name, { ifAvailable: true }, (lock) => {
       if (lock) return hold();
       onFollow();
-      navigator.locks.request(this.name, hold).catch((err) => console.error('pbp: lock request failed', err));
+      navigator.locks.request(this.name, { signal: this._abort.signal }, hold).catch(fail);
       return undefined;
-    }).catch((err) => console.error('pbp: lock request failed', err));
+    }).catch(fail);
+  }
+  /** Step out for good: drop the lock, or stop waiting for it. */
+  release() {
+    this._abort.abort();
+    this._release();
   }
 }
 
@@ -175,7 +200,7 @@ class StorageElection {
       const lease = this._read();
       const heldByOther = lease && lease.id !== this.id && lease.exp > Date.now();
       if (this.leading) {
-        if (heldByOther) { this.leading = false; onDemote(); } else this._write();
+        if (heldByOther) demote(); else this._write();
         return;
       }
       if (heldByOther) { follow(); return; }
@@ -193,14 +218,27 @@ class StorageElection {
         }
       }, this.settleMs * (0.8 + 0.6 * Math.random()));
     };
-    setInterval(tick, this.beatMs);
-    addEventListener('storage', (e) => { if (e.key === this.key && !e.newValue) tick(); });
-    addEventListener('pagehide', () => {
-      if (this.leading && this._read()?.id === this.id) {
-        try { localStorage.removeItem(this.key); } catch { /* ignore */ }
-      }
+    const demote = () => { this.leading = false; onDemote(); };
+    this._timer = setInterval(tick, this.beatMs);
+    addEventListener('storage', (e) => {
+      if (e.key !== this.key) return;
+      if (!e.newValue) { tick(); return; }     // the leader left: claim at once
+      // Another tab wrote the lease: a leader steps down now rather than at its
+      // next beat (timers of background tabs run late). It reads the lease
+      // again, as its own later write may have replaced that one.
+      const lease = this._read();
+      if (this.leading && lease && lease.id !== this.id && lease.exp > Date.now()) demote();
     });
     tick();
+  }
+  /** Step out for good: stop claiming, and free the lease if it is ours. */
+  release() {
+    clearInterval(this._timer);
+    this._claiming = true;   // no claim from a late 'storage' event either
+    if (this.leading && this._read()?.id === this.id) {
+      try { localStorage.removeItem(this.key); } catch { /* ignore */ }
+    }
+    this.leading = false;
   }
 }
 
@@ -275,18 +313,37 @@ export class TabSync {
       if (this.election.kind === 'weblocks') {
         // Held while this tab lives: the leader drops the members of tabs whose lock is gone.
         this.liveness = 'locks';
-        navigator.locks.request(TAB_LOCK_PREFIX + this.id, () => new Promise(() => {}))
+        navigator.locks.request(TAB_LOCK_PREFIX + this.id, () => new Promise((resolve) => { this._releaseTabLock = resolve; }))
           .catch((err) => console.error('pbp: tab lock failed', err));
       } else {
         this.liveness = 'heartbeat';
         this._timers.push(setInterval(() => this._heartbeat(), HEARTBEAT_MS));
       }
-      addEventListener('pagehide', () => { if (this.member) this._post({ type: 'leave', member: this.member.id }); });
-      addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
       this._post({ type: 'hello' });
     }
+    // Leaving the page, also into the back/forward cache, where a frozen page
+    // would keep its poll open and its lock held: step out for good. A page
+    // restored from that cache starts afresh.
+    addEventListener('pagehide', () => this.shutdown());
+    addEventListener('pageshow', (e) => { if (e.persisted) location.reload(); });
     this._showStatus();
     if (this.member) this._load(this.member, 'connecting');
+  }
+
+  /** Stop: leave, stop polling, give up the leadership and the locks. */
+  shutdown() {
+    if (this.down) return;
+    this.down = true;
+    if (this.member) {
+      this.member.abort?.abort();
+      this._post({ type: 'leave', member: this.member.id });
+    }
+    this.poller?.stop();
+    this.poller = null;
+    this._stopPruning();
+    this.election?.release();
+    this._releaseTabLock?.();
+    for (const t of this._timers) clearInterval(t);
   }
 
   /** A copy of what a person or a test may want to see. */
@@ -300,6 +357,8 @@ export class TabSync {
       member: this.member && { id: this.member.id, subscriptions: this.member.subscriptions, cursor: this.member.cursor, ready: this.member.ready, received: this.member.received },
       registry: [...this.registry.values()].map(({ member, tab, subs, cursor }) => ({ member, tab, subs, cursor })),
       poll: this.poller?.current ? { cursor: this.poller.current.cursor, subscriptions: this.poller.current.subscriptions } : null,
+      sent: this.poller?.sent ?? [],
+      claiming: Boolean(this.election?._claiming),
     };
   }
 
@@ -343,6 +402,7 @@ export class TabSync {
       if (!isAbort(err)) console.error('pbp: loading the snapshot failed', err);
       return;
     }
+    if (this.down) return;
     member.cursor = snap.cursor;
     member.at = at;
     member.ready = true;
@@ -392,7 +452,7 @@ export class TabSync {
   // ---- messages -----------------------------------------------------------------
 
   _onMessage(msg) {
-    if (!msg || typeof msg !== 'object' || msg.from === this.id) return;
+    if (this.down || !msg || typeof msg !== 'object' || msg.from === this.id) return;
     switch (msg.type) {
       case 'hello':
         this._rejoin();
@@ -480,6 +540,8 @@ export class TabSync {
   }
 
   _lead() {
+    if (this.down) return;
+    const takingOver = this.role === 'follower';
     this._setRole('leader');
     this._post({ type: 'leader' });
     // Taking over a live stream: stay 'live' unless the poll fails.
@@ -497,7 +559,7 @@ export class TabSync {
         this._post({ type: 'status', state });
       },
     });
-    this.poller.start();
+    this.poller.start({ settle: takingOver });
     this._post({ type: 'status', state: initial });
     this._startPruning();
   }
@@ -583,6 +645,7 @@ export class TabSync {
   _startPruning() {
     this._stopPruning();
     this._pruneTimer = setInterval(() => this._prune(), PRUNE_MS);
+    this._prune();
   }
 
   _stopPruning() {
@@ -594,8 +657,8 @@ export class TabSync {
     let alive;
     if (this.liveness === 'locks') {
       try {
-        const { held = [] } = await navigator.locks.query();
-        alive = new Set(held.map((l) => l.name));
+        const { held = [], pending = [] } = await navigator.locks.query();
+        alive = new Set([...held, ...pending].map((l) => l.name));
       } catch {
         return;
       }

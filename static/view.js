@@ -488,6 +488,7 @@ export class DetailView {
     this.saveBtn = this.form.querySelector('button[type="submit"]');
     this.deleteBtn = $('detail-delete');
     this.actionsEl = $('detail-actions');
+    this.footnoteEl = $('detail-footnote');
     this.replica = null;
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
     this.input.addEventListener('keydown', (e) => {
@@ -559,8 +560,9 @@ export class DetailView {
       const info = this.replica.deleted.get(this.key);
       const when = info?.mtime ? ` at ${formatMtime(info.mtime)}` : '';
       const who = info?.here ? ' from this tab' : '';
+      const what = info?.truncate ? `The table was emptied (TRUNCATE)${when}.` : `This row was deleted${who}${when}.`;
       this.goneEl.replaceChildren(
-        h('strong', { text: `This row was deleted${who}${when}.` }),
+        h('strong', { text: what }),
         ` Its last value is shown below. This tab keeps watching row ${this.key}: if it is created again, it appears here.`,
       );
     } else if (state === 'missing') {
@@ -588,6 +590,7 @@ export class DetailView {
     const present = state === 'present';
     this.form.hidden = !present;
     this.actionsEl.hidden = !present;
+    this.footnoteEl.hidden = !present;
     this.saveBtn.disabled = !present || this.busy;
     this.deleteBtn.disabled = !present || this.busy;
     this.input.readOnly = this.busy;

@@ -256,6 +256,9 @@ def test_page_looks_right(driver, stack):
         table = driver.find_element(By.ID, "rows")
         assert table.is_displayed() and table.tag_name == "table"
         assert all(row_el(driver, k).is_displayed() for k in keys)
+        # Each ID links to that row's own view.
+        link = row_el(driver, keys[0]).find_element(By.CSS_SELECTOR, "td.id a")
+        assert link.text == keys[0] and link.get_attribute("href").endswith(f"#/testtype/{keys[0]}")
         st = driver.find_element(By.ID, "status")
         assert st.is_displayed() and st.text.strip() in STATES
         assert st.get_attribute("aria-live") == "polite"
@@ -284,6 +287,63 @@ def test_page_looks_right(driver, stack):
             stack.psql(f"delete from testtype where id = {int(k)}")
     for k in keys:
         wait(driver, lambda d, k=k: row_text(d, k) is None, f"row {k} did not go away")
+    assert_no_js_errors(driver)
+
+
+def test_row_view_looks_right(driver, stack):
+    val = f"a row to look at {uuid.uuid4().hex[:8]}"
+    key = int(stack.psql("insert into testtype (val) values ('" + val + "') returning id").split()[0])
+    open_page(driver, stack, f"?id={key}")
+    try:
+        badge = driver.find_element(By.ID, "detail-badge")
+        wait(driver, lambda d: badge.text == "watching", "the row view did not say 'watching'")
+        assert driver.find_element(By.ID, "detail-view").is_displayed()
+        assert not driver.find_element(By.ID, "table-view").is_displayed(), "the table shows in the row view"
+        assert driver.find_element(By.ID, "detail-title").text == f"Row {key}"
+        back = driver.find_element(By.ID, "detail-back")
+        assert back.is_displayed() and "All rows of testtype" in back.text
+        assert back.get_attribute("href").endswith("#/testtype")
+        assert driver.find_element(By.ID, "detail-sub").text == '{"table":"testtype","where":{"id":%d}}' % key
+        assert driver.find_element(By.ID, "detail-id").text == str(key)
+        assert driver.find_element(By.ID, "detail-val").text == val
+        assert driver.find_element(By.ID, "detail-len").text == f"{len(val)} characters"
+        assert driver.find_element(By.ID, "detail-mtime").text.strip()
+        label = driver.find_element(By.CSS_SELECTOR, "label[for=detail-input]")
+        assert label.is_displayed() and label.text == "New value"
+        box = driver.find_element(By.ID, "detail-input")
+        assert box.is_displayed() and box.get_attribute("value") == val
+        save = driver.find_element(By.CSS_SELECTOR, "#detail-form button[type=submit]")
+        assert save.is_displayed() and save.text == "Save"
+        delete = driver.find_element(By.ID, "detail-delete")
+        assert delete.is_displayed() and "Delete" in delete.text
+        assert not driver.find_element(By.ID, "detail-gone").is_displayed()
+        assert status(driver) == ["live", "live"]
+        assert driver.title == f"PBP · testtype · row {key}"
+        wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, ".flash"), "the change highlight never ended", timeout=5)
+        assert driver.save_screenshot(str(stack.artifacts_dir / "ui-detail.png"))
+
+        # Deleted elsewhere: said plainly, the last value kept (dimmed), no more editing.
+        stack.psql(f"delete from testtype where id = {key}")
+        wait(driver, lambda d: badge.text == "deleted", "the row view did not say 'deleted'")
+        gone = driver.find_element(By.ID, "detail-gone")
+        assert gone.is_displayed() and gone.text.startswith("This row was deleted at ")
+        assert driver.find_element(By.ID, "detail-val").text == val, "the last value is not shown"
+        assert not box.is_displayed() and not delete.is_displayed(), "a deleted row can still be edited"
+        assert driver.save_screenshot(str(stack.artifacts_dir / "ui-detail-deleted.png"))
+
+        # Created again with the same id: it comes back.
+        stack.psql(f"insert into testtype (id, val) values ({key}, 'back again')")
+        wait(driver, lambda d: badge.text == "watching" and d.find_element(By.ID, "detail-val").text == "back again",
+             "the row view did not show the row created again")
+        assert not gone.is_displayed()
+    finally:
+        stack.psql(f"delete from testtype where id = {key}")
+
+    # A row that is not there at all.
+    open_page(driver, stack, "#/testtype/999999999")
+    wait(driver, lambda d: d.find_element(By.ID, "detail-badge").text == "not found", "a missing row did not say 'not found'")
+    assert driver.find_element(By.ID, "detail-gone").text.startswith("There is no row 999999999 in testtype.")
+    assert not driver.find_element(By.ID, "detail-fields").is_displayed()
     assert_no_js_errors(driver)
 
 

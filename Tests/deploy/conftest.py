@@ -15,6 +15,7 @@ import pytest
 from container import REPO, Container, log, root_tarball, sweep_leftovers
 
 DOC = REPO / "docs" / "deploy.md"
+ARTIFACTS = REPO / "test-artifacts"
 
 
 def first_deploy_blocks() -> list[str]:
@@ -22,6 +23,16 @@ def first_deploy_blocks() -> list[str]:
     text = DOC.read_text()
     blocks = re.findall(r"^([ \t]*)```sh first-deploy\n(.*?)^\1```", text, re.S | re.M)
     return ["\n".join(line[len(indent):] for line in body.splitlines()) for indent, body in blocks]
+
+
+def save_artifacts(container: Container) -> None:
+    """The container's journal and console, for a person looking into a failure."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    if container.leader is not None and container.nspawn is not None and container.nspawn.poll() is None:
+        journal = container.run("journalctl -b -o short-monotonic --no-pager", check=False, timeout=60)
+        (ARTIFACTS / "deploy-journal.log").write_text(journal.stdout + journal.stderr)
+    (ARTIFACTS / "deploy-console.log").write_text(container.console())
+    log(f"the container's journal and console are in {ARTIFACTS}/deploy-*.log")
 
 
 def pytest_configure(config):
@@ -63,6 +74,7 @@ def deployed():
         log("setup times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
         yield container
     finally:
+        save_artifacts(container)
         mark = time.monotonic()
         container.close()
         log(f"container removed in {time.monotonic() - mark:.1f} s")

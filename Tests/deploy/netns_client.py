@@ -41,6 +41,7 @@ def stream(seconds: float, threads: int):
     lock = threading.Lock()
     counts: dict[str, int] = {}
     failures: list[str] = []
+    resets: list[str] = []
 
     def record(kind: str, ok: bool, detail: str):
         with lock:
@@ -59,8 +60,12 @@ def stream(seconds: float, threads: int):
                     cursor = json.loads(first["body"])["cursor"]
                     answer = request("POST", "/api/changes", json.dumps(
                         {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": 2}))
-                    # No reset either: a reload keeps the epoch.
-                    record("poll", answer["status"] == 200, f"{answer['status']} {answer['body'][:200]}")
+                    if answer["status"] == 409:
+                        # A reset is no failure (the client reloads), but a
+                        # reload keeps the epoch: count each one apart.
+                        with lock:
+                            resets.append(f"{time.strftime('%H:%M:%S')} {answer['body'][:200]}")
+                    record("poll", answer["status"] in (200, 409), f"{answer['status']} {answer['body'][:200]}")
                 elif n % 4 == 0:
                     answer = request("POST", "/api/testtype", json.dumps({"val": f"stream {index}-{n}"}))
                     record("write", answer["status"] == 201, f"{answer['status']} {answer['body'][:200]}")
@@ -75,7 +80,7 @@ def stream(seconds: float, threads: int):
         worker.start()
     for worker in workers:
         worker.join()
-    return {"counts": counts, "failures": failures}
+    return {"counts": counts, "failures": failures, "resets": resets}
 
 
 def connections(count: int, cursor: str, timeout: float):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from container import REPO, Container, log, root_tarball, sweep_leftovers
+from container import REPO, SUMMARY, Container, log, root_tarball, sweep_leftovers
 
 DOC = REPO / "docs" / "deploy.md"
 ARTIFACTS = REPO / "test-artifacts"
@@ -35,6 +35,13 @@ def save_artifacts(container: Container) -> None:
     log(f"the container's journal and console are in {ARTIFACTS}/deploy-*.log")
 
 
+def pytest_terminal_summary(terminalreporter):
+    if SUMMARY:
+        terminalreporter.write_sep("-", "deployment")
+        for line in SUMMARY:
+            terminalreporter.write_line(line)
+
+
 def pytest_configure(config):
     # A SIGTERM (CI's timeout, a Ctrl-C through make) still runs the teardown.
     def interrupt(signum, frame):
@@ -53,8 +60,10 @@ def deployed():
     started = time.monotonic()
     sweep_leftovers()
     tarball = root_tarball()
-    timings["root"] = time.monotonic() - started
+    timings["root (debootstrap unless cached)"] = time.monotonic() - started
+    mark = time.monotonic()
     container = Container(tarball)
+    timings["unpack"] = time.monotonic() - mark
     try:
         mark = time.monotonic()
         log("make install DESTDIR=" + str(container.root))
@@ -71,10 +80,12 @@ def deployed():
             log("docs/deploy.md:\n" + block)
             container.run("set -x\n" + block, timeout=180)
         timings["first deploy"] = time.monotonic() - mark
-        log("setup times: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+        SUMMARY.append("setup: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
+        log(SUMMARY[-1])
         yield container
     finally:
         save_artifacts(container)
         mark = time.monotonic()
         container.close()
-        log(f"container removed in {time.monotonic() - mark:.1f} s")
+        SUMMARY.append(f"container powered off and removed in {time.monotonic() - mark:.1f} s")
+        log(SUMMARY[-1])

@@ -31,6 +31,8 @@ PACKAGES = ["systemd", "systemd-sysv", "dbus", "postgresql", "nginx", "libpq5", 
 WORK_PREFIX = "pbp-deploy-"
 CGROUP_ROOTS = [Path("/sys/fs/cgroup/unified"), Path("/sys/fs/cgroup/systemd")]
 CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Lines for the end of the test run: times, scores.
+SUMMARY: list[str] = []
 
 
 class ContainerError(RuntimeError):
@@ -151,6 +153,11 @@ def sweep_leftovers() -> None:
             if owner.isdigit() and not pid_alive(int(owner)):
                 log(f"removing the leftover container cgroup {top.name}")
                 kill_cgroup(top.name)
+    # nspawn's propagation folder for the machine, when nspawn itself was killed.
+    for folder in Path("/run/systemd/nspawn/propagate").glob(f"{WORK_PREFIX}*"):
+        owner = folder.name[len(WORK_PREFIX):]
+        if owner.isdigit() and not pid_alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
     for work in Path("/var/tmp").glob(f"{WORK_PREFIX}*"):
         owner = work.name[len(WORK_PREFIX):].split("-")[0]
         if owner.isdigit() and not pid_alive(int(owner)):
@@ -171,8 +178,12 @@ class Container:
         self.cgroup_made = False
         self.root.mkdir()
         started = time.monotonic()
-        subprocess.run(["tar", "-C", str(self.root), "--numeric-owner", "--xattrs", "-I", "zstd", "-xf", str(tarball)],
-                       check=True)
+        try:
+            subprocess.run(["tar", "-C", str(self.root), "--numeric-owner", "--xattrs", "-I", "zstd", "-xf",
+                            str(tarball)], check=True)
+        except BaseException:
+            remove_tree(self.work)
+            raise
         log(f"root unpacked in {time.monotonic() - started:.1f} s at {self.root}")
 
     # -- life ---------------------------------------------------------------

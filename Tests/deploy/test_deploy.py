@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from container import Container
+from container import SUMMARY, Container
 
 CLIENT = Path(__file__).with_name("netns_client.py")
 SERVICES = ["pbp-notifyd.service", "pbp-fcgi.service"]
@@ -93,7 +93,7 @@ def test_units_verify_and_score_ok_in_systemd_analyze_security(deployed):
     for unit in SERVICES:
         report = deployed.run(f"systemd-analyze security --no-pager {unit}").stdout
         score = float(re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", report).group(1))
-        print(f"{unit}: exposure {score}")
+        SUMMARY.append(f"{unit}: systemd-analyze security exposure {score}")
         assert score <= 2.0, report
 
 
@@ -227,7 +227,7 @@ def test_reload_under_a_stream_of_requests_fails_none(deployed):
     time.sleep(3)
     deployed.run("systemctl reload pbp-fcgi.service")
     result = finish(stream, timeout=60)
-    print(f"stream during two reloads: {result['counts']}")
+    SUMMARY.append(f"requests during two reloads: {result['counts']}, resets {len(result['resets'])}")
     KNOWN["resets in reloads"] = result["resets"]
     assert result["failures"] == [], result
     assert result["counts"].get("read", 0) > 50 and result["counts"].get("write", 0) > 10, result
@@ -271,7 +271,7 @@ def test_stop_leaves_no_process_behind(deployed):
     wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
     started = time.monotonic()
     deployed.run("systemctl stop pbp-fcgi.socket pbp-fcgi.service pbp-notifyd.service", timeout=60)
-    print(f"systemctl stop took {time.monotonic() - started:.1f} s")
+    SUMMARY.append(f"systemctl stop took {time.monotonic() - started:.1f} s")
     answer = finish(poll, timeout=30)
     assert answer["status"] == 200, "a stop answers parked polls at once"
     assert pbp_processes(deployed) == []

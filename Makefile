@@ -16,7 +16,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
 
-test: deps build-debug unit-test integration-test
+test: deps build-debug unit-test integration-test test-deploy
 
 unit-test:
 	swift test --parallel

@@ -52,10 +52,6 @@ int pbp_accept_nonblocking(int listen_fd) {
   return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd) {
-  return pbp_spawn_with_fds(path, argv, keep_fd, -1);
-}
-
 pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;

@@ -24,7 +24,6 @@ public struct SystemdNotifier: Sendable {
   public func status(_ text: String) { send("STATUS=\(text)") }
   public func watchdog() { send("WATCHDOG=1") }
   public func stopping() { send("STOPPING=1") }
-  public func mainPID(_ pid: Int32) { send("MAINPID=\(pid)") }
 
   public func reloading() {
     var now = timespec()

@@ -55,7 +55,4 @@ public struct HTTPResponse: Equatable, Sendable {
     }
   }
 
-  public func header(_ name: String) -> String? {
-    headers.first { $0.name.lowercased() == name.lowercased() }?.value
-  }
 }

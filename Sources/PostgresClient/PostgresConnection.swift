@@ -49,9 +49,6 @@ public final class PostgresConnection: @unchecked Sendable {
   /// The socket, for waiting on notifications with poll(2).
   public var socket: Int32 { PQsocket(handle) }
 
-  /// The server's backend process id, for logs and for tests that terminate it.
-  public var backendPID: Int32 { PQbackendPID(handle) }
-
   /// Runs a parameterised statement (text parameters, text results). The
   /// statement is prepared once per connection and reused.
   @discardableResult

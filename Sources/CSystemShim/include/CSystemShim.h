@@ -51,10 +51,9 @@ void pbp_set_thread_name(const char *name);
 /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC.
 int pbp_accept_nonblocking(int listen_fd);
 
-/// Starts `path` with `argv`, with `keep_fd` duplicated onto fd 3 in the child
-/// (and all other descriptors left as the O_CLOEXEC flags say). Returns the pid or -errno.
-pid_t pbp_spawn_with_fd(const char *path, char *const argv[], int keep_fd);
-/// The same, also placing `second_fd` on fd 4 (when >= 0).
+/// Starts `path` with `argv`, with `keep_fd` duplicated onto fd 3 and
+/// `second_fd` onto fd 4 in the child (each when >= 0; all other descriptors
+/// left as their O_CLOEXEC flags say). Returns the pid or -errno.
 pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd);
 
 /// Blocks the given signals in the calling thread (and threads it starts later).

@@ -3,13 +3,17 @@
 /// On the wire (docs/notifyd-protocol.md): a 4-byte big-endian length of what
 /// follows, a 1-byte type, then the type's fields, integers big-endian.
 public enum StreamFrame: Equatable, Sendable {
-  /// Subscriber → notifyd, first and only: the protocol version it speaks and
-  /// the position it already has, if any.
-  case hello(version: UInt16, resumeFrom: Cursor?)
-  /// notifyd → subscriber, first: the current epoch and newest sequence number.
-  /// `resumed` says the events after the subscriber's position follow; otherwise
-  /// the subscriber must forget what it had and continue from `current`.
-  case welcome(version: UInt16, current: Cursor, resumed: Bool)
+  /// Subscriber → notifyd, first and only: the protocol version it speaks,
+  /// the position it already has, if any, and how many recent events it wants
+  /// when that position cannot be resumed (a worker that starts, or that
+  /// outlived an epoch, takes some history so that the cursors its peers
+  /// handed out stay valid with it too).
+  case hello(version: UInt16, resumeFrom: Cursor?, history: UInt32)
+  /// notifyd → subscriber, first: the position the stream continues from; the
+  /// events after it follow. `resumed` says that position is the subscriber's
+  /// own; otherwise the subscriber must forget what it had and continue from
+  /// `from` (up to `history` events behind the newest).
+  case welcome(version: UInt16, from: Cursor, resumed: Bool)
   /// notifyd → subscriber: one change, its sequence number in the current epoch
   /// and the JSON payload the database trigger sent.
   case event(seq: UInt64, payload: [UInt8])
@@ -35,7 +39,7 @@ extension StreamFrame {
     let lengthAt = buffer.count
     buffer.append(contentsOf: [0, 0, 0, 0])
     switch self {
-    case .hello(let version, let cursor):
+    case .hello(let version, let cursor, let history):
       buffer.append(Kind.hello.rawValue)
       buffer.appendBigEndian(version)
       if let cursor {
@@ -45,6 +49,8 @@ extension StreamFrame {
       } else {
         buffer.append(0)
       }
+      // Optional on the wire: a HELLO without it asks for no history.
+      if history > 0 { buffer.appendBigEndian(history) }
     case .welcome(let version, let current, let resumed):
       buffer.append(Kind.welcome.rawValue)
       buffer.appendBigEndian(version)

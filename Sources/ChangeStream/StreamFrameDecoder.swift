@@ -63,14 +63,19 @@ public struct StreamFrameDecoder: Sendable {
         cursor = Cursor(epoch: epoch, seq: seq)
       default: throw malformed
       }
+      var history: UInt32 = 0
+      if !reader.isAtEnd {
+        guard let requested = reader.read(UInt32.self), requested > 0 else { throw malformed }
+        history = requested
+      }
       guard reader.isAtEnd else { throw malformed }
-      return .hello(version: version, resumeFrom: cursor)
+      return .hello(version: version, resumeFrom: cursor, history: history)
     case .welcome:
       guard let version = reader.read(UInt16.self), let epoch = reader.read(UInt64.self),
         let seq = reader.read(UInt64.self), let resumed = reader.readByte(), resumed <= 1,
         reader.isAtEnd
       else { throw malformed }
-      return .welcome(version: version, current: Cursor(epoch: epoch, seq: seq), resumed: resumed == 1)
+      return .welcome(version: version, from: Cursor(epoch: epoch, seq: seq), resumed: resumed == 1)
     case .event:
       guard let seq = reader.read(UInt64.self) else { throw malformed }
       return .event(seq: seq, payload: Array(reader.rest))

@@ -82,7 +82,7 @@ public struct APIApplication: Sendable {
   private func collection(_ request: APIRequest, table: TableResource) throws(APIError) -> HTTPResponse {
     switch request.method {
     case "GET", "HEAD":
-      guard let cursor = hub.current else { throw .streamUnavailable() }
+      guard let cursor = hub.snapshotCursor() else { throw .streamUnavailable() }
       let limit = try limitParameter(request)
       let cursorHeader = HeaderField(name: "PBP-Cursor", value: cursor.description)
       if request.isConditional, let stamp = try table.stamp(), request.isFresh(stamp) {

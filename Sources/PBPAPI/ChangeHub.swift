@@ -22,8 +22,29 @@ public final class ChangeHub: Sendable {
     self.log = log
   }
 
-  /// The cursor a snapshot read hands out: taken before its query runs.
+  /// The newest position this worker knows.
   public var current: Cursor? { state.withLock { $0.current } }
+
+  /// The cursor a snapshot read hands out, taken before its query runs. While
+  /// the stream is interrupted the position may belong to an epoch that has
+  /// just ended (notifyd restarted), which would send the client through a
+  /// second reset: wait up to `patience` for the stream to come back first.
+  /// After that, the last known position is still better than no answer.
+  public func snapshotCursor(patience: Duration = .seconds(1)) -> Cursor? {
+    let deadline = MonotonicClock.now() + patience
+    while true {
+      let (cursor, following) = state.withLock { ($0.current, $0.isFollowing) }
+      if following || MonotonicClock.now() >= deadline { return cursor }
+      usleep(2_000)
+    }
+  }
+
+  /// How many recent events a worker without a position asks notifyd for, so
+  /// that a new worker can serve the cursors its older peers handed out. Those
+  /// are seconds old at most (clients poll again at once); a client back from a
+  /// long sleep with an older one resets. Bounded so that the catch-up ends well
+  /// within the grace that polls ahead of the worker get.
+  var historyOnJoin: UInt32 { state.withLock { UInt32(clamping: min($0.ring.capacity, 16_384)) } }
 
   public struct Statistics: Sendable {
     public let parked: Int
@@ -50,6 +71,11 @@ public final class ChangeHub: Sendable {
   }
 
   // MARK: From the stream thread
+
+  /// The connection to notifyd ended; a new one will say where it stands.
+  func streamInterrupted() {
+    state.withLock { $0.isFollowing = false }
+  }
 
   func streamStarted(at position: Cursor, resumed: Bool) {
     deliver(takeOut { $0.streamStarted(at: position, resumed: resumed) })

@@ -39,6 +39,8 @@ struct ChangeHubState {
 
   /// nil until the first WELCOME from notifyd: before it no cursor can be judged.
   private(set) var epoch: UInt64?
+  /// Whether the stream from notifyd is connected and greeted.
+  var isFollowing = false
   private(set) var ring: ChangeRing<ChangeEvent>
   private(set) var parked: [UInt64: ParkedPoll] = [:]
   private var deadlines = Heap<Deadline>()
@@ -140,6 +142,7 @@ struct ChangeHubState {
   /// notifyd said where the stream stands. Unless it resumed our position,
   /// everything we held is void: parked polls of an old epoch are told to reset.
   mutating func streamStarted(at position: Cursor, resumed: Bool) -> [Delivery] {
+    isFollowing = true
     if resumed && position.epoch == epoch { return [] }
     if let old = epoch, old != position.epoch {
       if pastEpochs.count >= 64 { pastEpochs.removeAll() }

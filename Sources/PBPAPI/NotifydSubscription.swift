@@ -30,6 +30,7 @@ public struct NotifydSubscription: Sendable {
         reportedFailure = false
         follow(fd)
         close(fd)
+        hub.streamInterrupted()
       } catch {
         if !reportedFailure { log.warning("cannot reach pbp-notifyd: \(error); retrying") }
         reportedFailure = true
@@ -45,7 +46,10 @@ public struct NotifydSubscription: Sendable {
     let resumeFrom = hub.resumePosition
     do {
       try UnixSocket.writeAll(
-        fd, StreamFrame.hello(version: StreamFrame.protocolVersion, resumeFrom: resumeFrom).encoded)
+        fd,
+        StreamFrame.hello(
+          version: StreamFrame.protocolVersion, resumeFrom: resumeFrom, history: hub.historyOnJoin
+        ).encoded)
     } catch {
       log.warning("pbp-notifyd: \(error)")
       return
@@ -65,10 +69,10 @@ public struct NotifydSubscription: Sendable {
       do {
         while let frame = try decoder.next() {
           switch frame {
-          case .welcome(let version, let current, let resumed) where !greeted && version == StreamFrame.protocolVersion:
+          case .welcome(let version, let from, let resumed) where !greeted && version == StreamFrame.protocolVersion:
             greeted = true
-            hub.streamStarted(at: current, resumed: resumed)
-            log.info("following pbp-notifyd at \(current) (\(resumed ? "resumed from \(resumeFrom!)" : "from here"))")
+            hub.streamStarted(at: from, resumed: resumed)
+            log.info("following pbp-notifyd from \(from) (\(resumed ? "resumed" : "a fresh start"))")
           case .event(let seq, let payload) where greeted:
             events.append(ChangeEvent(seq: seq, payload: payload))
           case .newEpoch(let current) where greeted:

@@ -154,9 +154,11 @@ final class ChangeStreamServer {
     for fd in Array(subscribers.keys) {
       guard let subscriber = subscribers[fd] else { continue }
       if subscriber.isGreeted {
+        // A catch-up in progress belonged to the old epoch.
+        subscribers[fd]?.replayNext = nil
         enqueue(StreamFrame.newEpoch(current).encoded, to: fd)
       } else if let hello = subscriber.pendingHello {
-        greet(fd: fd, resumeFrom: hello)
+        greet(fd: fd, hello)
       }
     }
     flushAll()
@@ -256,7 +258,7 @@ final class ChangeStreamServer {
   private func readFrames(from fd: Int32) {
     do {
       while let frame = try subscribers[fd]?.decoder.next() {
-        guard case .hello(let version, let cursor) = frame, !subscribers[fd]!.hasSaidHello else {
+        guard case .hello(let version, let cursor, let history) = frame, !subscribers[fd]!.hasSaidHello else {
           drop(fd, reason: "unexpected frame \(frame)")
           return
         }
@@ -264,8 +266,9 @@ final class ChangeStreamServer {
           drop(fd, reason: "protocol version \(version) is not \(StreamFrame.protocolVersion)")
           return
         }
-        subscribers[fd]!.pendingHello = .some(cursor)
-        if epoch != nil { greet(fd: fd, resumeFrom: cursor) }
+        let hello = Subscriber.Hello(resumeFrom: cursor, history: history)
+        subscribers[fd]!.pendingHello = hello
+        if epoch != nil { greet(fd: fd, hello) }
       }
     } catch {
       drop(fd, reason: "bad frame: \(error)")
@@ -273,20 +276,27 @@ final class ChangeStreamServer {
     flush(fd)
   }
 
-  /// Tells a subscriber where the stream stands and sends what it missed, if the ring has it.
-  private func greet(fd: Int32, resumeFrom: Cursor?) {
+  /// Tells a subscriber where its stream continues from, and queues what
+  /// follows: what it missed, if the ring has it, or else the recent history it
+  /// asked for.
+  private func greet(fd: Int32, _ hello: Subscriber.Hello) {
     guard let epoch else { return }
-    let current = Cursor(epoch: epoch, seq: ring.newestSeq)
-    var resumed = false
-    if let cursor = resumeFrom, cursor.epoch == epoch, ring.covers(after: cursor.seq) {
+    let from: Cursor
+    let resumed: Bool
+    if let cursor = hello.resumeFrom, cursor.epoch == epoch, ring.covers(after: cursor.seq) {
+      from = cursor
       resumed = true
-      if cursor.seq < ring.newestSeq { subscribers[fd]?.replayNext = cursor.seq + 1 }
+    } else {
+      let history = min(UInt64(hello.history), UInt64(ring.count))
+      from = Cursor(epoch: epoch, seq: ring.newestSeq - history)
+      resumed = false
     }
-    enqueue(
-      StreamFrame.welcome(version: StreamFrame.protocolVersion, current: current, resumed: resumed).encoded, to: fd)
+    if from.seq < ring.newestSeq { subscribers[fd]?.replayNext = from.seq + 1 }
+    enqueue(StreamFrame.welcome(version: StreamFrame.protocolVersion, from: from, resumed: resumed).encoded, to: fd)
     subscribers[fd]?.isGreeted = true
     subscribers[fd]?.pendingHello = nil
-    log.debug("subscriber \(fd) greeted at \(current), \(resumed ? "catching up from \(resumeFrom!)" : "reset")")
+    log.debug(
+      "subscriber \(fd) greeted at \(from) (newest \(ring.newestSeq)), \(resumed ? "resuming" : "reset")")
   }
 
   private func enqueue(_ frame: [UInt8], to fd: Int32) {

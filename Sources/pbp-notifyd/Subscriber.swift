@@ -6,8 +6,14 @@ struct Subscriber {
   var decoder = StreamFrameDecoder()
   var output: [UInt8] = []
   var outputOffset = 0
+  /// What a HELLO asked for.
+  struct Hello {
+    let resumeFrom: Cursor?
+    let history: UInt32
+  }
+
   /// The HELLO, kept until an epoch exists to answer it with.
-  var pendingHello: Cursor??
+  var pendingHello: Hello?
   var isGreeted = false
   /// While catching up from the ring: the next sequence number to send.
   /// Catch-up is paced by the socket, so it never counts against the buffer limit.

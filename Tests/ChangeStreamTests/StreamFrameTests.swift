@@ -3,9 +3,11 @@ import Testing
 
 @Suite struct StreamFrameTests {
   static let frames: [StreamFrame] = [
-    .hello(version: 1, resumeFrom: nil),
-    .hello(version: 1, resumeFrom: Cursor(epoch: 7, seq: 9)),
-    .welcome(version: 1, current: Cursor(epoch: 7, seq: 9), resumed: true),
+    .hello(version: 1, resumeFrom: nil, history: 0),
+    .hello(version: 1, resumeFrom: nil, history: 16_384),
+    .hello(version: 1, resumeFrom: Cursor(epoch: 7, seq: 9), history: 0),
+    .hello(version: 1, resumeFrom: Cursor(epoch: 7, seq: 9), history: 1),
+    .welcome(version: 1, from: Cursor(epoch: 7, seq: 9), resumed: true),
     .event(seq: 10, payload: Array(#"{"table":"t"}"#.utf8)),
     .event(seq: 11, payload: []),
     .newEpoch(Cursor(epoch: 8, seq: 0)),
@@ -45,6 +47,8 @@ import Testing
     [0, 0, 0, 1, 99],  // unknown type
     [0, 0, 0, 2, 1, 0],  // hello too short
     [0, 0, 0, 4, 1, 0, 1, 2],  // hello with a bad cursor flag
+    [0, 0, 0, 8, 1, 0, 1, 0, 0, 0, 0, 0],  // hello asking for no history explicitly
+    [0, 0, 0, 6, 1, 0, 1, 0, 0, 1],  // hello with a truncated history count
     [0, 0, 0, 3, 3, 0, 0],  // event without its sequence number
     [0x7F, 0xFF, 0xFF, 0xFF, 3],  // longer than any frame may be
   ])

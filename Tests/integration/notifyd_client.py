@@ -11,11 +11,13 @@ HELLO, WELCOME, EVENT, NEW_EPOCH = 1, 2, 3, 4
 
 
 class NotifydClient:
-    def __init__(self, path, cursor: tuple[int, int] | None = None, read_buffer: int | None = None):
+    def __init__(self, path, cursor: tuple[int, int] | None = None, read_buffer: int | None = None,
+                 history: int = 0):
         self.path = path
         self.epoch = None
         self.last_seq = None
         self.reconnects = 0
+        self.history = history
         self.connect(cursor, read_buffer)
 
     def connect(self, cursor, read_buffer=None) -> None:
@@ -26,6 +28,8 @@ class NotifydClient:
         self.buffer = bytearray()
         self.offset = 0
         body = struct.pack(">BHB", HELLO, 1, 0) if cursor is None else struct.pack(">BHBQQ", HELLO, 1, 1, *cursor)
+        if self.history:
+            body += struct.pack(">I", self.history)
         self.sock.sendall(struct.pack(">I", len(body)) + body)
 
     def close(self) -> None:

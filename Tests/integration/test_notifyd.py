@@ -42,7 +42,7 @@ def test_a_subscriber_that_reconnects_gets_exactly_what_it_missed(fault_stack):
 
     insert(fault_stack, "values ('missed-1'), ('missed-2'), ('missed-3')")
     again = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch, seen))
-    assert again.welcome() == (epoch, seen + 3, True)
+    assert again.welcome() == (epoch, seen, True), "the stream continues from the subscriber's own position"
     missed = again.events(3)
     assert [s for s, _ in missed] == [seen + 1, seen + 2, seen + 3]
     assert [json.loads(p)["new"]["val"] for _, p in missed] == ["missed-1", "missed-2", "missed-3"]
@@ -61,6 +61,29 @@ def test_a_cursor_of_another_epoch_or_older_than_the_ring_is_not_resumed(fault_s
     future = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch, seq + 10))
     assert future.welcome()[2] is False
     future.close()
+
+
+def test_a_subscriber_without_a_position_may_ask_for_recent_history(fault_stack):
+    probe = NotifydClient(fault_stack.notifyd_socket)
+    epoch, newest, _ = probe.welcome()
+    insert(fault_stack, "values ('h-1'), ('h-2'), ('h-3')")
+    assert [s for s, _ in probe.events(3)] == [newest + 1, newest + 2, newest + 3]
+    probe.close()
+
+    joining = NotifydClient(fault_stack.notifyd_socket, history=2)
+    assert joining.welcome() == (epoch, newest + 1, False), "two events back from the newest"
+    history = joining.events(2)
+    assert [json.loads(p)["new"]["val"] for _, p in history] == ["h-2", "h-3"]
+    insert(fault_stack, "values ('h-4')")
+    [(seq, payload)] = joining.events(1)
+    assert seq == newest + 4 and json.loads(payload)["new"]["val"] == "h-4"
+    joining.close()
+
+    # A cursor of an ended epoch is not resumed, but history is still given.
+    stale = NotifydClient(fault_stack.notifyd_socket, cursor=(epoch ^ 1, 5), history=1)
+    assert stale.welcome() == (epoch, newest + 3, False)
+    assert [s for s, _ in stale.events(1)] == [newest + 4]
+    stale.close()
 
 
 def test_a_100000_row_transaction_arrives_whole_and_in_order(fault_stack):
@@ -169,8 +192,15 @@ def test_notifyd_killed_and_started_again(fault_stack, fault_client):
     time.sleep(0.5)
     assert poll.thread.is_alive(), "a poll must wait while notifyd is away, not fail"
     fault_stack.start_notifyd()
+    # A snapshot read right away waits for its worker to follow the new
+    # notifyd, rather than hand out a cursor of the epoch that just ended
+    # (which would send the client through a second reset).
+    snapshot = fault_client.get("/api/testtype?limit=1")
     response = poll.result(15)
     assert response.status == 409 and response.json()["error"] == "reset", response
+    new_epoch = response.json()["cursor"].split(":")[0]
+    assert new_epoch != cursor.split(":")[0]
+    assert snapshot.status == 200 and snapshot.headers["pbp-cursor"].split(":")[0] == new_epoch, snapshot.headers
     assert_delivery_continues(fault_stack, fault_client)
 
 

@@ -119,6 +119,7 @@ final class PoolMaster {
       } else if workers.removeValue(forKey: pid) != nil {
         log.warning("worker \(pid) \(how); starting another")
       }
+      systemd.status(statusLine)
     }
   }
 

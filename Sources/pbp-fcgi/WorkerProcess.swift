@@ -48,6 +48,11 @@ struct WorkerProcess {
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
       hub: hub, workerStatuses: workerStatuses)
+    // Accepting threads wait in poll and then try a non-blocking accept: the
+    // ones that lose the race for a connection go back to poll instead of
+    // blocking in accept, so a draining worker stops within one poll interval.
+    // (The flag is on the shared listening socket; every worker accepts this way.)
+    UnixSocket.setNonBlocking(listenFD)
     let draining = Arc(Atomic<Bool>(false))
     let accepting = Arc(Atomic<Int>(options.threads))
     for index in 0..<options.threads {
@@ -100,9 +105,7 @@ struct AcceptLoop: Sendable {
   let verbose: Bool
 
   /// Accepts only after the listening socket turned readable, so that a
-  /// draining worker notices within 100 ms and stops taking connections. A
-  /// thread that lost the race for a connection blocks in accept until the
-  /// next one arrives, serves it, and then leaves.
+  /// draining worker notices within 100 ms and stops taking connections.
   func run() {
     defer { accepting.value.subtract(1, ordering: .releasing) }
     waitForTheStream()
@@ -117,6 +120,8 @@ struct AcceptLoop: Sendable {
         slot?.requestStarted()
         serve(request, session: session)
         slot?.requestFinished()
+      case .failure(let error) where error.code == -EAGAIN || error.code == -EINTR:
+        continue  // another thread or worker took the connection
       case .failure(let error):
         log.warning("accept failed (\(error.code)); retrying")
         usleep(100_000)

@@ -160,6 +160,25 @@ def test_sighup_under_a_steady_stream_of_requests_fails_none(pool_stack, pool_cl
     print(f"SIGHUP twice under load: {counts['requests']} requests, none failed")
 
 
+def test_workers_started_by_a_reload_serve_cursors_their_predecessors_handed_out(pool_stack, pool_client):
+    """A new worker joins with recent history from notifyd, so a client whose
+    cursor is a few events old gets those events from it, not a reset."""
+    cursor = caught_up_cursor(pool_client)
+    for n in range(3):
+        assert pool_client.post("/api/testtype", {"val": f"before-reload-{n}"}).status == 201
+    wait_for(lambda: status(pool_client)["notifyd"]["cursor"] != cursor, 10, "the worker to see the inserts")
+    before = set(pool_stack.worker_pids())
+    os.kill(pool_stack.pid("pbp-fcgi"), signal.SIGHUP)
+    wait_for(lambda: not (set(pool_stack.worker_pids()) & before), 20, "the old workers to leave")
+    wait_for(lambda: pool_client.get("/api/testtype?limit=1").status == 200, 10, "the new worker to serve")
+    for _ in range(5):
+        response = pool_client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}]})
+        assert response.status == 200, response
+        assert [e["new"]["val"] for e in response.json()["events"]] == [f"before-reload-{n}" for n in range(3)]
+    log = (pool_stack.root / "pbp-fcgi.log").read_text()
+    assert "still waiting in accept" not in log, "a draining worker's idle threads left promptly"
+
+
 def test_database_outage_answers_503_quickly_and_recovers_without_restart(pool_stack, pool_client):
     fcgi = pool_stack.pid("pbp-fcgi")
     pool_stack.stop_postgres()

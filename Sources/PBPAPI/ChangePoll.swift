@@ -62,7 +62,13 @@ public struct ChangePoll: Equatable, Sendable {
       }
       subscriptions.append(Subscription(table: table, filters: filters))
     }
-    let timeout = try parseTimeout(members["timeout"]?.scalarText, limits: limits)
+    let timeoutText: String?
+    switch members["timeout"] {
+    case nil, .null?: timeoutText = nil
+    case .number(let text)?, .string(let text)?: timeoutText = text
+    default: throw .badRequest("invalid_timeout", "timeout must be a number of seconds")
+    }
+    let timeout = try parseTimeout(timeoutText, limits: limits)
     return ChangePoll(cursor: cursor, subscriptions: subscriptions, timeout: timeout)
   }
 
@@ -109,6 +115,8 @@ public struct ChangePoll: Equatable, Sendable {
     guard let seconds = Double(text), seconds.isFinite, seconds >= 0 else {
       throw .badRequest("invalid_timeout", "timeout must be a number of seconds")
     }
-    return min(.milliseconds(Int64(seconds * 1000)), limits.maximumTimeout)
+    // Compared as seconds first: a huge number does not fit in Int64 milliseconds.
+    guard seconds < limits.maximumTimeout / .seconds(1) else { return limits.maximumTimeout }
+    return .milliseconds(Int64(seconds * 1000))
   }
 }

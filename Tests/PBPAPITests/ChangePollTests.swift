@@ -29,6 +29,14 @@ import Testing
     #expect(poll.timeout == .seconds(55), "capped at the maximum")
   }
 
+  @Test(arguments: ["1e20", "1e308", "9223372036854775807", "55.0001"])
+  func hugeTimeoutsAreCappedNotTrapped(_ text: String) throws {
+    #expect(try parse(#"{"subscriptions":[{"table":"testtype"}],"timeout":\#(text)}"#).timeout == .seconds(55))
+    let query = try ChangePoll.parse(
+      query: [("table", "testtype"), ("timeout", text)], limits: limits, isKnownTable: known)
+    #expect(query.timeout == .seconds(55))
+  }
+
   @Test(arguments: [
     (#"{"subscriptions":[{"table":"nope"}]}"#, "unknown_table"),
     (
@@ -38,6 +46,9 @@ import Testing
     (#"{"cursor":"x","subscriptions":[{"table":"testtype"}]}"#, "invalid_cursor"),
     (#"{"subscriptions":[{"table":"testtype","where":{"id":{"a":1}}}]}"#, "invalid_subscription"),
     (#"{"subscriptions":[{"table":"testtype"}],"timeout":"-1"}"#, "invalid_timeout"),
+    (#"{"subscriptions":[{"table":"testtype"}],"timeout":[5]}"#, "invalid_timeout"),
+    (#"{"subscriptions":[{"table":"testtype"}],"timeout":{"s":5}}"#, "invalid_timeout"),
+    (#"{"subscriptions":[{"table":"testtype"}],"timeout":true}"#, "invalid_timeout"),
     (#"[]"#, "invalid_poll"),
     (#"{"#, "invalid_json"),
   ])

@@ -75,7 +75,7 @@ struct TableResource {
         returning t.\(table.quotedKey)::text, row_to_json(t)::text
         """
     }
-    let parameters: [String?] = columns.isEmpty ? [] : [JSONWriter.serialize(.object(fields))]
+    let parameters: [String?] = columns.isEmpty ? [] : [Self.values(of: columns, in: fields)]
     let result = try session.run(readOnly: false) { try $0.execute(sql, parameters) }
     guard let row = result.rows.first, let key = row[0], let json = row[1] else {
       throw .internalError("insert returned no row")
@@ -99,7 +99,7 @@ struct TableResource {
       returning row_to_json(t)::text
       """
     let row = try session.run(readOnly: false) {
-      try $0.execute(sql, [JSONWriter.serialize(.object(fields)), key]).scalar
+      try $0.execute(sql, [Self.values(of: columns, in: fields), key]).scalar
     }
     guard let row else { throw notFound(key) }
     return row
@@ -123,14 +123,52 @@ struct TableResource {
         throw .unprocessable("missing_field", "`\(column.name)` is required")
       }
     }
+    for column in table.writableColumns {
+      if let value = fields[column.name], !Self.suits(value, type: column.type) {
+        throw .unprocessable(
+          "invalid_value", "`\(column.name)` (\(column.type)) cannot hold \(JSONWriter.serialize(value).prefix(100))")
+      }
+    }
     return table.writableColumns.map(\.name).filter { fields[$0] != nil }
   }
 
-  /// An integer key that is not an integer names no row: 404, without asking the database.
+  /// The given columns' values as one JSON object: the maintained columns a
+  /// client may echo back are left out, so they are ignored even when malformed.
+  private static func values(of columns: [String], in fields: [String: JSONValue]) -> String {
+    JSONWriter.serialize(.object(fields.filter { columns.contains($0.key) }))
+  }
+
+  /// Whether a JSON value has a type the column can take: a text column takes
+  /// strings only, a scalar column no arrays or objects. What remains
+  /// (`"5"` or `5` for an integer) is PostgreSQL's input syntax to judge.
+  static func suits(_ value: JSONValue, type: String) -> Bool {
+    let isText = type == "text" || type.hasPrefix("character") || type == "citext"
+    switch value {
+    case .null, .string: return true
+    case .number, .bool: return !isText
+    case .array, .object:
+      if type.hasSuffix("[]") || type == "json" || type == "jsonb" { return true }
+      return !isText && !scalarTypePrefixes.contains { type.hasPrefix($0) }
+    }
+  }
+
+  private static let scalarTypePrefixes = [
+    "bigint", "integer", "smallint", "numeric", "real", "double precision", "boolean", "timestamp", "date", "time",
+    "interval", "uuid", "bytea", "money", "inet", "cidr", "macaddr",
+  ]
+
+  /// An integer key that is not an integer of the key's type (or out of its
+  /// range) names no row: 404, without asking the database.
   private func checkKeySyntax(_ key: String) throws(APIError) {
-    guard ["bigint", "integer", "smallint"].contains(table.keyType) else { return }
+    let fits: (String) -> Bool
+    switch table.keyType {
+    case "bigint": fits = { Int64($0) != nil }
+    case "integer": fits = { Int32($0) != nil }
+    case "smallint": fits = { Int16($0) != nil }
+    default: return
+    }
     let digits = key.utf8.first == UInt8(ascii: "-") ? key.utf8.dropFirst() : key.utf8[...]
-    guard !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else {
+    guard !digits.isEmpty, digits.count <= 19, digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), fits(key) else {
       throw notFound(key)
     }
   }

@@ -1,7 +1,7 @@
 /// `application/x-www-form-urlencoded`, as in query strings and form bodies.
 public enum FormDecoding {
   /// Splits `a=1&b=2`, decoding `+` and percent escapes. Rejects broken
-  /// escapes and text that is not UTF-8.
+  /// escapes, text that is not UTF-8, and NUL.
   public static func decode(_ text: Substring) throws(APIError) -> [(String, String)] {
     var pairs: [(String, String)] = []
     for part in text.split(separator: "&", omittingEmptySubsequences: true) {
@@ -43,6 +43,10 @@ public enum FormDecoding {
     }
     guard let decoded = String(validating: bytes, as: UTF8.self) else {
       throw .badRequest("invalid_encoding", "the form or query string does not decode to UTF-8")
+    }
+    // PostgreSQL text cannot hold NUL, and libpq would cut a parameter short at one.
+    guard !bytes.contains(0) else {
+      throw .badRequest("invalid_encoding", "the form or query string contains a NUL character (%00)")
     }
     return decoded
   }

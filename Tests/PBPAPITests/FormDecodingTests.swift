@@ -9,7 +9,7 @@ import Testing
     #expect(pairs.map(\.1) == ["a b cé", "5", ""])
   }
 
-  @Test(arguments: ["a=%", "a=%4", "a=%zz", "a=%ff"])
+  @Test(arguments: ["a=%", "a=%4", "a=%zz", "a=%ff", "a=1%00", "a%00=1"])
   func rejectsBrokenEscapes(_ text: String) {
     #expect(throws: APIError.self) { try FormDecoding.decode(text[...]) }
   }

@@ -65,8 +65,9 @@ public struct APIApplication: Sendable {
     case (let name?, 1) where !name.isEmpty:
       return .response(try collection(request, table: try table(String(name), session)))
     case (let name?, 2) where !segments[1].isEmpty:
-      let key = try FormDecoding.percentDecode(segments[1])
-      return .response(try item(request, table: try table(String(name), session), key: key))
+      // The path is nginx's DOCUMENT_URI, percent-decoded already: decoding
+      // again would read /api/t/%2531 as row 1.
+      return .response(try item(request, table: try table(String(name), session), key: String(segments[1])))
     default:
       throw .notFound("no such resource: \(request.path)")
     }

@@ -1,7 +1,7 @@
 /// A request as the API sees it, independent of FastCGI.
 public struct APIRequest: Sendable {
   public var method: String
-  /// The path below the API prefix's root, e.g. `/api/testtype/5`.
+  /// The path below the API prefix's root, e.g. `/api/testtype/5`, percent-decoded (nginx's DOCUMENT_URI).
   public var path: String
   public var query: [(String, String)]
   public var contentType: String?

@@ -105,16 +105,23 @@ struct AcceptLoop: Sendable {
   let verbose: Bool
 
   /// Accepts only after the listening socket turned readable, so that a
-  /// draining worker notices within 100 ms and stops taking connections.
+  /// draining worker notices within 100 ms and stops taking connections. Each
+  /// thread waits on its own exclusive epoll entry: one connection wakes one
+  /// thread (a shared poll woke all of them, in every worker).
   func run() {
     defer { accepting.value.subtract(1, ordering: .releasing) }
     waitForTheStream()
     let session = DatabaseSession(conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds) {
       [slot] delta in slot?.databaseConnections(changedBy: delta)
     }
+    let waiter = pbp_exclusive_waiter(listenFD)
+    guard waiter >= 0 else {
+      log.error("cannot watch the listening socket: \(SystemError("epoll_ctl"))")
+      return
+    }
+    defer { close(waiter) }
     while !draining.value.load(ordering: .acquiring) {
-      let readable = pbp_wait_readable(listenFD, 100)
-      guard readable != 0 else { continue }
+      guard pbp_wait_exclusive(waiter, 100) != 0 else { continue }
       switch FastCGIRequest.accept(listenSocket: listenFD) {
       case .success(let request):
         slot?.requestStarted()

@@ -43,7 +43,7 @@ public struct ChangeEvent: Sequenced, Sendable {
 
 /// What one tab watches: a table, and optionally only rows whose columns equal
 /// given values.
-public struct Subscription: Equatable, Sendable {
+public struct Subscription: Hashable, Sendable {
   public let table: String
   /// Column name → the value's text (a query string has no types; `5` and `"5"` agree).
   public let filters: [String: String]

@@ -112,15 +112,23 @@ struct ChangeHubState {
     case .streamUnknown, .notYetKnown: return nil
     case .fresh: return ChangeResponses.noEvents(cursor: current)
     case .gone: return ChangeResponses.reset(current: current)
-    case .current: return answer(poll, with: ring.events(after: poll.cursor!.seq) ?? [], epoch: epoch)
+    case .current:
+      guard let found = answer(poll, with: ring.events(after: poll.cursor!.seq) ?? [], epoch: epoch) else {
+        return nil
+      }
+      eventsDelivered += UInt64(found.eventCount)
+      return found.response
     }
+  }
+
+  struct Answer {
+    let response: HTTPResponse
+    let eventCount: Int
   }
 
   /// An answer with the events among `events` that the poll's subscriptions
   /// match, or nil when none does.
-  private mutating func answer(_ poll: ChangePoll, with events: some Collection<ChangeEvent>, epoch: UInt64)
-    -> HTTPResponse?
-  {
+  private func answer(_ poll: ChangePoll, with events: some Collection<ChangeEvent>, epoch: UInt64) -> Answer? {
     var matched: [(event: ChangeEvent, matches: [Int])] = []
     var through = ring.newestSeq
     for event in events {
@@ -133,8 +141,9 @@ struct ChangeHubState {
       }
     }
     guard !matched.isEmpty else { return nil }
-    eventsDelivered += UInt64(matched.count)
-    return ChangeResponses.events(matched, epoch: epoch, cursor: Cursor(epoch: epoch, seq: through))
+    return Answer(
+      response: ChangeResponses.events(matched, epoch: epoch, cursor: Cursor(epoch: epoch, seq: through)),
+      eventCount: matched.count)
   }
 
   // MARK: The stream
@@ -153,18 +162,35 @@ struct ChangeHubState {
     return reevaluateParked()
   }
 
+  /// What an answer depends on, besides the events appended together: polls
+  /// that agree on it get the same answer, built once. (Thousands of browsers
+  /// watching the same table at the same cursor are the common case.)
+  private struct AnswerKey: Hashable {
+    let after: UInt64
+    let subscriptions: [Subscription]
+  }
+
   /// New events, in sequence order. Returns the parked polls they answer.
   mutating func append(_ events: [ChangeEvent]) -> [Delivery] {
     guard let epoch else { return [] }
     for event in events { ring.append(event) }
     var deliveries: [Delivery] = []
+    var answers: [AnswerKey: Answer?] = [:]
     for (id, entry) in parked {
       // A poll still ahead of us, or in an epoch we have not reached, waits on.
       guard let cursor = entry.poll.cursor, cursor.epoch == epoch, cursor.seq < ring.newestSeq else { continue }
-      let unseen = events.drop { $0.seq <= cursor.seq }
-      if let response = answer(entry.poll, with: unseen, epoch: epoch) {
+      let key = AnswerKey(after: cursor.seq, subscriptions: entry.poll.subscriptions)
+      let found: Answer?
+      if let known = answers[key] {
+        found = known
+      } else {
+        found = answer(entry.poll, with: events.drop { $0.seq <= cursor.seq }, epoch: epoch)
+        answers[key] = .some(found)
+      }
+      if let found {
+        eventsDelivered += UInt64(found.eventCount)
         parked[id] = nil
-        deliveries.append(Delivery(id: id, responder: entry.responder, response: response))
+        deliveries.append(Delivery(id: id, responder: entry.responder, response: found.response))
       }
     }
     return deliveries

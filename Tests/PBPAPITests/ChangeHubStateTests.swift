@@ -46,6 +46,32 @@ final class RecordingResponder: PollResponder {
     #expect(try body(deliveries[0].response)["cursor"] == .string(Cursor(epoch: epoch, seq: 3).description))
   }
 
+  @Test func pollsThatAgreeGetTheSameAnswerAndPollsThatDifferTheirOwn() throws {
+    var state = started()
+    _ = state.append([event(1, id: 1)])
+    for _ in 0..<3 { _ = state.poll(poll(Cursor(epoch: epoch, seq: 1)), responder: RecordingResponder(), now: .zero) }
+    // An older cursor, parked because event 1 is not its row.
+    _ = state.poll(
+      poll(Cursor(epoch: epoch, seq: 0), [Subscription(table: "t", filters: ["id": "2"])]),
+      responder: RecordingResponder(), now: .zero)
+    _ = state.poll(
+      poll(Cursor(epoch: epoch, seq: 1), [Subscription(table: "u"), Subscription(table: "t")]),
+      responder: RecordingResponder(), now: .zero)
+    let deliveries = state.append([event(2, id: 2)])
+    #expect(deliveries.count == 5)
+    func events(_ value: JSONValue) -> [JSONValue] {
+      if case .array(let events) = value["events"] { return events }
+      return []
+    }
+    let bodies = try deliveries.map { try body($0.response) }
+    #expect(bodies.map { events($0).count } == [1, 1, 1, 1, 1])
+    // The row-filtered poll happens to get the same text; the two-subscription one differs in "matches".
+    #expect(Set(deliveries.map(\.response.body)).count == 2)
+    let matches = bodies.compactMap { events($0).first?["matches"] }
+    #expect(matches.filter { $0 == .array([.number("1")]) }.count == 1, "the two-subscription poll matches its second")
+    #expect(state.eventsDelivered == 5)
+  }
+
   @Test func parkedPollsAreAnsweredByMatchingEventsOnly() throws {
     var state = started()
     let all = RecordingResponder()

@@ -54,6 +54,18 @@ begin
     'old', case when tg_op = 'INSERT' then null else to_json(old) end
   )::text;
   if octet_length(payload) >= 8000 then
+    -- An update that changed the key: the truncated event names only the new
+    -- key, so a client could never drop the row under the old one. Say first
+    -- that the old key's row is gone (a delete reaches every watcher of it).
+    if tg_op = 'UPDATE' and (to_jsonb(old) -> key_column) is distinct from key_value then
+      perform pg_notify('pbp', json_build_object(
+        'table', tg_table_name,
+        'op', 'delete',
+        'key', to_jsonb(old) -> key_column,
+        'mtime', stamp,
+        'truncated', true
+      )::text);
+    end if;
     payload := json_build_object(
       'table', tg_table_name,
       'op', lower(tg_op),

@@ -11,18 +11,17 @@ struct TableResource {
   static let defaultLimit = 1000
   static let maximumLimit = 10_000
 
-  /// Rows ordered by key, at most `limit`, after the key `after` if given (keyset pagination).
-  /// When the table last changed, from `table_mtime`: the validator of collection reads.
+  /// When the table last changed and its write version, from `table_mtime`: the validators of collection reads.
   struct Stamp: Equatable {
-    let microseconds: String
+    let version: String
     let httpDate: String
-    var etag: String { "\"\(microseconds)\"" }
+    var etag: String { "\"\(version)\"" }
   }
 
-  /// Two scalar subqueries (microseconds, HTTP date) of the table named by parameter `$n`.
+  /// Two scalar subqueries (write version, HTTP date) of the table named by parameter `$n`.
   static func stampColumns(parameter n: Int) -> String {
     """
-    (select (extract(epoch from m.mtime) * 1000000)::bigint::text from table_mtime m where m.name = $\(n)),
+    (select m.version::text from table_mtime m where m.name = $\(n)),
     (select to_char(m.mtime at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"') from table_mtime m where m.name = $\(n))
     """
   }
@@ -34,8 +33,8 @@ struct TableResource {
   }
 
   private static func stamp(_ row: [String?]) -> Stamp? {
-    guard row.count >= 2, let micros = row[0], let date = row[1] else { return nil }
-    return Stamp(microseconds: micros, httpDate: date)
+    guard row.count >= 2, let version = row[0], let date = row[1] else { return nil }
+    return Stamp(version: version, httpDate: date)
   }
 
   /// Rows ordered by key, at most `limit`, after the key `after` if given

@@ -24,9 +24,38 @@ unit-test:
 integration-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/integration
 
-# Benchmarks print their figures; they are never part of `make test`.
-bench: deps build
-	$(VENV)/bin/python bench/notifyd_intake.py --bin-dir $$(swift build -c release --show-bin-path)
+# --- Benchmarks (issue 8): `make bench`, never part of `make test` -----------
+# Loopback only and bounded in time: starts a stack of its own with release
+# binaries, runs bench/run_bench.py (latency, fanout, nchan, crud, intake),
+# prints the figures against the targets and adds a section at the top of
+# bench/RESULTS.md. `make bench BENCH=fanout,nchan` runs a part; BENCH_ARGS
+# passes more options (`.pbp/venv/bin/python bench/run_bench.py --help`).
+# The load generator is C (bench/loadgen/loadgen.c), built into .build-bench/.
+BENCH ?=
+BENCH_ARGS ?=
+BENCH_BUILD := .build-bench
+# Nchan is the fan-out reference; perf and valgrind are for profiling.
+BENCH_APT_PACKAGES := libnginx-mod-nchan linux-perf valgrind
+BENCH_COMMAND := make bench$(if $(BENCH), BENCH=$(BENCH))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')
+
+.PHONY: bench-deps bench-loadgen
+
+bench: deps bench-deps build bench-loadgen
+	$(VENV)/bin/python bench/run_bench.py --bin-dir $$(swift build -c release --show-bin-path) \
+	  --command "$(BENCH_COMMAND)" $(if $(BENCH),--only $(BENCH)) $(BENCH_ARGS)
+
+bench-loadgen: $(BENCH_BUILD)/loadgen
+
+$(BENCH_BUILD)/loadgen: bench/loadgen/loadgen.c
+	@mkdir -p $(BENCH_BUILD)
+	cc -O2 -Wall -Wextra -I$$(pg_config --includedir) -o $@ $< -lpq -lm
+
+bench-deps:
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 build:
 	swift build -c release

@@ -21,6 +21,30 @@ from notifyd_client import NotifydClient  # noqa: E402
 from pbpstack import Stack, free_port  # noqa: E402
 
 
+def measure(stack: Stack, rows: int = 100_000, rounds: int = 3, log=print) -> list[dict]:
+    """Runs the rounds on a started stack; each empties testtype afterwards.
+    Returns one dict per round (transaction_s, delivery_s, events_per_s)."""
+    results = []
+    for round_number in range(rounds):
+        subscriber = NotifydClient(stack.notifyd_socket)
+        subscriber.welcome()
+        began = time.monotonic()
+        stack.psql(f"insert into testtype (val) select 'bench-' || n from generate_series(1, {rows}) n")
+        committed = time.monotonic()
+        events = subscriber.events(rows, timeout=300, resume=True)
+        finished = time.monotonic()
+        assert len(events) == rows, f"{len(events)} events for {rows} rows"
+        rate = rows / (finished - committed)
+        results.append({"transaction_s": committed - began, "delivery_s": finished - committed,
+                        "events_per_s": rate, "resumes": subscriber.reconnects})
+        log(f"round {round_number + 1}: transaction {committed - began:.2f} s; "
+            f"{rows} events delivered {finished - committed:.3f} s after commit "
+            f"= {rate:,.0f} events/s ({subscriber.reconnects} resumes)")
+        subscriber.close()
+        stack.psql("truncate testtype")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--bin-dir", type=Path, required=True)
@@ -32,27 +56,11 @@ def main() -> int:
     os.chmod(root, 0o755)
     stack = Stack(root, free_port(), args.bin_dir, log=lambda message: None)
     stack.start()
-    rates = []
     try:
-        for round_number in range(args.rounds):
-            subscriber = NotifydClient(stack.notifyd_socket)
-            subscriber.welcome()
-            began = time.monotonic()
-            stack.psql(f"insert into testtype (val) select 'bench-' || n from generate_series(1, {args.rows}) n")
-            committed = time.monotonic()
-            events = subscriber.events(args.rows, timeout=300, resume=True)
-            finished = time.monotonic()
-            assert len(events) == args.rows
-            rate = args.rows / (finished - committed)
-            rates.append(rate)
-            print(f"round {round_number + 1}: transaction {committed - began:.2f} s; "
-                  f"{args.rows} events delivered {finished - committed:.3f} s after commit "
-                  f"= {rate:,.0f} events/s ({subscriber.reconnects} resumes)", flush=True)
-            subscriber.close()
-            stack.psql("truncate testtype")
+        results = measure(stack, args.rows, args.rounds, log=lambda line: print(line, flush=True))
     finally:
         stack.stop()
-    rates.sort()
+    rates = sorted(result["events_per_s"] for result in results)
     print(f"notifyd intake, median of {len(rates)}: {rates[len(rates) // 2]:,.0f} events/s")
     return 0
 

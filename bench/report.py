@@ -1,0 +1,296 @@
+"""Turns bench/run_bench.py's results into the targets of issue 8 and a
+Markdown section for bench/RESULTS.md (also what `make bench` prints)."""
+
+from __future__ import annotations
+
+# Issue 8's targets on this 2-core machine.
+LATENCY_P50_US = 1000
+LATENCY_P99_US = 3000
+MEMORY_PER_POLL_BYTES = 16 * 1024
+NCHAN_FACTOR = 2.0
+GET_SHARE_OF_PGBENCH = 0.25
+# 10x what the original (Python) achieved at 16 connections.
+CRUD_FLOOR_16 = {"list": 8000, "post": 5100, "put": 5000}
+INTAKE_EVENTS_PER_S = 100_000
+TARGET_POLLS = 10_000
+
+
+def _get(data, *path, default=None):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data
+
+
+def targets(results: dict) -> list[dict]:
+    """One entry per target: name, measured (text), ok (True, False, or None = not run)."""
+    checks = []
+
+    def check(name, ok, measured):
+        checks.append({"target": name, "ok": ok, "measured": measured})
+
+    pool = results["config"]["pool_connections"]
+    fan = _get(results, "fanout", str(TARGET_POLLS))
+    nch = _get(results, "nchan", str(TARGET_POLLS))
+    if fan and "pg_connections" in fan:
+        connections = fan["pg_connections"]["max"]
+        check(f"10,000 parked polls with <= 1 + pool ({pool}) = {1 + pool} PostgreSQL connections",
+              fan.get("rounds_not_fully_parked", 1) == 0 and 0 <= connections <= 1 + pool,
+              f"{connections} ({_fmt_users(fan['pg_connections'].get('by_user_at_max', {}))})"
+              + ("" if fan.get("rounds_not_fully_parked", 1) == 0 else "; NOT all parked"))
+        per_poll = _get(fan, "memory_per_poll_bytes", "pbp-fcgi", "rss")
+        pss = _get(fan, "memory_per_poll_bytes", "pbp-fcgi", "pss")
+        check("pbp-fcgi memory per parked poll <= 16 KB (RSS growth idle -> 10,000 parked)",
+              per_poll is not None and per_poll <= MEMORY_PER_POLL_BYTES,
+              f"{per_poll / 1024:.1f} KB RSS ({pss / 1024:.1f} KB PSS)" if per_poll is not None else "?")
+    else:
+        check("10,000 parked polls with <= 1 + pool PostgreSQL connections", None, "not run")
+        check("pbp-fcgi memory per parked poll <= 16 KB", None, "not run")
+    fanouts = results.get("fanout") or {}
+    if fanouts:
+        missed = sum(run.get("missed", 0) for run in fanouts.values())
+        broken = [size for size, run in fanouts.items() if not run.get("ok")]
+        total = sum(run.get("connections", 0) * run.get("rounds", 0) for run in fanouts.values())
+        check("none lost (every fan-out delivery arrived, right row)", missed == 0 and not broken,
+              f"{missed} missed of {total:,}" + (f"; errors at N = {', '.join(broken)}" if broken else ""))
+    else:
+        check("none lost", None, "not run")
+    if fan and nch and _get(fan, "completion_us", "count") and _get(nch, "completion_us", "count"):
+        mine, theirs = fan["completion_us"]["p50"], nch["completion_us"]["p50"]
+        check("fan-out completion to 10,000 within 2x Nchan's (medians, same run)",
+              mine <= NCHAN_FACTOR * theirs and fan.get("ok") and nch.get("ok"),
+              f"{mine / 1000:.1f} ms vs Nchan {theirs / 1000:.1f} ms = {mine / theirs:.2f}x")
+    else:
+        check("fan-out completion to 10,000 within 2x Nchan's", None, "not run")
+    lat = results.get("latency")
+    if lat and _get(lat, "latency_us", "count"):
+        p50, p99 = lat["latency_us"]["p50"], lat["latency_us"]["p99"]
+        check("single-client latency p50 < 1 ms", p50 < LATENCY_P50_US and lat.get("ok"), f"{p50 / 1000:.2f} ms")
+        check("single-client latency p99 < 3 ms", p99 < LATENCY_P99_US and lat.get("ok"), f"{p99 / 1000:.2f} ms")
+    else:
+        check("single-client latency p50 < 1 ms", None, "not run")
+        check("single-client latency p99 < 3 ms", None, "not run")
+    row16 = _get(results, "crud", "16")
+    if row16 and _get(row16, "get", "rps") is not None and _get(row16, "pgbench", "tps"):
+        share = row16["get"]["rps"] / row16["pgbench"]["tps"]
+        check("GET one row at 16 connections >= 25% of pgbench -S -M prepared at 16",
+              share >= GET_SHARE_OF_PGBENCH and row16["get"].get("ok"),
+              f"{row16['get']['rps']:,.0f}/s = {share:.1%} of {row16['pgbench']['tps']:,.0f} TPS")
+    else:
+        check("GET one row at 16 connections >= 25% of pgbench", None, "not run")
+    for op, floor in CRUD_FLOOR_16.items():
+        run = _get(row16 or {}, op)
+        name = {"list": "GET 100 rows", "post": "POST", "put": "PUT"}[op]
+        if run and run.get("rps") is not None:
+            check(f"{name} at 16 connections >= {floor:,}/s (10x the original)", run["rps"] >= floor and run.get("ok"),
+                  f"{run['rps']:,.0f}/s")
+        else:
+            check(f"{name} at 16 connections >= {floor:,}/s", None, "not run")
+    intake = results.get("intake")
+    if intake and intake.get("ok"):
+        rate = intake["median_events_per_s"]
+        check("notifyd intake >= 100,000 events/s", rate >= INTAKE_EVENTS_PER_S, f"{rate:,.0f} events/s")
+    else:
+        check("notifyd intake >= 100,000 events/s", None if not intake else False,
+              "not run" if not intake else "failed")
+    return checks
+
+
+def benchmark_errors(results: dict) -> list[str]:
+    """Every benchmark that reported an error (as opposed to missing a target)."""
+    errors = []
+    for name in ("latency", "intake"):
+        if results.get(name) and not results[name].get("ok"):
+            errors.append(f"{name}: {results[name].get('errors')}")
+    for name in ("fanout", "nchan"):
+        for size, run in (results.get(name) or {}).items():
+            if not run.get("ok"):
+                errors.append(f"{name} {size}: {run.get('errors')}")
+    for clients, row in (results.get("crud") or {}).items():
+        for op, run in row.items():
+            if not run.get("ok"):
+                errors.append(f"crud {op} x{clients}: {run.get('errors')} status {run.get('status')}")
+    for problem in results.get("problems", []):
+        errors.append(f"{problem}")
+    return errors
+
+
+def _fmt_users(users: dict) -> str:
+    return ", ".join(f"{user} {count}" for user, count in sorted(users.items())) or "none"
+
+
+def _ms(us) -> str:
+    return "-" if us is None or us < 0 else f"{us / 1000:.2f}"
+
+
+def _kb(kb) -> str:
+    return "-" if kb is None else f"{kb / 1024:.1f} MB"
+
+
+def render(results: dict, checks: list[dict]) -> str:
+    m = results.get("machine", {})
+    c = results["config"]
+    out = []
+    w = out.append
+    w(f"## {results['date']} — commit {results['commit']} — `{results['command']}`")
+    w("")
+    if m:
+        w(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
+          f"Debian {m['debian']}; nginx {m['nginx']}, PostgreSQL {m['postgres']}, Nchan {m['nchan']}. "
+          f"Load average at start {m['loadavg_start'][0]:.2f}, at end {m.get('loadavg_end', [0])[0]:.2f} "
+          f"(the machine may be shared). Run took {results.get('duration_s', 0):.0f} s.")
+    w(f"Stack: pbp-fcgi {c['fcgi_workers']} workers x {c['fcgi_threads']} threads (pool <= "
+      f"{c['pool_connections']} PostgreSQL connections); nginx {c['nginx_worker_processes']} workers, "
+      f"worker_connections {c['nginx_worker_connections']}, worker_rlimit_nofile {c['nginx_rlimit_nofile']}, "
+      f"reuseport, access log {c['nginx_access_log']}. Load generator: bench/loadgen (C, epoll), "
+      f"{c['loadgen_procs']} processes for fan-out, ramp {c['ramp_per_ms']:g} connections/ms.")
+    w("")
+    w("### Targets")
+    w("")
+    w("| target | measured | |")
+    w("|---|---|---|")
+    for check in checks:
+        verdict = {True: "PASS", False: "**MISS**", None: "not run"}[check["ok"]]
+        w(f"| {check['target']} | {check['measured']} | {verdict} |")
+    errors = benchmark_errors(results)
+    if errors:
+        w("")
+        w("**Errors during the run** (figures below may be affected):")
+        w("")
+        for error in errors[:20]:
+            w(f"- {str(error)[:400]}")
+    lat = results.get("latency")
+    if lat and _get(lat, "latency_us", "count"):
+        w("")
+        w(f"### Single-client latency ({lat['latency_us']['count']} rounds)")
+        w("")
+        w("Commit by a separate connection (an INSERT in autocommit over libpq) until the long-poll's answer has "
+          "arrived; t0 = just before the INSERT is sent, so this includes PostgreSQL's own INSERT + commit, "
+          "shown beside it. \"After return\" counts from the INSERT's return instead (negative: the answer came "
+          "first).")
+        w("")
+        w("| | p50 | p90 | p99 | max | mean |")
+        w("|---|---|---|---|---|---|")
+        for label, key in (("commit → answer", "latency_us"), ("INSERT round trip", "commit_us"),
+                           ("INSERT return → answer", "latency_after_commit_returned_us")):
+            d = lat.get(key) or {}
+            w(f"| {label} (ms) | {_ms(d.get('p50'))} | {_ms(d.get('p90'))} | {_ms(d.get('p99'))} | "
+              f"{_ms(d.get('max'))} | {_ms(d.get('mean'))} |")
+    fan, nch = results.get("fanout") or {}, results.get("nchan") or {}
+    if fan or nch:
+        w("")
+        w(f"### Fan-out ({c['fanout_rounds']} rounds per size)")
+        w("")
+        w("N long-polls parked through nginx (the server reports them parked), one INSERT (Nchan: one publish), "
+          "each client's arrival timed from t0 = just before the INSERT/publish is sent. Completion = t0 until "
+          "the last of the N has it (median of the rounds, and the range). CPU per delivery: the process "
+          "trees' CPU time (schedstat) from just before the commit until every delivery is in, divided by the "
+          "deliveries; \"cycle\" adds the re-park of the next round (commit to next commit).")
+        w("")
+        w("| server | N | delivered | missed | latency p50 / p90 / p99 / max (ms) | completion median (min–max) ms "
+          "| INSERT/publish ms | park wait ms |")
+        w("|---|---|---|---|---|---|---|---|")
+        for name, runs in (("PBP", fan), ("Nchan", nch)):
+            for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
+                l, comp = run.get("latency_us") or {}, run.get("completion_us") or {}
+                park = [r.get("park_wait_ms", 0) for r in run.get("rounds_detail", [])]
+                park_text = f"{sorted(park)[len(park) // 2]:.0f}" if park else "-"
+                w(f"| {name} | {int(size):,} | {l.get('count', 0):,} | {run.get('missed', '?')}"
+                  f"{'' if run.get('ok') else ' (errors)'} | {_ms(l.get('p50'))} / {_ms(l.get('p90'))} / "
+                  f"{_ms(l.get('p99'))} / {_ms(l.get('max'))} | {_ms(comp.get('p50'))} ({_ms(comp.get('min'))}–"
+                  f"{_ms(comp.get('max'))}) | {_ms(_get(run, 'commit_us', 'p50'))} | {park_text} |")
+        w("")
+        w("CPU µs per delivery (delivery window / whole cycle):")
+        w("")
+        groups = ["nginx", "pbp-fcgi", "notifyd", "postgres", "loadgen"]
+        w("| server | N | " + " | ".join(groups) + " |")
+        w("|---|---|" + "---|" * len(groups))
+        for name, runs in (("PBP", fan), ("Nchan", nch)):
+            for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
+                cells = []
+                for group in groups:
+                    cpu = _get(run, "cpu", group)
+                    cells.append("-" if not cpu else
+                                 f"{cpu['delivery_us_per_delivery']:.1f} / {cpu['cycle_us_per_delivery']:.1f}")
+                w(f"| {name} | {int(size):,} | " + " | ".join(cells) + " |")
+        w("")
+        w("Memory (idle → all N parked, first round; RSS, PSS in brackets) and PostgreSQL connections in use "
+          "(client backends, the measuring one excluded, most seen while parked):")
+        w("")
+        w("| server | N | nginx | pbp-fcgi | per parked poll: nginx / pbp-fcgi (RSS; PSS) | notifyd | postgres "
+          "| PostgreSQL connections |")
+        w("|---|---|---|---|---|---|---|---|")
+        for name, runs in (("PBP", fan), ("Nchan", nch)):
+            for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
+                idle, parked, per = run.get("memory_idle", {}), run.get("memory_parked", {}), \
+                    run.get("memory_per_poll_bytes", {})
+
+                def grow(group):
+                    if group not in parked:
+                        return "-"
+                    return (f"{_kb(_get(idle, group, 'rss_kb'))} → {_kb(_get(parked, group, 'rss_kb'))} "
+                            f"({_kb(_get(parked, group, 'pss_kb'))})")
+
+                def each(group):
+                    if group not in per:
+                        return "-"
+                    return f"{per[group]['rss'] / 1024:.1f} KB; {per[group]['pss'] / 1024:.1f} KB"
+
+                pg = run.get("pg_connections", {})
+                pg_text = "-" if name == "Nchan" else f"{pg.get('max')} ({_fmt_users(pg.get('by_user_at_max', {}))})"
+                w(f"| {name} | {int(size):,} | {grow('nginx')} | {grow('pbp-fcgi')} | {each('nginx')} / "
+                  f"{each('pbp-fcgi')} | {_kb(_get(parked, 'notifyd', 'rss_kb'))} | "
+                  f"{_kb(_get(parked, 'postgres', 'rss_kb'))} | {pg_text} |")
+        biggest = max(fan.items(), key=lambda item: int(item[0]))[1] if fan else None
+        if biggest and biggest.get("memory_parked"):
+            w("")
+            w(f"RSS of every process with {biggest['connections']:,} polls parked (PBP):")
+            w("")
+            parts = []
+            for group, data in biggest["memory_parked"].items():
+                procs = ", ".join(f"{p['comm']} {p['pid']} {p['rss_kb'] / 1024:.1f} MB"
+                                  for p in data.get("processes", []))
+                parts.append(f"- {group}: {procs}")
+            out.extend(parts)
+    crud = results.get("crud") or {}
+    if crud:
+        w("")
+        w(f"### CRUD throughput through nginx (closed loop, keep-alive, {c['crud_duration_s']:g} s after "
+          f"{c['crud_warmup_s']:g} s warm-up)")
+        w("")
+        w(f"requests/s (p50 / p99 latency ms) [share of pgbench's TPS at the same client count]; pgbench -S -M "
+          f"prepared, scale {c['pgbench_scale']}, same database, unix socket. GET one row and PUT pick a random "
+          f"existing id; GET 100 rows is /api/testtype?limit=100.")
+        w("")
+        ops = [op for op in ("get", "list", "post", "put") if any(op in row for row in crud.values())]
+        names = {"get": "GET one row", "list": "GET 100 rows", "post": "POST", "put": "PUT"}
+        w("| connections | pgbench TPS | " + " | ".join(names[op] for op in ops) + " |")
+        w("|---|---|" + "---|" * len(ops))
+        for clients, row in sorted(crud.items(), key=lambda item: int(item[0])):
+            tps = _get(row, "pgbench", "tps")
+            cells = []
+            for op in ops:
+                run = row.get(op)
+                if not run or run.get("rps") is None:
+                    cells.append("-")
+                    continue
+                share = f" [{run['rps'] / tps:.1%}]" if tps else ""
+                bad = "" if run.get("ok") else f" **ERRORS: non-2xx {run.get('non_2xx')}, {run.get('errors')}**"
+                cells.append(f"{run['rps']:,.0f} ({_ms(_get(run, 'latency_us', 'p50'))} / "
+                             f"{_ms(_get(run, 'latency_us', 'p99'))}){share}{bad}")
+            tps_text = f"{tps:,.0f}" if tps else "-"
+            w(f"| {clients} | {tps_text} | " + " | ".join(cells) + " |")
+    intake = results.get("intake")
+    if intake and intake.get("ok"):
+        w("")
+        w(f"### notifyd intake (bench/notifyd_intake.py, {intake['rows']:,} rows in one transaction)")
+        w("")
+        w("| round | transaction | delivery after commit | rate |")
+        w("|---|---|---|---|")
+        for number, r in enumerate(intake["rounds"], 1):
+            w(f"| {number} | {r['transaction_s']:.2f} s | {r['delivery_s']:.3f} s | {r['events_per_s']:,.0f} events/s |")
+        w("")
+        w(f"Median {intake['median_events_per_s']:,.0f} events/s.")
+    w("")
+    return "\n".join(out)

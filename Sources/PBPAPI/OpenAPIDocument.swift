@@ -39,8 +39,8 @@ enum OpenAPIDocument {
          "post":{"summary":"Long-poll for changes matching any of several subscriptions",
           "requestBody":{"required":true,"content":{"application/json":{"schema":{"$ref":"#/components/schemas/ChangePoll"}}}},
           "responses":{"200":{"$ref":"#/components/responses/Changes"},"400":\(error),"404":\(error),"409":{"$ref":"#/components/responses/Reset"},"413":\(error),"415":\(error)}}},
-        "/api/_status":{"get":{"summary":"The worker pool's state","responses":{"200":{"description":"Workers, parked polls, events delivered, database connections","content":{"application/json":{"schema":{"type":"object"}}}}}}},
-        "/api/_metrics":{"get":{"summary":"The same in Prometheus text format","responses":{"200":{"description":"Metrics","content":{"text/plain":{"schema":{"type":"string"}}}}}}},
+        "/api/_status":{"get":{"summary":"The worker pool's state (loopback clients only)","responses":{"200":{"description":"Workers, parked polls, events delivered, database connections","content":{"application/json":{"schema":{"type":"object"}}}},"403":\(error)}}},
+        "/api/_metrics":{"get":{"summary":"The same in Prometheus text format (loopback clients only)","responses":{"200":{"description":"Metrics","content":{"text/plain":{"schema":{"type":"string"}}}},"403":\(error)}}},
         "/api/openapi.json":{"get":{"summary":"This document","responses":{"200":{"description":"OpenAPI 3.1","content":{"application/json":{"schema":{"type":"object"}}}}}}}
        },
        "components":{

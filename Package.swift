@@ -51,6 +51,7 @@ let package = Package(
       ]),
 
     .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+    .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream", "JSON"]),

@@ -3,15 +3,25 @@ import Glibc
 
 /// One FastCGI request, accepted with libfcgi's reentrant API.
 ///
+/// libfcgi reads the parameters and the body. Once the body has been read to
+/// its end, the answer no longer needs libfcgi: ``detach()`` frees its buffers
+/// (about 17 KB a request) and keeps only the descriptor and request id, which
+/// is what a parked poll holds; the answer is then written as FastCGI records
+/// of our own in one write, and the connection closed.
+///
 /// Threading rule: exactly one thread owns a request at a time. The accepting
 /// thread owns it first; a parked request is owned by whatever holds it under
 /// the parking lot's lock, and whoever takes it out answers it. After
 /// ``finish()`` the request is inert. Hence `@unchecked Sendable`.
 public final class FastCGIRequest: @unchecked Sendable {
-  private let raw: UnsafeMutablePointer<FCGX_Request>
+  /// libfcgi's request, until detached or finished.
+  private var raw: UnsafeMutablePointer<FCGX_Request>?
   private var isFinished = false
   /// Whether stdin has been read to its end (then finishing may simply close the socket).
   private var bodyConsumed = false
+  /// The connection to nginx.
+  public let socket: Int32
+  private let requestID: UInt16
 
   /// Call once per process, after installing signal handling, before any accept.
   public static func initializeLibrary() -> Bool {
@@ -42,20 +52,28 @@ public final class FastCGIRequest: @unchecked Sendable {
 
   private init(raw: UnsafeMutablePointer<FCGX_Request>) {
     self.raw = raw
+    socket = raw.pointee.ipcFd
+    requestID = UInt16(truncatingIfNeeded: raw.pointee.requestId)
   }
 
   deinit {
     if !isFinished { finish() }
-    raw.deallocate()
   }
 
-  /// The connection to nginx; readable while parked only when nginx closed it.
-  public var socket: Int32 { raw.pointee.ipcFd }
-
-  /// A CGI parameter (REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, …).
+  /// A CGI parameter (REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, …); nil after ``detach()``.
   public func parameter(_ name: String) -> String? {
-    guard let value = FCGX_GetParam(name, raw.pointee.envp) else { return nil }
+    guard let raw, let value = FCGX_GetParam(name, raw.pointee.envp) else { return nil }
     return String(cString: value)
+  }
+
+  /// Frees libfcgi's buffers and parameters, keeping the connection, for a
+  /// request that will wait. Only once the body has been read to its end;
+  /// otherwise nothing changes.
+  public func detach() {
+    guard bodyConsumed, let raw else { return }
+    FCGX_Free(raw, 0)
+    raw.deallocate()
+    self.raw = nil
   }
 
   public enum BodyError: Error, Sendable {
@@ -65,6 +83,7 @@ public final class FastCGIRequest: @unchecked Sendable {
 
   /// Reads the whole request body, refusing more than `limit` bytes.
   public func readBody(limit: Int) throws(BodyError) -> [UInt8] {
+    guard let raw else { return [] }
     var body: [UInt8] = []
     if let declared = parameter("CONTENT_LENGTH").flatMap(Int.init), declared > limit {
       throw .tooLarge(limit: limit)
@@ -89,25 +108,59 @@ public final class FastCGIRequest: @unchecked Sendable {
     var head = "Status: \(status) \(reason)\r\n"
     for (name, value) in headers { head += "\(name): \(value)\r\n" }
     head += "Content-Length: \(body.count)\r\n\r\n"
-    var ok = write(Array(head.utf8))
-    if ok && !body.isEmpty { ok = write(body) }
+    guard bodyConsumed else {
+      // nginx may still be sending a body we refused: libfcgi's finish drains
+      // it before closing, so that nginx reads our answer instead of an error.
+      var ok = writeThroughLibrary(Array(head.utf8))
+      if ok && !body.isEmpty { ok = writeThroughLibrary(body) }
+      finish()
+      return ok
+    }
+    let records = FastCGIRecords.response(requestID: requestID, head: Array(head.utf8), body: body)
+    let ok = records.withUnsafeBytes { sendAll($0) }
     finish()
     return ok
   }
 
-  private func write(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBytes { buffer in
+  /// Writes everything to the (blocking) connection; false when the peer is gone.
+  private func sendAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    var offset = 0
+    while offset < bytes.count {
+      let sent = send(socket, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+      if sent < 0 {
+        if errno == EINTR { continue }
+        return false
+      }
+      offset += sent
+    }
+    return true
+  }
+
+  private func writeThroughLibrary(_ bytes: [UInt8]) -> Bool {
+    guard let raw else { return false }
+    return bytes.withUnsafeBytes { buffer in
       FCGX_PutStr(buffer.baseAddress!.assumingMemoryBound(to: CChar.self), Int32(buffer.count), raw.pointee.out)
         == Int32(buffer.count)
     }
   }
 
-  /// Flushes and closes. With stdin read to the end, a plain close suffices
-  /// (libfcgi would otherwise wait up to 2 s for nginx to close first).
+  /// Closes the connection without an answer (the client went away), or
+  /// after one. With stdin read to the end a plain close suffices (libfcgi
+  /// would otherwise wait up to 2 s for nginx to close first).
   public func finish() {
     guard !isFinished else { return }
     isFinished = true
-    if bodyConsumed { raw.pointee.detached = 1 }
-    FCGX_Finish_r(raw)
+    guard let raw else {
+      close(socket)
+      return
+    }
+    if bodyConsumed {
+      FCGX_Free(raw, 0)
+      close(socket)
+    } else {
+      FCGX_Finish_r(raw)
+    }
+    raw.deallocate()
+    self.raw = nil
   }
 }

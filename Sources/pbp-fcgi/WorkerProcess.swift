@@ -168,6 +168,8 @@ struct AcceptLoop: Sendable {
       if method == "HEAD" { response.body = [] }
       request.respond(response)
     case .poll(let poll):
+      // A poll may wait for minutes: it keeps its connection, not libfcgi's buffers.
+      request.detach()
       application.hub.submit(poll, responder: request)
     }
   }

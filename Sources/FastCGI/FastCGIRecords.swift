@@ -1,0 +1,45 @@
+/// The records that carry a response to the web server (FastCGI 1.0, section
+/// 3.3): the CGI response as FCGI_STDOUT records of at most 65,535 bytes, an
+/// empty FCGI_STDOUT that ends the stream, and FCGI_END_REQUEST.
+///
+/// libfcgi does the same through its 8 KB stream buffers; encoding the records
+/// here lets a request drop those buffers while it waits (a parked poll keeps
+/// only its descriptor and request id) and leaves in a single write.
+public enum FastCGIRecords {
+  static let version: UInt8 = 1
+  static let stdoutType: UInt8 = 6
+  static let endRequestType: UInt8 = 3
+  static let maximumContentLength = 65_535
+
+  /// The whole response for request `requestID`: `head` then `body` as the
+  /// stdout stream, then the end of the request with application status 0.
+  public static func response(requestID: UInt16, head: [UInt8], body: [UInt8]) -> [UInt8] {
+    let contentLength = head.count + body.count
+    let recordCount = (contentLength + maximumContentLength - 1) / maximumContentLength
+    var records: [UInt8] = []
+    records.reserveCapacity(contentLength + 8 * (recordCount + 2) + 8)
+    var remainingHead = head[...]
+    var remainingBody = body[...]
+    while !remainingHead.isEmpty || !remainingBody.isEmpty {
+      let fromHead = min(remainingHead.count, maximumContentLength)
+      let fromBody = min(remainingBody.count, maximumContentLength - fromHead)
+      appendHeader(to: &records, type: stdoutType, requestID: requestID, contentLength: fromHead + fromBody)
+      records.append(contentsOf: remainingHead.prefix(fromHead))
+      records.append(contentsOf: remainingBody.prefix(fromBody))
+      remainingHead = remainingHead.dropFirst(fromHead)
+      remainingBody = remainingBody.dropFirst(fromBody)
+    }
+    appendHeader(to: &records, type: stdoutType, requestID: requestID, contentLength: 0)
+    appendHeader(to: &records, type: endRequestType, requestID: requestID, contentLength: 8)
+    // appStatus (4 bytes, 0), protocolStatus FCGI_REQUEST_COMPLETE (0), 3 reserved.
+    records.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
+    return records
+  }
+
+  private static func appendHeader(to records: inout [UInt8], type: UInt8, requestID: UInt16, contentLength: Int) {
+    records.append(contentsOf: [
+      version, type, UInt8(requestID >> 8), UInt8(requestID & 0xFF),
+      UInt8(contentLength >> 8), UInt8(contentLength & 0xFF), 0, 0,
+    ])
+  }
+}

@@ -85,10 +85,10 @@ public final class FastCGIRequest: @unchecked Sendable {
   public func readBody(limit: Int) throws(BodyError) -> [UInt8] {
     guard let raw else { return [] }
     var body: [UInt8] = []
-    if let declared = parameter("CONTENT_LENGTH").flatMap(Int.init), declared > limit {
-      throw .tooLarge(limit: limit)
-    }
-    var chunk = [CChar](repeating: 0, count: 16 * 1024)
+    let declared = parameter("CONTENT_LENGTH").flatMap(Int.init)
+    if let declared, declared > limit { throw .tooLarge(limit: limit) }
+    // Sized by the declared length (nginx declares it), plus one byte to see the end.
+    var chunk = [CChar](repeating: 0, count: min(max(declared ?? 16 * 1024, 0), 16 * 1024) + 1)
     while true {
       let count = FCGX_GetStr(&chunk, Int32(chunk.count), raw.pointee.in)
       if count < 0 { throw .readFailed }

@@ -74,7 +74,11 @@ public struct APIApplication: Sendable {
   }
 
   private func table(_ name: String, _ session: DatabaseSession) throws(APIError) -> TableResource {
+    // The thread's own copy first: the shared catalog's lock, taken by every
+    // request of every thread, showed up contended in profiles.
+    if let known = session.knownTables[name] { return TableResource(table: known, session: session) }
     guard let info = try catalog.table(named: name, using: session.connected) else { throw .unknownTable(name) }
+    session.knownTables[name] = info
     return TableResource(table: info, session: session)
   }
 

@@ -15,6 +15,8 @@ public final class DatabaseSession {
       if delta != 0 { onConnectionCountChange(delta) }
     }
   }
+  /// The tables this thread has used, as the catalog described them.
+  var knownTables: [String: TableInfo] = [:]
   /// Told +1 and -1 as the connection opens and closes (for the scoreboard).
   private let onConnectionCountChange: (Int64) -> Void
 

@@ -141,7 +141,8 @@ def render(results: dict, checks: list[dict]) -> str:
           f"Load average at start {m['loadavg_start'][0]:.2f}, at end {m.get('loadavg_end', [0])[0]:.2f} "
           f"(the machine may be shared). Run took {results.get('duration_s', 0):.0f} s.")
     w(f"Stack: pbp-fcgi {c['fcgi_workers']} workers x {c['fcgi_threads']} threads (pool <= "
-      f"{c['pool_connections']} PostgreSQL connections); nginx {c['nginx_worker_processes']} workers, "
+      f"{c['pool_connections']} PostgreSQL connections); nginx {c['nginx_worker_processes']} workers (more for a "
+      f"fan-out whose connections need them: see the table), "
       f"worker_connections {c['nginx_worker_connections']}, worker_rlimit_nofile {c['nginx_rlimit_nofile']}, "
       f"reuseport, access log {c['nginx_access_log']}. Load generator: bench/loadgen (C, epoll), "
       f"{c['loadgen_procs']} processes for fan-out, ramp {c['ramp_per_ms']:g} connections/ms.")
@@ -186,20 +187,24 @@ def render(results: dict, checks: list[dict]) -> str:
           "each client's arrival timed from t0 = just before the INSERT/publish is sent. Completion = t0 until "
           "the last of the N has it (median of the rounds, and the range). CPU per delivery: the process "
           "trees' CPU time (schedstat) from just before the commit until every delivery is in, divided by the "
-          "deliveries; \"cycle\" adds the re-park of the next round (commit to next commit).")
+          "deliveries; \"cycle\" adds the re-park of the next round (commit to next commit). Before the commit the "
+          "load generator acts as the page does: an answer (catch-up) is polled again at once, a 5xx or a closed "
+          "connection is retried after a backoff (250 ms, doubling); both are counted here.")
         w("")
-        w("| server | N | delivered | missed | latency p50 / p90 / p99 / max (ms) | completion median (min–max) ms "
-          "| INSERT/publish ms | park wait ms |")
-        w("|---|---|---|---|---|---|---|---|")
+        w("| server | N | nginx workers | delivered | missed | latency p50 / p90 / p99 / max (ms) "
+          "| completion median (min–max) ms | INSERT/publish ms | park wait ms | retried before commit / catch-ups |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
         for name, runs in (("PBP", fan), ("Nchan", nch)):
             for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
                 l, comp = run.get("latency_us") or {}, run.get("completion_us") or {}
                 park = [r.get("park_wait_ms", 0) for r in run.get("rounds_detail", [])]
                 park_text = f"{sorted(park)[len(park) // 2]:.0f}" if park else "-"
-                w(f"| {name} | {int(size):,} | {l.get('count', 0):,} | {run.get('missed', '?')}"
+                w(f"| {name} | {int(size):,} | {run.get('nginx_workers', '?')} | {l.get('count', 0):,} | "
+                  f"{run.get('missed', '?')}"
                   f"{'' if run.get('ok') else ' (errors)'} | {_ms(l.get('p50'))} / {_ms(l.get('p90'))} / "
                   f"{_ms(l.get('p99'))} / {_ms(l.get('max'))} | {_ms(comp.get('p50'))} ({_ms(comp.get('min'))}–"
-                  f"{_ms(comp.get('max'))}) | {_ms(_get(run, 'commit_us', 'p50'))} | {park_text} |")
+                  f"{_ms(comp.get('max'))}) | {_ms(_get(run, 'commit_us', 'p50'))} | {park_text} | "
+                  f"{run.get('retried_before_commit', '?')} / {run.get('catchups', '?')} |")
         w("")
         w("CPU µs per delivery (delivery window / whole cycle):")
         w("")

@@ -778,6 +778,8 @@ typedef struct {
   int32_t reconnects;
   int32_t addr_retries;
   int32_t catchups;     /* answers before the commit (re-parked at once) */
+  int32_t retried;      /* failures before the commit (5xx, closed), retried with backoff */
+  int32_t pad;
 } msg_t;
 
 /* One connection's outcome in a round. */
@@ -815,6 +817,8 @@ typedef struct {
   int requests;
   int op;
   int sent_this_round;
+  int failures;      /* consecutive failures before the commit (backoff) */
+  int64_t retry_at;  /* when to poll again after a failure; 0 = not waiting */
 } conn_t;
 
 static int nsources_for(int n) {
@@ -891,12 +895,31 @@ typedef struct {
   int64_t deadline;
   int reconnects;
   int catchups; /* answers before the commit, re-parked at once */
+  int retried;  /* failures before the commit, retried after a backoff */
+  int retries_waiting;
+  uint64_t rng;
 } fanout_worker_t;
 
 static void ep_set(int epfd, int fd, uint32_t events, void *ptr, int add) {
   struct epoll_event ev = {.events = events, .data.ptr = ptr};
   if (epoll_ctl(epfd, add ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, fd, &ev) < 0 && add == 0 && errno == ENOENT)
     epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Before the commit the load generator behaves as the page's poll loop
+ * (static/poller.js) does: a 5xx answer or a failed connection is retried
+ * with the cursor kept, after an exponential backoff with jitter (about
+ * 250 ms, doubling, at most 10 s). Counted and reported ("retried"). */
+static void schedule_retry(fanout_worker_t *w, conn_t *c) {
+  c->failures++;
+  double base = 250.0 * (double)(1 << (c->failures - 1 < 6 ? c->failures - 1 : 6));
+  if (base > 10000.0) base = 10000.0;
+  double jitter = 0.5 + (double)(rng_next(&w->rng) % 1000) / 1000.0; /* 0.5 .. 1.5 */
+  c->retry_at = now_ns() + (int64_t)(base * jitter * 1e6);
+  w->retried++;
+  w->retries_waiting++;
+  if (cfg.verbose) note("poll failed before the commit (status %d, flags %d): retry #%d", c->rec.status, c->rec.flags,
+                        c->failures);
 }
 
 static void conn_fail(fanout_worker_t *w, conn_t *c, int flag) {
@@ -907,6 +930,15 @@ static void conn_fail(fanout_worker_t *w, conn_t *c, int flag) {
   c->fd = -1;
   int was = c->state;
   c->state = CS_DOWN;
+  if (w->parking && !w->armed && (was == CS_CONNECTING || was == CS_SENDING || was == CS_WAITING)) {
+    if (was == CS_WAITING) w->pending--;
+    if (!c->sent_this_round) { /* count it as sent: the retry will send it */
+      c->sent_this_round = 1;
+      w->sent++;
+    }
+    schedule_retry(w, c);
+    return;
+  }
   c->rec.flags |= flag;
   if (was == CS_CONNECTING || was == CS_SENDING) {
     c->rec.flags |= R_NOT_SENT;
@@ -948,9 +980,17 @@ static void conn_start(fanout_worker_t *w, conn_t *c) {
   if (c->fd < 0) {
     int fd = open_conn(&c->src, w->nsources);
     if (fd < 0) {
+      if (cfg.verbose) note("connect failed: %s", strerror(-fd));
+      if (w->parking && !w->armed) {
+        if (!c->sent_this_round) {
+          c->sent_this_round = 1;
+          w->sent++;
+        }
+        schedule_retry(w, c);
+        return;
+      }
       c->rec.flags |= R_CONN_ERROR | R_NOT_SENT;
       w->failed++;
-      if (cfg.verbose) note("connect failed: %s", strerror(-fd));
       return;
     }
     c->fd = fd;
@@ -992,10 +1032,11 @@ static void conn_readable(fanout_worker_t *w, conn_t *c) {
     }
     return;
   }
+  int nothing = c->resp.state == HP_STATUS && c->in.len == 0;
   int done = http_parse(&c->resp, &c->in, eof);
   if (done == 0 && !eof) return;
   if (done <= 0) {
-    conn_fail(w, c, done < 0 ? R_PARSE_ERROR : R_CONN_ERROR);
+    conn_fail(w, c, done < 0 && !nothing ? R_PARSE_ERROR : R_CONN_ERROR);
     return;
   }
   c->rec.arrival_ns = now_ns();
@@ -1013,14 +1054,36 @@ static void conn_readable(fanout_worker_t *w, conn_t *c) {
   }
   w->pending--;
   c->requests++;
+  if (!w->armed && c->resp.status >= 500) {
+    if (c->resp.conn_close || eof || c->in.len) {
+      epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+      close(c->fd);
+      c->fd = -1;
+      c->state = CS_DOWN;
+      buf_clear(&c->in);
+    } else {
+      c->state = CS_IDLE;
+    }
+    schedule_retry(w, c);
+    return;
+  }
+  c->failures = 0;
   /* An answer before the commit is a catch-up (PBP: the snapshot's cursor is
    * taken before its query, so it may be behind events already in the
    * stream; or a poll timeout): a client polls again at once from the new
    * cursor, and so do we. Counted and reported, never taken as a delivery. */
-  int catchup = !w->armed && c->resp.status == 200 && !c->resp.conn_close && !eof && !c->in.len;
-  if (catchup) {
+  if (!w->armed && c->resp.status == 200) {
     w->catchups++;
     if (cfg.verbose) note("catch-up answer (key %" PRId64 "): polling again", c->rec.key);
+    if (c->resp.conn_close || eof || c->in.len) {
+      epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+      close(c->fd);
+      c->fd = -1;
+      c->state = CS_DOWN;
+      buf_clear(&c->in);
+      conn_start(w, c); /* reconnects; sent_this_round keeps it counted once */
+      return;
+    }
     resp_reset(&c->resp);
     c->rec.flags = 0;
     c->rec.key = -1;
@@ -1111,6 +1174,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
   w.n = n;
   w.base = base;
   w.nsources = nsources_for(cfg.connections);
+  w.rng = 0x2545F4914F6CDD1DULL ^ ((uint64_t)getpid() << 17) ^ (uint64_t)now_ns();
   for (int i = 0; i < n; i++) {
     w.conns[i].fd = -1;
     w.conns[i].src = (base + i) % w.nsources;
@@ -1126,6 +1190,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
   for (;;) {
     int timeout = 100;
     if (w.parking && w.next_connect < n) timeout = 1;
+    if (w.retries_waiting) timeout = timeout < 10 ? timeout : 10;
     int ne = epoll_wait(w.epfd, events, 1024, timeout);
     int64_t t = now_ns();
     for (int i = 0; i < ne; i++) {
@@ -1146,6 +1211,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
           w.committed = 0;
           w.reconnects = 0;
           w.catchups = 0;
+          w.retried = 0;
           src_retries = 0;
           for (int k = 0; k < n; k++) w.conns[k].sent_this_round = 0;
           w.deadline = t + (int64_t)(cfg.park_timeout * 1e9);
@@ -1157,6 +1223,11 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
             w.next_connect = n;
             for (int k = 0; k < n; k++) {
               conn_t *c = &w.conns[k];
+              if (c->retry_at) { /* a retry the last round gave up on */
+                c->retry_at = 0;
+                w.retries_waiting--;
+              }
+              c->failures = 0;
               if (c->fd < 0 && c->state != CS_DOWN) c->state = CS_DOWN;
               if (c->state == CS_WAITING) { /* never answered: start afresh */
                 epoll_ctl(w.epfd, EPOLL_CTL_DEL, c->fd, NULL);
@@ -1170,7 +1241,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
           }
         } else if (cmd.type == CMD_ARM) {
           w.armed = 1;
-          msg_t m = {MSG_ARMED, 0, 0, 0, 0, 0};
+          msg_t m = {MSG_ARMED, 0, 0, 0, 0, 0, 0, 0};
           write_all(ctl, &m, sizeof m);
         } else if (cmd.type == CMD_COMMITTED) {
           w.committed = 1;
@@ -1179,6 +1250,20 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
         continue;
       }
       conn_event(&w, events[i].data.ptr, events[i].events);
+    }
+    if (w.retries_waiting) {
+      int64_t tn = now_ns();
+      for (int k = 0; k < n && w.retries_waiting; k++) {
+        conn_t *c = &w.conns[k];
+        if (!c->retry_at || c->retry_at > tn) continue;
+        c->retry_at = 0;
+        w.retries_waiting--;
+        if (w.armed) { /* too late to retry: it is a miss */
+          c->rec.flags |= R_CONN_ERROR | R_NOT_SENT;
+          continue;
+        }
+        conn_start(&w, c);
+      }
     }
     /* the ramp: open connections at cfg.ramp per ms over all workers */
     if (w.parking && w.next_connect < n) {
@@ -1189,7 +1274,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
     }
     if (w.parking && !w.sent_reported && w.next_connect >= n && w.sent + w.failed >= n) {
       /* every poll is written (or failed); responses already here are early */
-      msg_t m = {MSG_SENT, w.sent, w.failed, w.reconnects, src_retries, w.catchups};
+      msg_t m = {MSG_SENT, w.sent, w.failed, w.reconnects, src_retries, w.catchups, w.retried, 0};
       write_all(ctl, &m, sizeof m);
       w.sent_reported = 1;
     }
@@ -1197,7 +1282,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
     int everyone = w.sent_reported && w.pending == 0;
     int timed_out = t2 > w.deadline;
     if (w.parking && w.committed && (everyone || timed_out)) {
-      msg_t m = {MSG_RESULTS, n, w.failed, w.reconnects, src_retries, w.catchups};
+      msg_t m = {MSG_RESULTS, n, w.failed, w.reconnects, src_retries, w.catchups, w.retried, 0};
       write_all(ctl, &m, sizeof m);
       record_t *recs = xmalloc(sizeof(record_t) * (size_t)(n ? n : 1));
       for (int k = 0; k < n; k++) {
@@ -1210,7 +1295,7 @@ static void fanout_worker(int ctl, int base, int n, const char *cursor0) {
       w.parking = 0;
     } else if (w.parking && !w.committed && timed_out && !w.sent_reported) {
       /* could not even send every poll within --park-timeout: report what we have */
-      msg_t m = {MSG_SENT, w.sent, n - w.sent, w.reconnects, src_retries, w.catchups};
+      msg_t m = {MSG_SENT, w.sent, n - w.sent, w.reconnects, src_retries, w.catchups, w.retried, 0};
       write_all(ctl, &m, sizeof m);
       w.sent_reported = 1;
     }
@@ -1358,7 +1443,7 @@ static int mode_fanout(void) {
   int64_t *commits = xmalloc(sizeof(int64_t) * (size_t)cfg.rounds);
   int64_t *parkwaits = xmalloc(sizeof(int64_t) * (size_t)cfg.rounds);
   long missed_total = 0, early_total = 0, wrong_total = 0, error_total = 0, status_bad_total = 0;
-  long not_parked_rounds = 0, catchups_total = 0;
+  long not_parked_rounds = 0, catchups_total = 0, retried_total = 0;
   int rounds_done = 0;
   record_t *recs = xmalloc(sizeof(record_t) * (size_t)N);
   int ok = 1;
@@ -1440,7 +1525,7 @@ static int mode_fanout(void) {
     cmd.type = CMD_ARM;
     cmd.round = r;
     for (int p = 0; p < P; p++) write_all(kids[p].ctl, &cmd, sizeof cmd);
-    int catchups = 0;
+    int catchups = 0, retried = 0;
     for (int p = 0; p < P; p++) {
       msg_t m;
       /* a MSG_SENT may still be on its way if the park wait timed out */
@@ -1487,6 +1572,8 @@ static int mode_fanout(void) {
       if (m.count != kids[p].n) die("worker %d reported %d records for %d connections", p, m.count, kids[p].n);
       catchups += m.catchups;
       catchups_total += m.catchups;
+      retried += m.retried;
+      retried_total += m.retried;
       if (read_all(kids[p].ctl, recs + kids[p].base, sizeof(record_t) * (size_t)m.count, 10000) < 0)
         die("worker %d: short results", p);
     }
@@ -1552,20 +1639,27 @@ static int mode_fanout(void) {
     qsort(round_lat.lat, round_lat.nlat, sizeof(int64_t), cmp_i64);
     buf_printf(&rounds_json,
                "%s{\"round\":%d,\"key\":%" PRId64 ",\"commit_us\":%.1f,\"park_wait_ms\":%.1f,\"parked\":%ld,"
-               "\"sent\":%d,\"catchups\":%d,\"reconnects\":%d,\"addr_retries\":%d,\"delivered\":%zu,\"missed\":%ld,"
+               "\"sent\":%d,\"catchups\":%d,\"retried\":%d,\"reconnects\":%d,\"addr_retries\":%d,\"delivered\":%zu,\"missed\":%ld,"
                "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f,\"completion_us\":%.1f}",
-               r ? "," : "", r + 1, key, commits[r] / 1e3, parkwaits[r] / 1e6, parked, sent, catchups, reconnects,
+               r ? "," : "", r + 1, key, commits[r] / 1e3, parkwaits[r] / 1e6, parked, sent, catchups, retried, reconnects,
                addr_retries,
                round_lat.nlat, missed, pct(round_lat.lat, round_lat.nlat, 0.5) / 1e3,
                pct(round_lat.lat, round_lat.nlat, 0.9) / 1e3, pct(round_lat.lat, round_lat.nlat, 0.99) / 1e3,
                round_lat.nlat ? round_lat.lat[round_lat.nlat - 1] / 1e3 : -1.0,
                completions[r] >= 0 ? completions[r] / 1e3 : -1.0);
     if (N > 1 || cfg.verbose)
-      note("round %d/%d: %zu delivered, %ld missed, p50 %.2f ms, completion %.2f ms, commit %.2f ms, park %.0f ms",
+      note("round %d/%d: %zu delivered, %ld missed, p50 %.2f ms, completion %.2f ms, commit %.2f ms, park %.0f ms"
+           "%s%.0d%s%.0d",
            r + 1, cfg.rounds, round_lat.nlat, missed, pct(round_lat.lat, round_lat.nlat, 0.5) / 1e6,
-           completions[r] / 1e6, commits[r] / 1e6, parkwaits[r] / 1e6);
+           completions[r] / 1e6, commits[r] / 1e6, parkwaits[r] / 1e6, catchups ? ", catch-ups " : "", catchups,
+           retried ? ", RETRIED (5xx/closed) " : "", retried);
     free(round_lat.lat);
     rounds_done++;
+    if (not_parked_rounds >= 2) { /* bounded in time: the server cannot hold N */
+      note("ERROR: stopping after %d rounds: twice not all %d polls parked", rounds_done, N);
+      buf_printf(&errors, "%s\"stopped after %d rounds\"", errors.len ? "," : "", rounds_done);
+      break;
+    }
   }
   int64_t run_ns = now_ns() - run_start;
 
@@ -1591,14 +1685,15 @@ static int mode_fanout(void) {
   /* output */
   buf_t j = {0};
   buf_printf(&j, "{\"mode\":\"%s\",\"target\":\"%s\",\"connections\":%d,\"procs\":%d,\"rounds\":%d,"
+                 "\"rounds_done\":%d,"
                  "\"sources\":%d,\"ramp_per_ms\":%g,\"poll_timeout_s\":%g,"
                  "\"clock\":\"CLOCK_MONOTONIC; latency from t0 = just before the INSERT (or publish) is sent\",",
-             cfg.mode, cfg.target == TARGET_PBP ? "pbp" : "nchan", N, P, cfg.rounds, nsources_for(N), cfg.ramp,
+             cfg.mode, cfg.target == TARGET_PBP ? "pbp" : "nchan", N, P, cfg.rounds, rounds_done, nsources_for(N), cfg.ramp,
              cfg.poll_timeout);
   buf_printf(&j, "\"ok\":%s,\"missed\":%ld,\"early\":%ld,\"wrong_key\":%ld,\"io_errors\":%ld,\"bad_status\":%ld,"
-                 "\"rounds_not_fully_parked\":%ld,\"catchups\":%ld,\"run_s\":%.3f,",
+                 "\"rounds_not_fully_parked\":%ld,\"catchups\":%ld,\"retried_before_commit\":%ld,\"run_s\":%.3f,",
              ok ? "true" : "false", missed_total, early_total, wrong_total, error_total, status_bad_total,
-             not_parked_rounds, catchups_total, run_ns / 1e9);
+             not_parked_rounds, catchups_total, retried_total, run_ns / 1e9);
   buf_printf(&j, "\"latency_us\":");
   json_lat(&j, &all);
   lat_t comp = {0}, com = {0};

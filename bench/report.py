@@ -286,6 +286,24 @@ def render(results: dict, checks: list[dict]) -> str:
                              f"{_ms(_get(run, 'latency_us', 'p99'))}){share}{bad}")
             tps_text = f"{tps:,.0f}" if tps else "-"
             w(f"| {clients} | {tps_text} | " + " | ".join(cells) + " |")
+        w("")
+        w("CPU µs per request over the measured window (nginx / pbp-fcgi / notifyd / postgres; the load "
+          "generator's own in brackets):")
+        w("")
+        w("| connections | " + " | ".join(names[op] for op in ops) + " |")
+        w("|---|" + "---|" * len(ops))
+        for clients, row in sorted(crud.items(), key=lambda item: int(item[0])):
+            cells = []
+            for op in ops:
+                cpu = _get(row, op, "cpu") or {}
+                if not cpu:
+                    cells.append("-")
+                    continue
+                parts = [f"{cpu[g]['us_per_request']:.0f}" if g in cpu else "-"
+                         for g in ("nginx", "pbp-fcgi", "notifyd", "postgres")]
+                own = f" ({cpu['loadgen']['us_per_request']:.0f})" if "loadgen" in cpu else ""
+                cells.append(" / ".join(parts) + own)
+            w(f"| {clients} | " + " | ".join(cells) + " |")
     intake = results.get("intake")
     if intake and intake.get("ok"):
         w("")

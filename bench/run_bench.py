@@ -479,7 +479,7 @@ def main() -> int:
                 for op in crud_ops:
                     row[op] = run_loadgen(args.loadgen, [
                         "closed-loop", *common, "--connections", clients, "--op", op,
-                        "--duration", args.crud_duration, "--warmup", args.crud_warmup],
+                        "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
                         timeout=args.crud_duration + args.crud_warmup + 60)
                 row["pgbench"] = pgbench_run(stack, clients, args.crud_duration)
                 note_logs(f"crud {clients}", watch)

@@ -419,6 +419,7 @@ static struct {
   double settle;     /* extra seconds after the server reports all parked */
   const char *pg;    /* libpq conninfo for the commit side and PostgreSQL figures */
   const char *table;
+  const char *cursor; /* the first poll's cursor (default: a snapshot read's PBP-Cursor) */
   const char *sub_path;
   const char *pub_path;
   const char *status_path;
@@ -445,6 +446,7 @@ static struct {
     .settle = 0.0,
     .pg = NULL,
     .table = "testtype",
+    .cursor = NULL,
     .sub_path = "/sub",
     .pub_path = "/pub",
     .status_path = NULL,
@@ -1399,7 +1401,9 @@ static int mode_fanout(void) {
   /* the starting cursor: a snapshot read's PBP-Cursor (caught up) */
   char cursor0[80] = "";
   hclient_t hc = {.fd = -1};
-  if (cfg.target == TARGET_PBP) {
+  if (cfg.target == TARGET_PBP && cfg.cursor) {
+    snprintf(cursor0, sizeof cursor0, "%s", cfg.cursor);
+  } else if (cfg.target == TARGET_PBP) {
     char path[128];
     snprintf(path, sizeof path, "/api/%s?limit=1", cfg.table);
     int st = hc_request(&hc, "GET", path, NULL, NULL, 10000, 1);
@@ -1804,8 +1808,10 @@ static int cl_valid(cl_conn_t *x) {
   case OP_PUT:
     snprintf(needle, sizeof needle, "\"id\":%" PRId64, x->id);
     return strstr(b, needle) != NULL;
-  case OP_LIST:
-    return b[0] == '[';
+  case OP_LIST: {
+    size_t n = x->c.resp.body.len;
+    return n >= 2 && b[0] == '[' && b[n - 1] == ']';
+  }
   case OP_POST:
     return strstr(b, "\"id\":") != NULL;
   }
@@ -2007,11 +2013,22 @@ static int mode_closed_loop(void) {
   s.t_end = s.t_measure + (int64_t)(cfg.duration * 1e9);
   int64_t t_hard = s.t_end + (int64_t)(cfg.request_timeout * 1e9) + 1000000000LL;
   struct epoll_event events[256];
+  /* CPU of the watched process trees over the measured window (sampled once
+   * when it opens and once when it closes; a sample takes a few ms) */
+  int64_t cpu_a[16] = {0}, cpu_b[16] = {0};
+  int cpu_started = 0;
   for (int i = 0; i < C; i++) cl_start(&s, &cs[i]);
   int64_t last_check = now_ns();
   for (;;) {
     int64_t t = now_ns();
-    if (!s.stopping && t >= s.t_end) s.stopping = 1;
+    if (!cpu_started && t >= s.t_measure) {
+      sample_cpu(cpu_a);
+      cpu_started = 1;
+    }
+    if (!s.stopping && t >= s.t_end) {
+      s.stopping = 1;
+      if (cpu_started) sample_cpu(cpu_b);
+    }
     if (s.stopping && s.active == 0) break;
     if (t > t_hard) break;
     int ne = epoll_wait(s.epfd, events, 256, 10);
@@ -2053,6 +2070,13 @@ static int mode_closed_loop(void) {
              s.status_class[1], s.status_class[2], s.status_class[3], s.status_class[4], s.status_class[5],
              s.status_class[0], non2xx, s.connect_errors, s.io_errors, s.parse_errors, s.timeouts, s.invalid,
              unfinished, s.reconnects, s.total_done, nids);
+  j.len--; /* reopen the object for the CPU figures */
+  j.p[j.len - 1] = ',';
+  buf_printf(&j, "\"cpu\":{");
+  for (int g = 0; g < nwatches; g++)
+    buf_printf(&j, "%s\"%s\":{\"seconds\":%.4f,\"us_per_request\":%.2f}", g ? "," : "", watches[g].name,
+               (cpu_b[g] - cpu_a[g]) / 1e9, s.measured ? (double)(cpu_b[g] - cpu_a[g]) / 1e3 / (double)s.measured : -1.0);
+  buf_printf(&j, "}}\n");
   fputs(j.p, stdout);
   fflush(stdout);
   if (!ok)
@@ -2085,6 +2109,7 @@ static void usage(void) {
           "  --settle S          extra wait after the server reports all parked (default 0)\n"
           "  --pg CONNINFO       libpq connection for the INSERT and pg_stat_activity\n"
           "  --table T           the PBP table (default testtype)\n"
+          "  --cursor C          the first poll's cursor (default: PBP-Cursor of a snapshot read)\n"
           "  --sub-path, --pub-path, --status-path  Nchan locations (/sub, /pub, /nchan_status)\n"
           "  --watch NAME=PID    a process tree to measure (CPU, RSS, PSS); NAME=self for loadgen\n"
           "  --op get|list|post|put  closed-loop request (default get)\n"
@@ -2109,7 +2134,7 @@ int main(int argc, char **argv) {
       {"status-path", required_argument, 0, 3},     {"watch", required_argument, 0, 'w'},
       {"op", required_argument, 0, 'o'},            {"duration", required_argument, 0, 'd'},
       {"warmup", required_argument, 0, 'W'},        {"request-timeout", required_argument, 0, 4},
-      {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
+      {"cursor", required_argument, 0, 5},          {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int rounds_given = 0;
   optind = 2;
@@ -2138,6 +2163,7 @@ int main(int argc, char **argv) {
     case 2: cfg.pub_path = optarg; break;
     case 3: cfg.status_path = optarg; break;
     case 4: cfg.request_timeout = atof(optarg); break;
+    case 5: cfg.cursor = optarg; break;
     case 'w': {
       if (nwatches >= 16) die("at most 16 --watch");
       char *eq = strchr(optarg, '=');

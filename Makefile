@@ -16,13 +16,33 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
 
-test: deps build-debug unit-test integration-test test-deploy
+test: deps build-debug unit-test integration-test chaos-test test-deploy
 
 unit-test:
 	swift test --parallel
 
 integration-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/integration
+
+# --- Convergence harness (issue 7): Tests/chaos -------------------------------
+# `make chaos`: 500 simulated browsers running the page's replica algorithm
+# through nginx while writers (API and SQL) and faults (PostgreSQL restart,
+# notifyd and worker kill -9, reloads, dropped clients) strike; then every
+# replica is compared with the table: drift must be zero. Loopback only,
+# release binaries, bounded (about 4 minutes). CHAOS_SEED=N replays a run;
+# CHAOS_ARGS passes more (`.pbp/venv/bin/python Tests/chaos/chaos.py --help`).
+# The report lands in test-artifacts/chaos/. `make chaos-test`, part of
+# `make test`, is a short run (200 clients, 45 s of writes, about 75 s).
+CHAOS_SEED ?=
+CHAOS_ARGS ?=
+.PHONY: chaos chaos-test
+
+chaos: deps build
+	$(VENV)/bin/python Tests/chaos/chaos.py --bin-dir $$(swift build -c release --show-bin-path) \
+	  --clients 500 --duration 180 $(if $(CHAOS_SEED),--seed $(CHAOS_SEED)) $(CHAOS_ARGS)
+
+chaos-test:
+	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/chaos
 
 # --- Benchmarks (issue 8): `make bench`, never part of `make test` -----------
 # Loopback only and bounded in time: starts a stack of its own with release

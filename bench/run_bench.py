@@ -393,6 +393,8 @@ def main() -> int:
 
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, on_term)
+    # Even when started with SIGINT ignored (a background job), Ctrl-C stops it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.alarm(int(args.time_limit))
 
     root = Path(tempfile.mkdtemp(prefix="pbp-bench-"))
@@ -413,7 +415,7 @@ def main() -> int:
                                 "crud_duration_s": args.crud_duration, "crud_warmup_s": args.crud_warmup,
                                 "pgbench_scale": args.pgbench_scale},
                      "problems": []}
-    failed = False
+    failed = interrupted = False
     try:
         log(f"starting the stack in {root} (pbp-fcgi {workers} workers x {threads} threads)")
         stack.start()
@@ -502,9 +504,7 @@ def main() -> int:
         log(f"ERROR: {error}")
     except KeyboardInterrupt:
         log("interrupted: stopping everything")
-        failed = True
-        results["problems"].append({"fatal": "interrupted"})
-        raise
+        failed = interrupted = True
     finally:
         signal.alarm(0)
         if current_loadgen is not None and current_loadgen.poll() is None:
@@ -520,9 +520,12 @@ def main() -> int:
         else:
             log(f"the stack's folder (logs) is kept in {root}")
 
-    from report import benchmark_errors, render, targets  # noqa: E402  (bench/report.py)
+    if interrupted:
+        return 130
+    from report import benchmark_errors, render, targets, warnings  # noqa: E402  (bench/report.py)
     checks = targets(results)
     results["targets"] = checks
+    results["warnings"] = warnings(results)
     out_dir = REPO / ".build-bench"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "last-results.json").write_text(json.dumps(results, indent=1))

@@ -216,6 +216,7 @@ class Harness:
         self.dropped = 0
         self.restarted = 0
         self.lag: list[tuple[float, float]] = []   # (now_ms, ms the event loop ran late)
+        self.deaths: list[str] = []                   # daemons found dead that the harness did not kill
 
     def say(self, message: str) -> None:
         if not self.config.quiet:
@@ -649,10 +650,12 @@ class Harness:
         rng = random.Random(seed)
         connection = await self.pg()
         try:
-            statements = ["truncate chaos_items"] + [insert_sql("chaos_items", rng) for _ in range(rng.randint(100, 160))]
+            values = ",".join(chaos_values(rng) for _ in range(rng.randint(100, 160)))
+            statements = ["truncate chaos_items",
+                          f"insert into chaos_items (val, grp, n, amount, flag, doc, big) values {values} returning id"]
             rows = await self.sql_tx(connection, "sql_truncate_and_refill", statements)
             if rows is not None:
-                self.ids["chaos_items"] = {int(r[0][0]) for r in rows[1:]}
+                self.ids["chaos_items"] = {int(r[0]) for r in rows[1]}
                 self.large.clear()
         finally:
             connection.close()
@@ -681,6 +684,10 @@ class Harness:
         started = now_ms()
         detail = ""
         stack = self.stack
+        for name in ("pbp-notifyd", "pbp-fcgi", "nginx"):
+            process = stack.processes.get(name)
+            if process is not None and process.poll() is not None:
+                self.deaths.append(f"{name} exited with {process.returncode} before +{self.rel(started):.1f}s")
         try:
             if kind == "pg_restart":
                 await asyncio.to_thread(stack.restart_postgres)
@@ -950,14 +957,16 @@ class Harness:
 
         resets_by_fault, transient_by_fault, reloads_by_fault = Counter(), Counter(), Counter()
         reset_codes, transient_codes = Counter(), Counter()
+        reset_log = []
         per_fault_clients = defaultdict(set)
         for client in everyone:
             for t, what, detail in client.log:
                 if what == "reset":
-                    blamed = cause(t, epoch_changed=detail.endswith("new epoch"))
+                    blamed = cause(t, epoch_changed="new epoch" in detail)
                     resets_by_fault[blamed] += 1
-                    reset_codes[detail] += 1
+                    reset_codes[" ".join(detail.split()[:3])] += 1
                     per_fault_clients[blamed].add(client.name)
+                    reset_log.append([round(self.rel(t), 3), client.name, self.views[client.name].kind, blamed, detail])
                 elif what == "reload":
                     reloads_by_fault[cause(t)] += 1
                     reset_codes[detail.split(":")[0]] += 1
@@ -988,7 +997,8 @@ class Harness:
                        "truncated_fetched": totals["truncated_fetched"], "snapshots": totals["loads"]},
             "resets": {"total": totals["resets"], "by_fault": dict(resets_by_fault),
                        "clients_reset_by_fault": {k: len(v) for k, v in per_fault_clients.items()},
-                       "codes": dict(reset_codes), "other_reloads_by_fault": dict(reloads_by_fault)},
+                       "codes": dict(reset_codes), "other_reloads_by_fault": dict(reloads_by_fault),
+                       "log": sorted(reset_log)[:5000]},
             "transient_failures": {"total": totals["transient"] + totals["load_failures"],
                                    "by_fault": dict(transient_by_fault), "codes": dict(transient_codes)},
             "convergence": main,
@@ -1006,7 +1016,7 @@ class Harness:
         return report
 
     def stack_health(self) -> dict:
-        problems = []
+        problems = list(self.deaths)
         stack = self.stack
         for name in ("pbp-notifyd", "pbp-fcgi", "nginx"):
             process = stack.processes.get(name)
@@ -1016,11 +1026,16 @@ class Harness:
         log = stack.root / "pbp-fcgi.log"
         if log.exists():
             for line in log.read_text(errors="replace").splitlines():
+                # A worker that dies, other than by the harness's kill -9 or (when
+                # drained after a reload) by exiting with 0, is a crash.
                 m = re.search(r"worker (\d+) (killed by signal \d+|exited with \d+)", line)
-                if m and int(m.group(1)) not in self.killed_pids and "old worker" not in line:
-                    unexpected.append(line.strip())
-                elif m and "old worker" in line and "exited with 0" not in line:
-                    unexpected.append(line.strip())
+                if not m or int(m.group(1)) in self.killed_pids:
+                    continue
+                if "old worker" in line and m.group(2) == "exited with 0":
+                    continue
+                unexpected.append(line.strip())
+            unexpected += [line.strip() for line in log.read_text(errors="replace").splitlines()
+                           if "did not stop in time" in line]
         if unexpected:
             problems.append(f"{len(unexpected)} workers died that the harness did not kill")
         return {"problems": problems, "unexpected_worker_exits": unexpected[:20]}

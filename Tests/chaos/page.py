@@ -595,7 +595,8 @@ class PageClient:
                     code = err.body.get("error") if isinstance(err.body, dict) else err.code
                     told = err.body.get("cursor") if isinstance(err.body, dict) else None
                     same = str(told).split(":")[0] == str(plan["cursor"]).split(":")[0]
-                    self.log.append((now_ms(), "reset", f"{code} {'same epoch' if same else 'new epoch'}"))
+                    self.log.append((now_ms(), "reset", f"{code} {'same epoch' if same else 'new epoch'} "
+                                                        f"sent {plan['cursor']} told {told}"))
                     self.state = "resyncing"
                     self._reset()
                     if resets > 1:

@@ -25,7 +25,8 @@ public struct Cursor: Hashable, Sendable, CustomStringConvertible {
       utf8.distance(from: utf8.startIndex, to: colon) == 16
     else { return nil }
     let epochText = text[text.startIndex..<colon]
-    let seqText = text[text.index(after: colon)...]
+    // By bytes: a combining mark after the colon would join it in one Character.
+    let seqText = text[utf8.index(after: colon)...]
     guard epochText.utf8.allSatisfy(Cursor.isLowerHex),
       !seqText.isEmpty, seqText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
       seqText.utf8.count == 1 || seqText.utf8.first != UInt8(ascii: "0"),

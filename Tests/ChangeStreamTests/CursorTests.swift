@@ -12,6 +12,8 @@ import Testing
     "", "abc", "0000000000000abc", "0000000000000abc:", "0000000000000ABC:1", "0000000000000abc:01",
     "0000000000000000:1", "000000000000abc:1", "0000000000000abc:-1", "0000000000000abc:1 ",
     "0000000000000abc:99999999999999999999", "zzzzzzzzzzzzzzzz:1",
+    // Found by fuzzing: a combining mark after the colon was skipped with it.
+    "0000000000000abc:\u{301}1", "fe46ffffffffffff:\u{730}185",
   ])
   func rejectsForgedAndTruncatedText(_ text: String) {
     #expect(Cursor(parsing: text) == nil)

@@ -4,12 +4,14 @@ public enum FormDecoding {
   /// escapes, text that is not UTF-8, and NUL.
   public static func decode(_ text: Substring) throws(APIError) -> [(String, String)] {
     var pairs: [(String, String)] = []
-    for part in text.split(separator: "&", omittingEmptySubsequences: true) {
+    // Split on bytes: a combining mark after `&` or `=` would join it in one Character.
+    for bytes in text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+      let part = Substring(bytes)
       let name: Substring
       let value: Substring
-      if let equals = part.firstIndex(of: "=") {
+      if let equals = part.utf8.firstIndex(of: UInt8(ascii: "=")) {
         name = part[..<equals]
-        value = part[part.index(after: equals)...]
+        value = part[part.utf8.index(after: equals)...]
       } else {
         name = part
         value = ""

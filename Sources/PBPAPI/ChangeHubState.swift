@@ -215,7 +215,7 @@ struct ChangeHubState {
     while let soonest = deadlines.min, soonest.at <= now {
       deadlines.removeMin()
       guard let entry = parked.removeValue(forKey: soonest.id) else { continue }
-      deliveries.append(Delivery(id: soonest.id, responder: entry.responder, response: timeoutAnswer(entry.poll)))
+      deliveries.append(Delivery(id: soonest.id, responder: entry.responder, response: parkedAnswer(entry.poll)))
     }
     return deliveries
   }
@@ -230,11 +230,23 @@ struct ChangeHubState {
   mutating func releaseAll() -> [Delivery] {
     isDraining = true
     let deliveries = parked.map { id, entry in
-      Delivery(id: id, responder: entry.responder, response: timeoutAnswer(entry.poll))
+      Delivery(id: id, responder: entry.responder, response: parkedAnswer(entry.poll))
     }
     parked.removeAll()
     deadlines = Heap()
     return deliveries
+  }
+
+  /// A parked poll leaving without a match. Every event appended while it
+  /// waited was tested against it (a new epoch or a gap answers it at once, in
+  /// `streamStarted`), so a cursor of this epoch that the ring has since moved
+  /// past missed nothing: the newest cursor, not a reset. (Otherwise every
+  /// row view would reload after any transaction larger than the ring.)
+  private func parkedAnswer(_ poll: ChangePoll) -> HTTPResponse {
+    if let current, let cursor = poll.cursor, cursor.epoch == current.epoch, cursor.seq <= current.seq {
+      return ChangeResponses.noEvents(cursor: current)
+    }
+    return timeoutAnswer(poll)
   }
 
   private func timeoutAnswer(_ poll: ChangePoll) -> HTTPResponse {

@@ -179,6 +179,31 @@ final class RecordingResponder: PollResponder {
     #expect(answer["cursor"] == .string("00000000000000e1:1"))
   }
 
+  @Test func aPollParkedWhileTheRingMovesPastItsCursorTimesOutWithoutAReset() throws {
+    // Ring of 4: six events the poll does not match pass while it waits.
+    var state = started()
+    let other = [Subscription(table: "other")]
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0), other), responder: RecordingResponder(), now: .zero)
+    _ = state.poll(poll(Cursor(epoch: epoch, seq: 0), other), responder: RecordingResponder(), now: .seconds(1))
+    #expect(state.append((1...6).map { event(UInt64($0), id: $0) }).isEmpty)
+    for delivery in state.expire(now: .seconds(25)) + state.releaseAll() {
+      #expect(delivery.response.status == 200)
+      let answer = try body(delivery.response)
+      #expect(answer["events"] == .array([]))
+      #expect(answer["cursor"] == .string("00000000000000e1:6"))
+    }
+    #expect(state.parked.isEmpty)
+    // A poll that arrives with that old cursor now has missed events: reset.
+    guard
+      case .answer(let response) = state.poll(
+        poll(Cursor(epoch: epoch, seq: 0), other), responder: RecordingResponder(), now: .seconds(30))
+    else {
+      Issue.record("a cursor behind the ring is answered at once")
+      return
+    }
+    #expect(response.status == 409)
+  }
+
   @Test func abandonedPollsLeaveAndDrainingAnswersAtOnce() {
     var state = started()
     guard

@@ -174,6 +174,13 @@ def render(results: dict, checks: list[dict]) -> str:
           f"Debian {m['debian']}; nginx {m['nginx']}, PostgreSQL {m['postgres']}, Nchan {m['nchan']}. "
           f"Load average at start {m['loadavg_start'][0]:.2f}, at end {m.get('loadavg_end', [0])[0]:.2f} "
           f"(the machine may be shared). Run took {results.get('duration_s', 0):.0f} s.")
+        start, end = m.get("fdatasync_start"), m.get("fdatasync_end")
+        if start:
+            w(f"Disk: 8 kB write + fdatasync in the cluster's filesystem, median {start['p50_us']:.0f} µs "
+              f"(p99 {start['p99_us']:.0f} µs) at the start"
+              + (f", {end['p50_us']:.0f} µs (p99 {end['p99_us']:.0f} µs) at the end" if end else "")
+              + "; every notifying commit waits for one such flush, one commit at a time, so POST and PUT "
+                "cannot exceed about 1 / that.")
     w(f"Stack: pbp-fcgi {c['fcgi_workers']} workers x {c['fcgi_threads']} threads (pool <= "
       f"{c['pool_connections']} PostgreSQL connections); nginx {c['nginx_worker_processes']} workers (more for a "
       f"fan-out whose connections need them: see the table), "

@@ -327,6 +327,33 @@ def machine_facts(stack: Stack | None) -> dict:
             "nchan": nchan, "loadavg_start": os.getloadavg()}
 
 
+def fsync_probe(directory: Path, seconds: float = 1.0) -> dict:
+    """8 kB write + fdatasync in a loop for about a second, in the cluster's
+    filesystem: a notifying commit waits for one such flush (and they go one
+    at a time), so POST and PUT rates cannot beat 1 / this on any server.
+    Recorded at the start and the end of a run because a shared machine's
+    disk varies (137 us measured here on a quiet day; milliseconds when other
+    jobs write)."""
+    path = directory / "fsync-probe"
+    block = os.urandom(8192)
+    times = []
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and len(times) < 100_000:
+            began = time.perf_counter()
+            os.pwrite(fd, block, 0)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    times.sort()
+    return {"count": len(times), "p50_us": times[len(times) // 2] * 1e6,
+            "p99_us": times[min(len(times) - 1, int(len(times) * 0.99))] * 1e6,
+            "mean_us": sum(times) / len(times) * 1e6}
+
+
 def git_commit() -> str:
     commit = command_output(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
     dirty = command_output(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"])
@@ -420,6 +447,7 @@ def main() -> int:
         log(f"starting the stack in {root} (pbp-fcgi {workers} workers x {threads} threads)")
         stack.start()
         results["machine"] = machine_facts(stack)
+        results["machine"]["fdatasync_start"] = fsync_probe(stack.root)
         superuser = f"host={stack.pg_dir} dbname=pbp user=postgres connect_timeout=5"
         stack.psql("insert into testtype (val) select 'seed ' || n from generate_series(1, 1000) n")
         common = ["--port", stack.port, "--pg", superuser]
@@ -515,6 +543,10 @@ def main() -> int:
         results["duration_s"] = round(time.time() - began, 1)
         if "machine" in results:
             results["machine"]["loadavg_end"] = os.getloadavg()
+            try:
+                results["machine"]["fdatasync_end"] = fsync_probe(root)
+            except OSError as error:
+                log(f"fdatasync probe: {error}")
         if not failed and not args.keep:
             shutil.rmtree(root, ignore_errors=True)
         else:

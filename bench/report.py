@@ -319,17 +319,30 @@ def render(results: dict, checks: list[dict]) -> str:
         w("")
         ops = [op for op in ("get", "list", "post", "put") if any(op in row for row in crud.values())]
         names = {"get": "GET one row", "list": "GET 100 rows", "post": "POST", "put": "PUT"}
-        w("| connections | pgbench TPS | " + " | ".join(names[op] for op in ops) + " |")
-        w("|---|---|" + "---|" * len(ops))
+        w("POST and PUT are also shown as a share of their own statements run by pgbench at the same client "
+          "count (`insert into testtype (val) values (…)`, `update testtype set val = … where id = random "
+          "existing id`, -M prepared): the ceiling PostgreSQL sets with the table's triggers and pg_notify, "
+          "whatever PBP does.")
+        w("")
+        has_writes = any("pgbench_insert" in row for row in crud.values())
+        w("| connections | pgbench -S TPS | " + ("pgbench INSERT / UPDATE TPS | " if has_writes else "")
+          + " | ".join(names[op] for op in ops) + " |")
+        w("|---|---|" + ("---|" if has_writes else "") + "---|" * len(ops))
         for clients, row in sorted(crud.items(), key=lambda item: int(item[0])):
             tps = _get(row, "pgbench", "tps")
+            ceilings = {"post": _get(row, "pgbench_insert", "tps"), "put": _get(row, "pgbench_update", "tps")}
             cells = []
+            if has_writes:
+                ins, upd = ceilings["post"], ceilings["put"]
+                cells.append(f"{ins:,.0f} / {upd:,.0f}" if ins and upd else "-")
             for op in ops:
                 run = row.get(op)
                 if not run or run.get("rps") is None:
                     cells.append("-")
                     continue
                 share = f" [{run['rps'] / tps:.1%}]" if tps else ""
+                if ceilings.get(op):
+                    share += f" [{run['rps'] / ceilings[op]:.0%} of its SQL]"
                 bad = "" if run.get("ok") else f" **ERRORS: non-2xx {run.get('non_2xx')}, {run.get('errors')}**"
                 cells.append(f"{run['rps']:,.0f} ({_ms(_get(run, 'latency_us', 'p50'))} / "
                              f"{_ms(_get(run, 'latency_us', 'p99'))}){share}{bad}")

@@ -282,8 +282,26 @@ def pgbench_init(stack: Stack, scale: int) -> float:
     return time.monotonic() - began
 
 
-def pgbench_run(stack: Stack, clients: int, duration: float) -> dict:
-    command = [str(stack.pg_bin / "pgbench"), "-S", "-M", "prepared", "-n", "-c", str(clients),
+# The statements POST and PUT end in, run by pgbench at the same client
+# counts: the ceiling PostgreSQL itself sets for PBP's writes (each commit
+# runs the watched table's triggers and a pg_notify). Ids for the UPDATE are
+# drawn from the rows that exist, as the load generator's PUTs are.
+WRITE_SCRIPTS = {
+    "insert": "insert into testtype (val) values ('pgbench insert');\n",
+    "update": "\\set id random(:lo, :hi)\nupdate testtype set val = 'pgbench update' where id = :id;\n",
+}
+
+
+def pgbench_run(stack: Stack, clients: int, duration: float, script: str | None = None,
+                defines: dict[str, int] | None = None) -> dict:
+    """`pgbench -S -M prepared` (select by key), or a custom script (-f)."""
+    if script is None:
+        workload = ["-S"]
+    else:
+        path = stack.root / f"pgbench-{script}.sql"
+        path.write_text(WRITE_SCRIPTS[script])
+        workload = ["-f", str(path)] + [f"-D{name}={value}" for name, value in (defines or {}).items()]
+    command = [str(stack.pg_bin / "pgbench"), *workload, "-M", "prepared", "-n", "-c", str(clients),
                "-j", str(min(clients, 2)), "-T", str(int(round(duration))), "pbp"]
     log("$ " + " ".join(command))
     result = subprocess.run(command, env=stack.pg_env(), capture_output=True, text=True, timeout=duration + 120)
@@ -380,6 +398,8 @@ def main() -> int:
     parser.add_argument("--crud-duration", type=float, default=5.0, help="seconds measured per CRUD run (and pgbench -T)")
     parser.add_argument("--crud-warmup", type=float, default=1.0)
     parser.add_argument("--pgbench-scale", type=int, default=10)
+    parser.add_argument("--no-write-ceiling", action="store_true",
+                        help="skip pgbench with POST's INSERT and PUT's UPDATE (the writes' own ceiling)")
     parser.add_argument("--intake-rows", type=int, default=100_000)
     parser.add_argument("--intake-rounds", type=int, default=3)
     parser.add_argument("--fcgi-workers", type=int, default=os.cpu_count() or 2)
@@ -512,6 +532,11 @@ def main() -> int:
                         "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
                         timeout=args.crud_duration + args.crud_warmup + 60)
                 row["pgbench"] = pgbench_run(stack, clients, args.crud_duration)
+                if not args.no_write_ceiling:
+                    lo, hi = (int(v) for v in stack.psql("select min(id), max(id) from testtype").split("|"))
+                    row["pgbench_insert"] = pgbench_run(stack, clients, args.crud_duration, "insert")
+                    row["pgbench_update"] = pgbench_run(stack, clients, args.crud_duration, "update",
+                                                        {"lo": lo, "hi": hi})
                 note_logs(f"crud {clients}", watch)
 
         if "intake" in selected:

@@ -16,7 +16,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
 
-test: deps build-debug unit-test integration-test chaos-test test-deploy
+test: deps build-debug unit-test fuzz integration-test chaos-test test-deploy
 
 unit-test:
 	swift test --parallel
@@ -43,6 +43,27 @@ chaos: deps build
 
 chaos-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/chaos
+
+# --- Fuzzing (issue 7): Fuzz/ ------------------------------------------------
+# `make fuzz`, part of `make test`: each parser that takes outside input (JSON,
+# form bodies and query strings, cursors, polls, write bodies, NOTIFY payloads,
+# the notifyd wire protocol) runs under libFuzzer and ASan for FUZZ_SECONDS,
+# FUZZ_JOBS (default: the cores) at a time, seeded from Fuzz/Corpus, which it
+# leaves alone. A crash, hang or runaway allocation fails the make; the input
+# lands in test-artifacts/fuzz/TARGET/ and `Fuzz/fuzz.sh replay FILE` reruns
+# it. `make fuzz-long` runs FUZZ_LONG_SECONDS per target and merges what was
+# new into Fuzz/Corpus, minimised, to commit. FUZZ_TARGETS picks targets
+# (`Fuzz/fuzz.sh list`). Built in .build-fuzz/ (see Fuzz/fuzz.sh for why).
+FUZZ_SECONDS ?= 15
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_TARGETS ?=
+.PHONY: fuzz fuzz-long
+
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) Fuzz/fuzz.sh run $(FUZZ_TARGETS)
+
+fuzz-long:
+	FUZZ_SECONDS=$(FUZZ_LONG_SECONDS) Fuzz/fuzz.sh merge $(FUZZ_TARGETS)
 
 # --- Benchmarks (issue 8): `make bench`, never part of `make test` -----------
 # Loopback only and bounded in time: starts a stack of its own with release

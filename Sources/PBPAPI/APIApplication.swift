@@ -25,6 +25,8 @@ public struct APIApplication: Sendable {
   public let configuration: Configuration
   public let catalog: TableCatalog
   public let hub: ChangeHub
+  /// First pages of collections, shared by the worker's threads.
+  let collectionCache = CollectionCache()
   /// The whole pool's workers, for the status endpoints.
   public let workerStatuses: (@Sendable () -> [WorkerStatus])?
 
@@ -90,13 +92,24 @@ public struct APIApplication: Sendable {
       guard let cursor = hub.snapshotCursor() else { throw .streamUnavailable() }
       let limit = try limitParameter(request)
       let cursorHeader = HeaderField(name: "PBP-Cursor", value: cursor.description)
-      if request.isConditional, let stamp = try table.stamp(), request.isFresh(stamp) {
+      let after = request.queryValue("after")
+      let cached = after == nil ? collectionCache.rows(table: table.table.name, limit: limit) : nil
+      // The stamp is read after the cursor was taken: a body valid at this
+      // stamp misses nothing that cursor's events would not bring.
+      let stamp = request.isConditional || cached != nil ? try table.stamp() : nil
+      if request.isConditional, let stamp, request.isFresh(stamp) {
         // Unchanged since the client's copy: nothing committed since, so the
         // current cursor misses nothing either.
         return HTTPResponse(status: 304, headers: [cursorHeader] + Self.validators(stamp))
       }
-      let (rows, stamp) = try table.list(limit: limit, after: request.queryValue("after"))
-      return .json(200, rows, headers: [cursorHeader] + (stamp.map(Self.validators) ?? []))
+      if let cached, let stamp, cached.stamp == stamp {
+        return .json(200, cached.rows, headers: [cursorHeader] + Self.validators(stamp))
+      }
+      let (rows, fresh) = try table.list(limit: limit, after: after)
+      if after == nil, let fresh {
+        collectionCache.store(table: table.table.name, limit: limit, rows: rows, stamp: fresh)
+      }
+      return .json(200, rows, headers: [cursorHeader] + (fresh.map(Self.validators) ?? []))
     case "POST":
       let created = try table.create(try fields(request))
       return .json(

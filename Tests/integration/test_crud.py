@@ -142,6 +142,22 @@ def test_bad_limits(client, limit):
     expect_error(client.get(f"/api/testtype?limit={limit}"), 400, "invalid_limit")
 
 
+def test_a_repeated_collection_read_sees_every_write_from_any_connection(client, stack):
+    """Workers keep first pages checked against the table's version: writes by
+    psql, not through the API, must show on the very next read."""
+    for n in range(3):
+        assert client.post("/api/testtype", {"val": f"page-{n}"}).status == 201
+    first = client.get("/api/testtype?limit=7").json()
+    assert client.get("/api/testtype?limit=7").json() == first
+    target = first[0]["id"]
+    stack.psql(f"update testtype set val = 'changed by psql' where id = {target}")
+    for _ in range(4):  # every worker and thread, not just one
+        assert client.get("/api/testtype?limit=7").json()[0]["val"] == "changed by psql"
+    stack.psql(f"delete from testtype where id = {target}")
+    for _ in range(4):
+        assert target not in [row["id"] for row in client.get("/api/testtype?limit=7").json()]
+
+
 def test_collection_validators_and_304(client, stack):
     first = client.get("/api/testtype?limit=5")
     etag, modified = first.headers["etag"], first.headers["last-modified"]

@@ -22,6 +22,7 @@ const uint32_t pbp_EPOLLOUT = EPOLLOUT;
 const uint32_t pbp_EPOLLRDHUP = EPOLLRDHUP;
 const uint32_t pbp_EPOLLHUP = EPOLLHUP;
 const uint32_t pbp_EPOLLERR = EPOLLERR;
+const uint32_t pbp_EPOLLONESHOT = EPOLLONESHOT;
 const short pbp_POLLRDHUP = POLLRDHUP;
 
 int pbp_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }

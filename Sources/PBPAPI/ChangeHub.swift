@@ -62,7 +62,8 @@ public final class ChangeHub: Sendable {
       let decision = state.poll(poll, responder: responder, now: MonotonicClock.now())
       if case .park(let id) = decision {
         // Registered under the lock, so that no answer can close the socket first.
-        let watched = pbp_epoll_add(epollFD, responder.socket, pbp_EPOLLRDHUP | pbp_EPOLLIN, id)
+        // One-shot: a hang-up is reported once, even while the answer is being written.
+        let watched = pbp_epoll_add(epollFD, responder.socket, pbp_EPOLLRDHUP | pbp_EPOLLIN | pbp_EPOLLONESHOT, id)
         if watched != 0 { log.warning("epoll_ctl add fd \(responder.socket): \(SystemError("epoll_ctl"))") }
       }
       return decision
@@ -132,13 +133,12 @@ public final class ChangeHub: Sendable {
 
   // MARK: Plumbing
 
-  /// Runs a transition and stops watching the sockets of the polls it took out.
+  /// Runs a transition under the lock. The sockets of the polls it took out
+  /// stay in the epoll set until their answer closes them, which removes them
+  /// (one epoll_ctl fewer per delivery, 10,000 in a big fan-out); a hang-up
+  /// seen meanwhile names an id that is no longer parked and is ignored.
   private func takeOut(_ transition: (inout ChangeHubState) -> [Delivery]) -> [Delivery] {
-    state.withLock { state in
-      let deliveries = transition(&state)
-      for delivery in deliveries { _ = pbp_epoll_del(epollFD, delivery.responder.socket) }
-      return deliveries
-    }
+    state.withLock { state in transition(&state) }
   }
 
   /// Writes answers outside the lock: a slow write never holds up parking.

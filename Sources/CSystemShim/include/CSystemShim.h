@@ -15,6 +15,7 @@ extern const uint32_t pbp_EPOLLOUT;
 extern const uint32_t pbp_EPOLLRDHUP;
 extern const uint32_t pbp_EPOLLHUP;
 extern const uint32_t pbp_EPOLLERR;
+extern const uint32_t pbp_EPOLLONESHOT;
 extern const short pbp_POLLRDHUP;
 
 int pbp_epoll_create(void);

@@ -37,7 +37,8 @@ public struct NotifydSubscription: Sendable {
       }
       let jittered = delay * Double.random(in: 0.5...1.0)
       usleep(UInt32(jittered.milliseconds * 1000))
-      delay = min(delay * 2, .seconds(2))
+      // Capped well below the 1 s a snapshot read waits for the stream to return.
+      delay = min(delay * 2, .milliseconds(500))
     }
   }
 

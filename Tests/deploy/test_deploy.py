@@ -203,8 +203,6 @@ def test_notifyd_restart_resets_a_waiting_poll_and_delivery_goes_on(deployed):
     KNOWN["extra resets after a notifyd restart"] = poll_like_a_browser(deployed, f"after restart {uuid.uuid4().hex[:8]}")
 
 
-@pytest.mark.xfail(strict=False, reason="PBP: a worker that has not yet reconnected to the restarted pbp-notifyd "
-                                        "hands out cursors of the ended epoch, which reset once more")
 def test_after_a_notifyd_restart_one_reset_is_enough(deployed):
     assert KNOWN.get("extra resets after a notifyd restart") == 0, KNOWN
 
@@ -239,8 +237,6 @@ def test_reload_under_a_stream_of_requests_fails_none(deployed):
     assert journal.count("Reloaded pbp-fcgi.service") >= 2
 
 
-@pytest.mark.xfail(strict=False, reason="PBP: a worker started by a reload follows pbp-notifyd 'from here', so a "
-                                        "poll whose cursor is a few events older is answered with a reset")
 def test_a_reload_resets_no_poll(deployed):
     assert KNOWN.get("resets in reloads") == [], KNOWN
 

@@ -444,6 +444,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.alarm(int(args.time_limit))
 
+    # As docs/deploy.md tunes a deployment: the kernel caps the FastCGI
+    # socket's backlog (16384) at somaxconn, and 10,000+ clients polling again
+    # at once overflow Debian's 4096 (nginx then answers 503). Restored at the end.
+    somaxconn_path = Path("/proc/sys/net/core/somaxconn")
+    somaxconn_before = int(somaxconn_path.read_text())
+    if somaxconn_before < 16384:
+        try:
+            somaxconn_path.write_text("16384")
+        except OSError as error:
+            log(f"cannot raise net.core.somaxconn ({error}); it stays {somaxconn_before}")
+
     root = Path(tempfile.mkdtemp(prefix="pbp-bench-"))
     os.chmod(root, 0o755)
     workers, threads = args.fcgi_workers, args.fcgi_threads
@@ -460,7 +471,8 @@ def main() -> int:
                                 "loadgen_procs": args.loadgen_procs, "ramp_per_ms": args.ramp,
                                 "poll_timeout_s": 55, "fanout_rounds": args.rounds,
                                 "crud_duration_s": args.crud_duration, "crud_warmup_s": args.crud_warmup,
-                                "pgbench_scale": args.pgbench_scale},
+                                "pgbench_scale": args.pgbench_scale,
+                                "somaxconn": int(somaxconn_path.read_text())},
                      "problems": []}
     failed = interrupted = False
     try:
@@ -560,6 +572,8 @@ def main() -> int:
         failed = interrupted = True
     finally:
         signal.alarm(0)
+        if int(somaxconn_path.read_text()) != somaxconn_before:
+            somaxconn_path.write_text(str(somaxconn_before))
         if current_loadgen is not None and current_loadgen.poll() is None:
             kill_group(current_loadgen)
         if nchan is not None:

@@ -1,8 +1,9 @@
 // JSONParser.parse: the strict parser behind every JSON body and payload.
 // Properties: no crash; an error's offset lies inside the input; tooDeep is
 // reported at the bracket that opens one level more than the limit; a parsed
-// value nests no deeper than the limit, and the limit is exact (the value's
-// own depth passes, one less is tooDeep); a parsed value written by
+// text nests no deeper than the limit, and the limit is exact (the text's
+// own depth passes, one less is tooDeep; a member given twice may leave a
+// value shallower than its text); a parsed value written by
 // JSONWriter parses back to an equal value; the text as a String parses alike.
 import JSON
 
@@ -17,7 +18,17 @@ private func depth(_ value: JSONValue) -> Int {
 
 /// How many arrays and objects are open after a prefix of a JSON text.
 private func openBrackets(_ bytes: ArraySlice<UInt8>) -> Int {
+  bracketScan(bytes).open
+}
+
+/// The most arrays and objects open at once anywhere in a JSON text.
+private func textDepth(_ bytes: [UInt8]) -> Int {
+  bracketScan(bytes[...]).deepest
+}
+
+private func bracketScan(_ bytes: ArraySlice<UInt8>) -> (open: Int, deepest: Int) {
   var open = 0
+  var deepest = 0
   var inString = false
   var escaped = false
   for byte in bytes {
@@ -32,13 +43,15 @@ private func openBrackets(_ bytes: ArraySlice<UInt8>) -> Int {
     } else {
       switch byte {
       case UInt8(ascii: "\""): inString = true
-      case UInt8(ascii: "["), UInt8(ascii: "{"): open += 1
+      case UInt8(ascii: "["), UInt8(ascii: "{"):
+        open += 1
+        deepest = max(deepest, open)
       case UInt8(ascii: "]"), UInt8(ascii: "}"): open -= 1
       default: break
       }
     }
   }
-  return open
+  return (open, deepest)
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -58,7 +71,10 @@ public func fuzzJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     return 0
   }
 
-  let levels = depth(value)
+  // The limit applies to the text: a member given twice keeps its last value,
+  // which may nest less deeply than the one it replaced.
+  let levels = textDepth(bytes)
+  require(depth(value) <= levels, "value nests \(depth(value)) levels, its text \(levels)")
   require(levels <= JSONParser.defaultMaximumDepth, "\(levels) levels accepted")
   require((try? JSONParser.parse(bytes, maximumDepth: levels)) == value, "refused at its own depth \(levels)")
   if levels > 0 {

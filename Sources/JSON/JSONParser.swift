@@ -26,6 +26,8 @@ public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertibl
 }
 
 /// A strict RFC 8259 parser with a nesting limit, for input from outside.
+/// A member name given twice keeps its last value, as PostgreSQL's `jsonb`
+/// does; the nesting limit applies to the text, the overwritten value included.
 public struct JSONParser {
   public static let defaultMaximumDepth = 32
 

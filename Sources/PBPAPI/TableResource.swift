@@ -18,16 +18,19 @@ struct TableResource {
     var etag: String { "\"\(version)\"" }
   }
 
-  /// Two scalar subqueries (write version, HTTP date) of the table named by parameter `$n`.
-  static func stampColumns(parameter n: Int) -> String {
+  /// The table's stamp (write version, HTTP date) as a query on the table
+  /// named by parameter `$n`: `table_mtime` aggregates the table's writer
+  /// shards, once per query.
+  static func stampQuery(parameter n: Int) -> String {
     """
-    (select m.version::text from table_mtime m where m.name = $\(n)),
-    (select to_char(m.mtime at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"') from table_mtime m where m.name = $\(n))
+    select m.version::text as version,
+           to_char(m.mtime at time zone 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS "GMT"') as http_date
+    from table_mtime m where m.name = $\(n)
     """
   }
 
   func stamp() throws(APIError) -> Stamp? {
-    let sql = "select \(Self.stampColumns(parameter: 1))"
+    let sql = Self.stampQuery(parameter: 1)
     let row = try session.run(readOnly: true) { try $0.execute(sql, [table.name]).rows.first }
     return row.flatMap(Self.stamp)
   }
@@ -41,8 +44,9 @@ struct TableResource {
   /// (keyset pagination), and the table's stamp read in the same snapshot.
   func list(limit: Int, after: String?) throws(APIError) -> (rows: String, stamp: Stamp?) {
     let sql = """
+      with stamp as (\(Self.stampQuery(parameter: 3)))
       select coalesce(json_agg(row_to_json(t) order by t.\(table.quotedKey)), '[]')::text,
-             \(Self.stampColumns(parameter: 3))
+             (select version from stamp), (select http_date from stamp)
       from (select * from \(table.quotedName)
             where $2::text is null or \(table.quotedKey) > $2::text::\(table.keyType)
             order by \(table.quotedKey) limit $1) t

@@ -59,15 +59,24 @@ export const tableHref = (table) => `#/${encodeURIComponent(table)}`;
 
 const reducedMotion = () => globalThis.matchMedia?.('(prefers-reduced-motion: reduce)').matches;
 
-function flash(el) {
-  if (reducedMotion()) return;
-  el.classList.remove('flash');
-  void el.offsetWidth; // restart the animation
-  el.classList.add('flash');
-  clearTimeout(el._flashTimer);
-  const end = () => { clearTimeout(el._flashTimer); el.classList.remove('flash'); };
-  el.addEventListener('animationend', end, { once: true });
-  el._flashTimer = setTimeout(end, 1500); // in case no animationend comes (hidden tab)
+function flash(el) { flashAll([el]); }
+
+/**
+ * Restarts the change highlight of every element with one forced layout for
+ * the whole batch: a layout per row made a burst of changes to a long table
+ * take seconds (quadratic in its rows).
+ */
+function flashAll(elements) {
+  if (elements.length === 0 || reducedMotion()) return;
+  for (const el of elements) el.classList.remove('flash');
+  void elements[0].offsetWidth; // restart the animations
+  for (const el of elements) {
+    el.classList.add('flash');
+    clearTimeout(el._flashTimer);
+    const end = () => { clearTimeout(el._flashTimer); el.classList.remove('flash'); };
+    el.addEventListener('animationend', end, { once: true });
+    el._flashTimer = setTimeout(end, 1500); // in case no animationend comes (hidden tab)
+  }
 }
 
 function setTime(time, mtime) {
@@ -151,6 +160,7 @@ export class TableView {
     this.editing = null;           // { key, input, hint, original } of the row being edited
     this.busy = new Set();         // keys with a request in flight
     this.rendered = false;
+    this.loaded = false;           // a snapshot has been shown
     this.tbody.replaceChildren();
   }
 
@@ -193,8 +203,11 @@ export class TableView {
   // ---- rendering ---------------------------------------------------------------
 
   /** Update the rows whose keys changed (all of them on the first render). */
-  render({ keys } = { keys: new Set(this.replica.rows.keys()) }) {
-    const flash = this.rendered && !reducedMotion();
+  render({ keys, reset = false } = { keys: new Set(this.replica.rows.keys()) }) {
+    // The first snapshot is what the page opens with, not a change to point out.
+    const flash = this.rendered && !(reset && !this.loaded);
+    if (reset) this.loaded = true;
+    const flashed = [];
     for (const key of keys) {
       const row = this.replica.get(key);
       const tr = this.trs.get(key);
@@ -212,12 +225,13 @@ export class TableView {
         const fresh = this._buildRow(row);
         this._insertSorted(key, fresh);
         this.trs.set(key, fresh);
-        if (flash) this._flash(fresh);
+        if (flash) flashed.push(fresh);
       } else {
         this._updateRow(tr, row);
-        if (flash) this._flash(tr);
+        if (flash) flashed.push(tr);
       }
     }
+    flashAll(flashed);
     this.rendered = true;
     this._updateCount();
   }
@@ -238,8 +252,6 @@ export class TableView {
     }
     this.tbody.append(tr);
   }
-
-  _flash(tr) { flash(tr); }
 
   _buildRow(row) {
     const key = keyOf(row.id);

@@ -79,11 +79,29 @@ export async function request(method, path, { body, signal, timeoutMs = 15000 } 
 
 const seg = (v) => encodeURIComponent(String(v));
 
-/** The whole table and the cursor taken before it was read. */
-export async function listRows(table, { signal } = {}) {
-  const { data, headers } = await request('GET', `/${seg(table)}`, { signal, timeoutMs: 20000 });
-  if (!Array.isArray(data)) throw new ApiError(200, 'bad_response', `GET /api/${table} did not return an array.`);
-  return { rows: data, cursor: cursorHeader(headers, table) };
+/**
+ * The whole table, page after page in key order, and the cursor of the first
+ * page (taken before its query). Later pages are read after it, so they are at
+ * least as new as that cursor, and a row that moves in between arrives as an
+ * event after it: polling from it misses nothing.
+ */
+export async function listRows(table, { signal, keyField = 'id', pageSize = 1000 } = {}) {
+  const readPage = async (after) => {
+    const query = `?limit=${pageSize}` + (after === undefined ? '' : `&after=${seg(after)}`);
+    const { data, headers } = await request('GET', `/${seg(table)}${query}`, { signal, timeoutMs: 20000 });
+    if (!Array.isArray(data)) throw new ApiError(200, 'bad_response', `GET /api/${table} did not return an array.`);
+    return { data, headers };
+  };
+  const first = await readPage(undefined);
+  const rows = [...first.data];
+  let page = first.data;
+  while (page.length === pageSize) {
+    const last = page[page.length - 1]?.[keyField];
+    if (last === undefined || last === null) throw new ApiError(200, 'bad_response', `GET /api/${table} sent a row without its ${keyField}.`);
+    page = (await readPage(last)).data;
+    rows.push(...page);
+  }
+  return { rows, cursor: cursorHeader(first.headers, table) };
 }
 
 /**

@@ -106,11 +106,23 @@ class Api:
             raise ApiError(response.status, "bad_response", f"not JSON ({method} {API_ROOT}{path}): {text[:200]!r}")
         return response.status, response.headers, data
 
-    async def list_rows(self, table: str):
-        _, headers, data = await self.request("GET", f"/{seg(table)}", timeout_ms=20000)
-        if not isinstance(data, list):
-            raise ApiError(200, "bad_response", f"GET /api/{table} did not return an array.")
-        return data, self._cursor_header(headers, table)
+    async def list_rows(self, table: str, key_field: str = "id", page_size: int = 1000):
+        async def read_page(after):
+            query = f"?limit={page_size}" + ("" if after is None else f"&after={seg(after)}")
+            _, headers, data = await self.request("GET", f"/{seg(table)}{query}", timeout_ms=20000)
+            if not isinstance(data, list):
+                raise ApiError(200, "bad_response", f"GET /api/{table} did not return an array.")
+            return data, headers
+
+        page, first_headers = await read_page(None)
+        rows = list(page)
+        while len(page) == page_size:
+            last = page[-1].get(key_field) if isinstance(page[-1], dict) else None
+            if last is None:
+                raise ApiError(200, "bad_response", f"GET /api/{table} sent a row without its {key_field}.")
+            page, _ = await read_page(last)
+            rows.extend(page)
+        return rows, self._cursor_header(first_headers, table)
 
     async def row_with_cursor(self, table: str, key):
         _, headers, _ = await self.request("GET", f"/{seg(table)}?limit=1")

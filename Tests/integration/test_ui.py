@@ -194,6 +194,27 @@ def test_psql_changes_appear_live(driver, stack):
     assert_no_js_errors(driver)
 
 
+def test_a_table_longer_than_one_page_is_shown_whole(driver, stack):
+    """The API answers at most 1000 rows a request by default: the page reads
+    the collection page after page, not just the first."""
+    marker = f"bulk-{uuid.uuid4().hex[:8]}"
+    stack.psql(f"insert into testtype (val) select '{marker} ' || g from generate_series(1, 2500) g")
+    try:
+        open_page(driver, stack)
+        expected = scalar(stack.psql("select count(*) from testtype"))
+        assert expected >= 2500
+        shown = driver.execute_script("return document.querySelectorAll('#rows tr[data-id]').length;")
+        assert shown == expected, f"the page shows {shown} of {expected} rows"
+        last = scalar(stack.psql(f"select max(id) from testtype where val like '{marker}%'"))
+        assert row_text(driver, last) == f"{marker} 2500"
+    finally:
+        stack.psql(f"delete from testtype where val like '{marker}%'")
+    wait(driver, lambda d: not d.execute_script(
+        "return [...document.querySelectorAll('#rows tr[data-id] .val')].some(e => e.textContent.startsWith(arguments[0]));",
+        marker), "the deleted rows stayed on the page")
+    assert_no_js_errors(driver)
+
+
 # ---- 2. the page's own form, edit and delete ------------------------------------------------
 
 def test_add_edit_delete_through_the_page(driver, stack):

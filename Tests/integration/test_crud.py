@@ -201,3 +201,19 @@ def test_openapi_document_describes_the_api(client):
         node = document
         for part in ref.removeprefix("#/").split("/"):
             node = node[part]
+
+
+@pytest.mark.parametrize("path, status", [("/api/testtype?limit=1", 200), ("/api/no_such_table", 404),
+                                          ("/api/testtype?limit=0", 400), ("/", 200)])
+def test_answers_carry_the_security_headers(client, path, status):
+    """The /api/ location sets headers of its own, which in nginx replaces the
+    server's list: the security headers must be named there again."""
+    response = client.get(path)
+    assert response.status == status
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert response.headers["referrer-policy"] == "same-origin"
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    if path.startswith("/api/"):
+        assert response.headers["content-security-policy"].startswith("default-src 'none'")
+        assert response.headers["cache-control"] == "no-cache"

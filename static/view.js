@@ -134,8 +134,26 @@ class Alert {
 
 // ---- the whole table -------------------------------------------------------------------
 
-export class TableView {
+/** What both views share: a section shown while it follows a Replica. */
+class ReplicaSection {
+  /** Render `this.replica` on every change it reports, and show the section. */
+  _follow(onChange) {
+    this._unsubscribe = this.replica.subscribe(onChange);
+    this.section.hidden = false;
+    this.render();
+  }
+
+  detach() {
+    this._unsubscribe?.();
+    this._unsubscribe = null;
+    this.replica = null;
+    this.section.hidden = true;
+  }
+}
+
+export class TableView extends ReplicaSection {
   constructor({ doc = document } = {}) {
+    super();
     this.doc = doc;
     this.section = doc.getElementById('table-view');
     this.titleEl = doc.getElementById('table-title');
@@ -177,16 +195,7 @@ export class TableView {
     this.titleEl.textContent = name;
     this._clear();
     this.alert.clear();
-    this._unsubscribe = replica.subscribe((change) => this.render(change));
-    this.section.hidden = false;
-    this.render();
-  }
-
-  detach() {
-    this._unsubscribe?.();
-    this._unsubscribe = null;
-    this.replica = null;
-    this.section.hidden = true;
+    this._follow((change) => this.render(change));
   }
 
   showError(message) { this.alert.show(message); }
@@ -477,8 +486,9 @@ export class TableView {
 
 // ---- one row ------------------------------------------------------------------------------
 
-export class DetailView {
+export class DetailView extends ReplicaSection {
   constructor({ doc = document } = {}) {
+    super();
     this.doc = doc;
     const $ = (id) => doc.getElementById(id);
     this.section = $('detail-view');
@@ -538,16 +548,7 @@ export class DetailView {
     this.titleEl.textContent = `Row ${this.key}`;
     this.subEl.textContent = JSON.stringify(subscription);
     this.doc.title = `PBP · ${name} · row ${this.key}`;
-    this._unsubscribe = replica.subscribe(() => this.render());
-    this.section.hidden = false;
-    this.render();
-  }
-
-  detach() {
-    this._unsubscribe?.();
-    this._unsubscribe = null;
-    this.replica = null;
-    this.section.hidden = true;
+    this._follow(() => this.render());
   }
 
   /** 'loading' | 'present' | 'deleted' (seen, then gone) | 'missing' (not there when loaded). */

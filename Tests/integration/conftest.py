@@ -12,6 +12,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,17 @@ class Client:
 
     def delete(self, path: str, **kwargs) -> Response:
         return self.request("DELETE", path, **kwargs)
+
+
+def wait_for(predicate, seconds: float, what: str):
+    """The first truthy value of `predicate`, polled every 50 ms; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def caught_up_cursor(client: Client, subscriptions=None, seconds: float = 60) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Client, caught_up_cursor
+from conftest import Client, caught_up_cursor, wait_for
 
 JSON_TYPE = {"Content-Type": "application/json"}
 FORM_TYPE = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -62,16 +62,6 @@ def expect_error(response, status: int, code: str):
     assert body["error"] == code, body
     assert isinstance(body["message"], str) and body["message"], body
     return body
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 # -- raw HTTP -------------------------------------------------------------------

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, caught_up_cursor, temporary_stack
+from conftest import Client, caught_up_cursor, temporary_stack, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,6 @@ def status(client: Client) -> dict:
     response = client.get("/api/_status")
     assert response.status == 200, response
     return response.json()
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 class RawPolls:

@@ -79,6 +79,8 @@ class Stack:
         self.fcgi_socket = self.run_dir / "fcgi.sock"
         self.processes: dict[str, subprocess.Popen] = {}
         self.pg_bin = pg_bindir()
+        self.reaper: subprocess.Popen | None = None
+        self.reaper_pipe: int | None = None
 
     # -- addresses -------------------------------------------------------
 
@@ -107,6 +109,7 @@ class Stack:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(exist_ok=True)
+        self.start_reaper()
         try:
             self.start_postgres()
             self.prepare_database()
@@ -122,6 +125,33 @@ class Stack:
         for name in ("nginx", "pbp-fcgi", "pbp-notifyd"):
             self.stop_process(name)
         self.stop_postgres()
+        self.stop_reaper()
+
+    # -- the reaper --------------------------------------------------------
+
+    def start_reaper(self) -> None:
+        """A process that outlives this one to stop the stack if this one is
+        killed (kill -9, a timeout) before stop(): it waits for the end of a
+        pipe whose only writer is this process."""
+        if self.reaper is not None:
+            return
+        read_end, write_end = os.pipe()  # not inherited by the stack's processes
+        with open(self.root / "reaper.log", "ab") as log:
+            self.reaper = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "reap", "--root", str(self.root)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        os.close(read_end)
+        self.reaper_pipe = write_end
+
+    def stop_reaper(self) -> None:
+        """Everything is stopped: the reaper leaves without doing anything."""
+        if self.reaper_pipe is not None:
+            os.write(self.reaper_pipe, REAPER_STAND_DOWN)
+            os.close(self.reaper_pipe)
+            self.reaper_pipe = None
+        if self.reaper is not None:
+            self.reaper.wait(timeout=10)
+            self.reaper = None
 
     # -- PostgreSQL -----------------------------------------------------
 
@@ -308,6 +338,41 @@ http {{
         process.wait()
 
 
+REAPER_STAND_DOWN = b"stopped"
+
+
+def reap(root: Path) -> int:
+    """Waits until the stack's owner stops it (exit 0) or dies (exit 3). After a death, stops
+    what still runs under `root`: PBP's processes and nginx's master (found by
+    the folder in their command lines, so a reused pid is never hit) and the
+    PostgreSQL cluster."""
+    message = sys.stdin.buffer.read()
+    if message == REAPER_STAND_DOWN:
+        return 0
+    marker = str(root).encode() + b"/"  # every command line names a file inside it
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        program = Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
+        if marker in cmdline and (program in ("pbp-notifyd", "pbp-fcgi", "nginx") or cmdline.startswith(b"nginx: master")):
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    pg_data = root / "pg" / "data"
+    if (pg_data / "postmaster.pid").exists():
+        pg_ctl = [str(pg_bindir() / "pg_ctl"), "stop", "-m", "immediate", "-D", str(pg_data)]
+        if os.geteuid() == 0:
+            pg_ctl = ["runuser", "-u", "postgres", "--", *pg_ctl]
+        subprocess.run(pg_ctl, stdout=subprocess.DEVNULL)
+    print(f"pbpstack: its owner died; stopped the stack in {root}", file=sys.stderr)
+    return 3
+
+
 def default_root() -> Path:
     """The repository's .pbp folder, or, when the postgres user cannot reach
     it (a checkout under /root), a folder of the same name under /var/tmp."""
@@ -326,11 +391,18 @@ def default_root() -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["run"])
+    parser.add_argument("command", choices=["run", "reap"])
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
-    parser.add_argument("--bin-dir", type=Path, required=True)
+    parser.add_argument("--bin-dir", type=Path)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--root", type=Path, help="reap: the stack's folder")
     args = parser.parse_args()
+    if args.command == "reap":
+        if args.root is None:
+            parser.error("reap needs --root")
+        return reap(args.root)
+    if args.bin_dir is None:
+        parser.error("run needs --bin-dir")
 
     stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers)
     stopping = False

@@ -341,6 +341,23 @@ http {{
 REAPER_STAND_DOWN = b"stopped"
 
 
+def processes_under(root: Path) -> list[tuple[int, bytes]]:
+    """(pid, command line) of every other process whose command line names a
+    file inside `root`: a stack's processes all do, and nothing else would."""
+    marker = str(root).encode() + b"/"
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if marker in cmdline:
+            found.append((int(entry.name), cmdline))
+    return found
+
+
 def reap(root: Path) -> int:
     """Waits until the stack's owner stops it (exit 0) or dies (exit 3). After a death, stops
     what still runs under `root`: PBP's processes and nginx's master (found by
@@ -349,18 +366,12 @@ def reap(root: Path) -> int:
     message = sys.stdin.buffer.read()
     if message == REAPER_STAND_DOWN:
         return 0
-    marker = str(root).encode() + b"/"  # every command line names a file inside it
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
+    for pid, cmdline in processes_under(root):
         program = Path(cmdline.split(b"\0", 1)[0].decode(errors="replace")).name
-        if marker in cmdline and (program in ("pbp-notifyd", "pbp-fcgi", "nginx") or cmdline.startswith(b"nginx: master")):
+        # PostgreSQL is stopped with pg_ctl below; pbp-fcgi's workers die with their master.
+        if program in ("pbp-notifyd", "pbp-fcgi", "nginx") or cmdline.startswith(b"nginx: master"):
             try:
-                os.kill(int(entry.name), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
     pg_data = root / "pg" / "data"

@@ -9,10 +9,10 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from conftest import REPO, temporary_stack, wait_for
+from pbpstack import processes_under
 
 OWNER = """
 import sys, time
@@ -26,19 +26,10 @@ time.sleep(600)
 """
 
 
-def processes_under(root: Path) -> list[str]:
-    marker = str(root).encode() + b"/"
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if marker in cmdline:
-                words = cmdline.replace(b"\0", b" ").decode(errors="replace")
-                found.append(f"{entry.name} {words[:120]}")
-    return found
+def running_under(root: Path) -> list[str]:
+    """The stack's processes still running, readable in an assertion message."""
+    return [str(pid) + " " + cmdline.replace(b"\0", b" ").decode(errors="replace")[:120]
+            for pid, cmdline in processes_under(root)]
 
 
 def test_a_killed_owner_leaves_no_stack_behind():
@@ -49,12 +40,12 @@ def test_a_killed_owner_leaves_no_stack_behind():
                              stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout.readline().strip() == "serving"
-        running = processes_under(root)
+        running = running_under(root)
         assert any("pbp-notifyd" in line for line in running) and any("nginx" in line for line in running), running
         assert (root / "pg" / "data" / "postmaster.pid").exists()
         owner.send_signal(signal.SIGKILL)
         owner.wait()
-        wait_for(lambda: not processes_under(root), 30, f"the stack's processes to stop: {processes_under(root)}")
+        wait_for(lambda: not running_under(root), 30, f"the stack's processes to stop: {running_under(root)}")
         wait_for(lambda: not (root / "pg" / "data" / "postmaster.pid").exists(), 30, "PostgreSQL to stop")
         assert "its owner died" in (root / "reaper.log").read_text()
     finally:
@@ -69,4 +60,4 @@ def test_a_stopped_stack_sends_its_reaper_away_without_a_kill():
         reaper = stack.reaper
         assert reaper is not None and reaper.poll() is None
     assert reaper.returncode == 0, "the reaper stopped the stack itself"
-    assert not processes_under(stack.root)
+    assert not running_under(stack.root)

@@ -72,7 +72,9 @@ struct ChangeHubState {
     nextID += 1
     parked[id] = ParkedPoll(responder: responder, poll: poll)
     // A cursor this worker cannot place yet gets a short wait, not the whole timeout.
-    let wait = standing == .notYetKnown ? min(poll.timeout, Self.graceForUnknownCursors) : poll.timeout
+    let wait =
+      standing == .notYetKnown || standing == .awaitingStream
+      ? min(poll.timeout, Self.graceForUnknownCursors) : poll.timeout
     deadlines.insert(Deadline(at: now + wait, id: id))
     return .park(id: id)
   }
@@ -85,6 +87,11 @@ struct ChangeHubState {
     case streamUnknown
     /// No cursor: the client wants the newest position.
     case fresh
+    /// No cursor while the stream is interrupted: the newest position known
+    /// may belong to an epoch that has just ended (notifyd restarted), and a
+    /// client handed it would be reset by the next worker. Waits briefly for
+    /// the stream, as snapshot reads do.
+    case awaitingStream
     /// The ring holds everything after the cursor.
     case current
     /// The cursor's epoch is over, or it is older than the ring: the client must reset.
@@ -97,7 +104,7 @@ struct ChangeHubState {
 
   func standing(of cursor: Cursor?) -> Standing {
     guard let epoch else { return .streamUnknown }
-    guard let cursor else { return .fresh }
+    guard let cursor else { return isFollowing ? .fresh : .awaitingStream }
     if cursor.epoch == epoch {
       if cursor.seq > ring.newestSeq { return .notYetKnown }
       return ring.events(after: cursor.seq) == nil ? .gone : .current
@@ -109,7 +116,7 @@ struct ChangeHubState {
   private mutating func answerNow(_ poll: ChangePoll, _ standing: Standing) -> HTTPResponse? {
     guard let epoch, let current else { return nil }
     switch standing {
-    case .streamUnknown, .notYetKnown: return nil
+    case .streamUnknown, .notYetKnown, .awaitingStream: return nil
     case .fresh: return ChangeResponses.noEvents(cursor: current)
     case .gone: return ChangeResponses.reset(current: current)
     case .current:
@@ -152,7 +159,8 @@ struct ChangeHubState {
   /// everything we held is void: parked polls of an old epoch are told to reset.
   mutating func streamStarted(at position: Cursor, resumed: Bool) -> [Delivery] {
     isFollowing = true
-    if resumed && position.epoch == epoch { return [] }
+    // Polls without a cursor waited for the stream to come back.
+    if resumed && position.epoch == epoch { return reevaluateParked() }
     if let old = epoch, old != position.epoch {
       if pastEpochs.count >= 64 { pastEpochs.removeAll() }
       pastEpochs.insert(old)
@@ -252,7 +260,8 @@ struct ChangeHubState {
   private func timeoutAnswer(_ poll: ChangePoll) -> HTTPResponse {
     guard let current else { return HTTPResponse(error: .streamUnavailable()) }
     switch standing(of: poll.cursor) {
-    case .current, .fresh: return ChangeResponses.noEvents(cursor: current)
+    // The stream still away: the last known position is better than no answer.
+    case .current, .fresh, .awaitingStream: return ChangeResponses.noEvents(cursor: current)
     case .gone, .notYetKnown, .streamUnknown: return ChangeResponses.reset(current: current)
     }
   }

@@ -166,6 +166,37 @@ final class RecordingResponder: PollResponder {
     #expect(state.parked.count == 1)
   }
 
+  @Test func aPollWithoutACursorWaitsForAnInterruptedStream() throws {
+    // notifyd restarted: until this worker hears of the new epoch, its newest
+    // position is the old epoch's, and a client handed it would be reset.
+    var state = started()
+    state.isFollowing = false
+    let responder = RecordingResponder()
+    guard case .park = state.poll(poll(nil), responder: responder, now: .zero) else {
+      Issue.record("a poll without a cursor was answered while the stream was away")
+      return
+    }
+    let deliveries = state.streamStarted(at: Cursor(epoch: epoch + 1, seq: 5), resumed: false)
+    try #require(deliveries.count == 1)
+    #expect(try body(deliveries[0].response)["cursor"] == .string("00000000000000e2:5"))
+
+    // The stream comes back where it was: answered at once.
+    state.isFollowing = false
+    _ = state.poll(poll(nil), responder: responder, now: .zero)
+    let resumed = state.streamStarted(at: Cursor(epoch: epoch + 1, seq: 5), resumed: true)
+    try #require(resumed.count == 1)
+    #expect(try body(resumed[0].response)["cursor"] == .string("00000000000000e2:5"))
+
+    // It stays away: after a short grace, the last known position.
+    state.isFollowing = false
+    _ = state.poll(poll(nil), responder: responder, now: .zero)
+    #expect(state.expire(now: .milliseconds(999)).isEmpty)
+    let late = state.expire(now: ChangeHubState.graceForUnknownCursors)
+    try #require(late.count == 1)
+    #expect(late[0].response.status == 200)
+    #expect(try body(late[0].response)["cursor"] == .string("00000000000000e2:5"))
+  }
+
   @Test func timeoutsAnswerWithTheNewestCursorAndNoEvents() throws {
     var state = started()
     _ = state.poll(

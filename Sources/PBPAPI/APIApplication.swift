@@ -92,6 +92,7 @@ public struct APIApplication: Sendable {
       guard let cursor = hub.snapshotCursor() else { throw .streamUnavailable() }
       let limit = try limitParameter(request)
       let cursorHeader = HeaderField(name: "PBP-Cursor", value: cursor.description)
+      let keyHeader = Self.keyHeader(table)
       let after = request.queryValue("after")
       let cached = after == nil ? collectionCache.rows(table: table.table.name, limit: limit) : nil
       // The stamp is read after the cursor was taken: a body valid at this
@@ -100,16 +101,16 @@ public struct APIApplication: Sendable {
       if request.isConditional, let stamp, request.isFresh(stamp) {
         // Unchanged since the client's copy: nothing committed since, so the
         // current cursor misses nothing either.
-        return HTTPResponse(status: 304, headers: [cursorHeader] + Self.validators(stamp))
+        return HTTPResponse(status: 304, headers: [cursorHeader, keyHeader] + Self.validators(stamp))
       }
       if let cached, let stamp, cached.stamp == stamp {
-        return .json(200, cached.rows, headers: [cursorHeader] + Self.validators(stamp))
+        return .json(200, cached.rows, headers: [cursorHeader, keyHeader] + Self.validators(stamp))
       }
       let (rows, fresh) = try table.list(limit: limit, after: after)
       if after == nil, let fresh {
         collectionCache.store(table: table.table.name, limit: limit, rows: rows, stamp: fresh)
       }
-      return .json(200, rows, headers: [cursorHeader] + (fresh.map(Self.validators) ?? []))
+      return .json(200, rows, headers: [cursorHeader, keyHeader] + (fresh.map(Self.validators) ?? []))
     case "POST":
       let created = try table.create(try fields(request))
       return .json(
@@ -134,7 +135,7 @@ public struct APIApplication: Sendable {
   ) throws(APIError) -> HTTPResponse {
     switch request.method {
     case "GET", "HEAD":
-      return .json(200, try table.get(key: key))
+      return .json(200, try table.get(key: key), headers: [Self.keyHeader(table)])
     case "PUT", "PATCH":
       let body: [String: JSONValue]
       if let given { body = given } else { body = try fields(request) }
@@ -167,6 +168,11 @@ public struct APIApplication: Sendable {
   }
 
   // MARK: Helpers
+
+  /// Names the key column, so that a client keeps rows by it without knowing the table.
+  static func keyHeader(_ table: TableResource) -> HeaderField {
+    HeaderField(name: "PBP-Key", value: table.table.keyColumn)
+  }
 
   static func validators(_ stamp: TableResource.Stamp) -> [HeaderField] {
     [HeaderField(name: "ETag", value: stamp.etag), HeaderField(name: "Last-Modified", value: stamp.httpDate)]

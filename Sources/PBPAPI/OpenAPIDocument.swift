@@ -15,7 +15,7 @@ enum OpenAPIDocument {
          "get":{"summary":"The rows, ordered by key","parameters":[
            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000,"default":1000}},
            {"name":"after","in":"query","description":"Keyset pagination: rows whose key is greater","schema":{"type":"string"}}],
-          "responses":{"200":{"description":"The rows; PBP-Cursor is the cursor to poll from","headers":{"PBP-Cursor":{"schema":{"type":"string"}},"ETag":{"schema":{"type":"string"}}},
+          "responses":{"200":{"description":"The rows; PBP-Cursor is the cursor to poll from","headers":{"PBP-Cursor":{"schema":{"type":"string"}},"PBP-Key":{"description":"The key column","schema":{"type":"string"}},"ETag":{"schema":{"type":"string"}}},
             "content":{"application/json":{"schema":{"type":"array","items":{"$ref":"#/components/schemas/Row"}}}}},
            "304":{"description":"Unchanged since the ETag or Last-Modified given"},
            "400":\(error),"404":\(error),"503":\(error)}},
@@ -24,7 +24,7 @@ enum OpenAPIDocument {
            "400":\(error),"404":\(error),"409":\(error),"413":\(error),"415":\(error),"422":\(error),"503":\(error)}}},
         "/api/{table}/{id}":{
          "parameters":[{"$ref":"#/components/parameters/table"},{"name":"id","in":"path","required":true,"schema":{"type":"string"}}],
-         "get":{"summary":"One row","responses":{"200":{"description":"The row","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"404":\(error),"503":\(error)}},
+         "get":{"summary":"One row","responses":{"200":{"description":"The row","headers":{"PBP-Key":{"description":"The key column","schema":{"type":"string"}}},"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"404":\(error),"503":\(error)}},
          "put":{"summary":"Replace a row's writable columns","requestBody":{"$ref":"#/components/requestBodies/Row"},
           "responses":{"200":{"description":"The row","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"400":\(error),"404":\(error),"409":\(error),"413":\(error),"415":\(error),"422":\(error),"503":\(error)}},
          "patch":{"summary":"Change some of a row's columns","requestBody":{"$ref":"#/components/requestBodies/Row"},

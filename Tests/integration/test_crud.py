@@ -21,11 +21,13 @@ def test_json_round_trip(client, stack):
 
     fetched = client.get(f"/api/testtype/{row['id']}")
     assert fetched.status == 200 and fetched.json() == row
+    assert fetched.headers["pbp-key"] == "id"
 
     listed = client.get("/api/testtype")
     assert listed.status == 200
     assert row in listed.json()
     assert listed.headers["pbp-cursor"]
+    assert listed.headers["pbp-key"] == "id"
 
     replaced = client.put(f"/api/testtype/{row['id']}", {"val": value + "-put"})
     assert replaced.status == 200 and replaced.json()["val"] == value + "-put"

@@ -80,12 +80,13 @@ export async function request(method, path, { body, signal, timeoutMs = 15000 } 
 const seg = (v) => encodeURIComponent(String(v));
 
 /**
- * The whole table, page after page in key order, and the cursor of the first
- * page (taken before its query). Later pages are read after it, so they are at
- * least as new as that cursor, and a row that moves in between arrives as an
- * event after it: polling from it misses nothing.
+ * The whole table, page after page in key order, the cursor of the first page
+ * (taken before its query) and the table's key column (its PBP-Key header).
+ * Later pages are read after it, so they are at least as new as that cursor,
+ * and a row that moves in between arrives as an event after it: polling from
+ * it misses nothing.
  */
-export async function listRows(table, { signal, keyField = 'id', pageSize = 1000 } = {}) {
+export async function listRows(table, { signal, pageSize = 1000 } = {}) {
   const readPage = async (after) => {
     const query = `?limit=${pageSize}` + (after === undefined ? '' : `&after=${seg(after)}`);
     const { data, headers } = await request('GET', `/${seg(table)}${query}`, { signal, timeoutMs: 20000 });
@@ -93,15 +94,16 @@ export async function listRows(table, { signal, keyField = 'id', pageSize = 1000
     return { data, headers };
   };
   const first = await readPage(undefined);
+  const key = keyHeader(first.headers, table);
   const rows = [...first.data];
   let page = first.data;
   while (page.length === pageSize) {
-    const last = page[page.length - 1]?.[keyField];
-    if (last === undefined || last === null) throw new ApiError(200, 'bad_response', `GET /api/${table} sent a row without its ${keyField}.`);
+    const last = page[page.length - 1]?.[key];
+    if (last === undefined || last === null) throw new ApiError(200, 'bad_response', `GET /api/${table} sent a row without its ${key}.`);
     page = (await readPage(last)).data;
     rows.push(...page);
   }
-  return { rows, cursor: cursorHeader(first.headers, table) };
+  return { rows, cursor: cursorHeader(first.headers, table), key };
 }
 
 /**
@@ -116,10 +118,32 @@ export async function rowWithCursor(table, key, { signal } = {}) {
   return { row, cursor };
 }
 
+const keyColumns = new Map();   // table → Promise of its key column's name
+
+/**
+ * The name of the table's key column, as the server names it (PBP-Key), asked
+ * once per table: a view needs it before its first snapshot, to say which row
+ * it watches.
+ */
+export function tableKey(table, { signal } = {}) {
+  if (!keyColumns.has(table)) {
+    const asked = request('HEAD', `/${seg(table)}?limit=1`, { signal }).then(({ headers }) => keyHeader(headers, table));
+    asked.catch(() => keyColumns.delete(table));   // a failure is asked again next time
+    keyColumns.set(table, asked);
+  }
+  return keyColumns.get(table);
+}
+
 function cursorHeader(headers, table) {
   const cursor = headers.get('PBP-Cursor');
   if (!cursor) throw new ApiError(200, 'bad_response', `GET /api/${table} sent no PBP-Cursor header.`);
   return cursor;
+}
+
+function keyHeader(headers, table) {
+  const key = headers.get('PBP-Key');
+  if (!key) throw new ApiError(200, 'bad_response', `GET /api/${table} sent no PBP-Key header.`);
+  return key;
 }
 
 /** One row, or null if it does not exist (404). */

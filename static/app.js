@@ -5,19 +5,21 @@
 //   poller.js   the leader's long-poll loop, with backoff
 //   tabs.js     one long-poll per browser: leader election, every tab's
 //               subscriptions in it, events handed to the tabs they match
+//   watch.js    what a view watches (a table, or one row) as a TabSync member
 //   view.js     the DOM: header, whole-table view, one-row view
 //
 // Addresses: `/` or `#/testtype` show the table; `#/testtype/5` or `/?id=5`
 // (`/?table=testtype&id=5`) show row 5 alone, and this tab then subscribes to
-// that row only: {"table": "testtype", "where": {"id": 5}}.
+// that row only: {"table": "testtype", "where": {"id": 5}} (the key column
+// named by the server).
 
 import * as api from './api.js';
-import { Replica } from './replica.js';
+import { retrying } from './poller.js';
 import { TabSync } from './tabs.js';
+import { watchTable, watchRow } from './watch.js';
 import { Indicators, TableView, DetailView } from './view.js';
 
 const DEFAULT_TABLE = 'testtype';
-const KEY_FIELD = 'id';
 
 const decode = (s) => { try { return decodeURIComponent(s); } catch { return s; } };
 
@@ -53,46 +55,29 @@ const actionsFor = (table) => ({
 });
 
 const applied = [];   // the last events this tab applied (for the curious and the tests)
+const onApply = (events) => {
+  for (const ev of events) applied.push({ table: ev.table, op: ev.op, key: ev.key, cursor: ev.cursor });
+  if (applied.length > 500) applied.splice(0, applied.length - 500);
+};
 
 let current = null;   // {route, replica, member}
+let mounting = 0;     // the newest mount(): an older one still asking for its table's key gives way
 
-function mount(route) {
+/** Shows the route's view. Its key column is the server's, asked once per table. */
+async function mount(route) {
   const { table, id } = route;
+  const mine = ++mounting;
   const actions = actionsFor(table);
-  let replica;
-  let member;
-  const apply = (events) => {
-    for (const ev of events) applied.push({ table: ev.table, op: ev.op, key: ev.key, cursor: ev.cursor });
-    if (applied.length > 500) applied.splice(0, applied.length - 500);
-    replica.applyEvents(events);
-  };
+  const watched = await retrying(() => (id == null
+    ? watchTable(table, { onApply })
+    : watchRow(table, keyValue(id), { onApply })), { onFailure: () => indicators.setStatus('reconnecting') });
+  if (mine !== mounting) return;
+  const { replica, member, subscription } = watched;
   if (id == null) {
-    replica = new Replica(table, { keyField: KEY_FIELD });
-    member = {
-      subscriptions: [{ table }],
-      load: async (signal) => {
-        const { rows, cursor } = await api.listRows(table, { signal });
-        replica.replaceAll(rows);
-        return { cursor };
-      },
-      apply,
-    };
     detailView.detach();
     tableView.attach({ replica, actions, name: table });
     document.title = `PBP · ${table}`;
   } else {
-    const where = { [KEY_FIELD]: keyValue(id) };
-    const subscription = { table, where };
-    replica = new Replica(table, { keyField: KEY_FIELD, where });
-    member = {
-      subscriptions: [subscription],
-      load: async (signal) => {
-        const { row, cursor } = await api.rowWithCursor(table, id, { signal });
-        replica.replaceAll(row ? [row] : []);
-        return { cursor };
-      },
-      apply,
-    };
     tableView.detach();
     detailView.attach({ replica, actions, name: table, key: id, subscription });
   }

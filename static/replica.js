@@ -58,8 +58,12 @@ export function rowPasses(row, where) {
 const DELETED_MEMORY = 200;   // how many deletions a replica remembers (for "deleted at …")
 
 export class Replica {
-  /** `where`: keep only rows with these column values (a row subscription). */
-  constructor(table, { keyField = 'id', where = null } = {}) {
+  /**
+   * `keyField`: the table's key column, as the server names it (PBP-Key).
+   * `where`: keep only rows with these column values (a row subscription).
+   */
+  constructor(table, { keyField, where = null } = {}) {
+    if (!keyField) throw new TypeError(`Replica(${table}) needs the table's key column`);
     this.table = table;
     this.keyField = keyField;
     this.where = where;

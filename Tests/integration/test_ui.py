@@ -278,7 +278,7 @@ def test_page_looks_right(driver, stack):
         assert table.is_displayed() and table.tag_name == "table"
         assert all(row_el(driver, k).is_displayed() for k in keys)
         # Each ID links to that row's own view.
-        link = row_el(driver, keys[0]).find_element(By.CSS_SELECTOR, "td.id a")
+        link = row_el(driver, keys[0]).find_element(By.CSS_SELECTOR, "td.key a")
         assert link.text == keys[0] and link.get_attribute("href").endswith(f"#/testtype/{keys[0]}")
         st = driver.find_element(By.ID, "status")
         assert st.is_displayed() and st.text.strip() in STATES
@@ -325,7 +325,7 @@ def test_row_view_looks_right(driver, stack):
         assert back.is_displayed() and "All rows of testtype" in back.text
         assert back.get_attribute("href").endswith("#/testtype")
         assert driver.find_element(By.ID, "detail-sub").text == '{"table":"testtype","where":{"id":%d}}' % key
-        assert driver.find_element(By.ID, "detail-id").text == str(key)
+        assert driver.find_element(By.ID, "detail-key").text == str(key)
         assert driver.find_element(By.ID, "detail-val").text == val
         assert driver.find_element(By.ID, "detail-len").text == f"{len(val)} characters"
         assert driver.find_element(By.ID, "detail-mtime").text.strip()

@@ -13,7 +13,7 @@
 //   {cmd:'final'}      → {replicas:[{name, drift, diffs, loaded, …}]}
 //   {cmd:'rows', name} → {rows, stats, state}
 //   {cmd:'report'}     → {browsers:[{name, closed, stats, log, errors}], warnings,
-//                         process_errors, lag:[[now(), ms this loop ran late]]}
+//                         process_errors, lag:[[now(), ms this loop ran late]], cpu_seconds}
 //   {cmd:'exit'}       close every tab, answer, exit
 //
 //   {event:'phantom', client, ev}        a client applied a row whose `val` starts
@@ -148,6 +148,7 @@ const commands = {
       warnings: Object.fromEntries(warnings),
       process_errors: processErrors,
       lag,
+      cpu_seconds: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
     };
   },
   exit() {

@@ -3,13 +3,16 @@
 modules (static/), spoken to over their stdin/stdout (one JSON object a line,
 see browsers.mjs). A browser is named by the harness and lives in one
 process; commands about all of them go to every process and the answers are
-merged."""
+merged. PBP_CHAOS_NODE_ARGS passes flags to node (e.g. "--cpu-prof
+--cpu-prof-dir=DIR" to see where their time goes)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
+import os
+import shlex
 import shutil
 from pathlib import Path
 
@@ -38,7 +41,7 @@ class _NodeProcess:
     async def start(self) -> None:
         node = shutil.which("node") or "/usr/bin/node"
         self.process = await asyncio.create_subprocess_exec(
-            node, str(SCRIPT), "--base", self.base_url, "--phantom-prefix", self.phantom_prefix,
+            node, *shlex.split(os.environ.get("PBP_CHAOS_NODE_ARGS", "")), str(SCRIPT), "--base", self.base_url, "--phantom-prefix", self.phantom_prefix,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             limit=1 << 28)
         self.reader_task = asyncio.create_task(self._read())
@@ -178,4 +181,5 @@ class Browsers:
                 warnings[k] = warnings.get(k, 0) + v
         return {"browsers": [b for a in answers for b in a["browsers"]], "warnings": warnings,
                 "lag": [sample for a in answers for sample in a["lag"]],
+                "cpu_seconds": [round(a["cpu_seconds"], 1) for a in answers],
                 "process_errors": [e for a in answers for e in a["process_errors"]] + self.dead()}

@@ -237,7 +237,9 @@ class Harness:
         self.restarted = 0
         self.lag: list[tuple[float, float]] = []   # (now_ms, ms the event loop ran late)
         self.deaths: list[str] = []                   # daemons found dead that the harness did not kill
-        self.side_tasks: set[asyncio.Task] = set()     # clients coming back online, pages reopening
+        self.side_tasks: set[asyncio.Task] = set()     # clients coming back online
+        self.last_replicas: list[dict] = []            # the browsers' last comparison (converge)
+        self.browser_lag: list[tuple[float, float]] = []  # (now_ms, ms a browsers.mjs loop ran late)
 
     def say(self, message: str) -> None:
         if not self.config.quiet:
@@ -889,6 +891,8 @@ class Harness:
         report = self.build_report(schedule, main, canary, not_live, errors, writers_start, writes_end, browsers)
         report["harness_loop_lag_seconds"] = self.lag_between(writers_start, writes_end)
         report["browsers_loop_lag_seconds"] = self.lag_between(writers_start, writes_end, self.browser_lag)
+        report["cpu_seconds"] = {"harness": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
+                                 "browsers": browsers["cpu_seconds"]}
         return report
 
     async def watch_lag(self) -> None:
@@ -1173,6 +1177,9 @@ def print_summary(report: dict) -> None:
         node_lag = block.get("browsers_loop_lag_seconds", {})
         line(f"               (event loops ran late meanwhile: the harness's by up to {lag.get('max')}s, p99 {lag.get('p99')}s; "
              f"the browsers' by up to {node_lag.get('max')}s, p99 {node_lag.get('p99')}s)")
+    cpu = report.get("cpu_seconds", {})
+    line(f"cpu          {cpu.get('harness')}s in the harness, {sum(cpu.get('browsers', []))}s in the browsers' "
+         f"{len(cpu.get('browsers', []))} Node processes {cpu.get('browsers')} over {report.get('wall_seconds')}s")
     line(f"drift        {main['drift_rows']} rows in {main['drift_replicas']} replicas after the run; "
          f"{canary['drift_rows']} after the canary")
     if main["never_converged"] or canary["never_converged"]:

@@ -6,7 +6,7 @@ PORT ?= 8080
 SWIFT_PATH := $(if $(shell command -v swift),,/opt/swift/usr/bin:)
 export PATH := $(SWIFT_PATH)$(PATH)
 
-APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl
+APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl nodejs
 VENV := .pbp/venv
 PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -25,8 +25,9 @@ integration-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/integration
 
 # --- Convergence harness (issue 7): Tests/chaos -------------------------------
-# `make chaos`: 500 simulated browsers running the page's replica algorithm
-# through nginx while writers (API and SQL) and faults (PostgreSQL restart,
+# `make chaos`: 500 simulated browsers, each running the page's own modules
+# (static/, under Node: Tests/chaos/browsers.mjs, a few processes driven by
+# chaos.py) through nginx while writers (API and SQL) and faults (PostgreSQL restart,
 # notifyd and worker kill -9, reloads, dropped clients) strike; then every
 # replica is compared with the table: drift must be zero. Loopback only,
 # release binaries, bounded (about 4 minutes). CHAOS_SEED=N replays a run;

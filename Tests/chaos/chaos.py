@@ -5,11 +5,14 @@ faults, and at the end every replica must equal the table, row by row.
 It starts a private stack (tools/pbpstack.py: PostgreSQL, pbp-notifyd,
 pbp-fcgi, nginx on a free loopback port), then:
 
-  clients  each one a browser tab with the page's algorithm (page.py, ported
-           from static/): snapshot with its cursor, long-poll deltas, reload
-           on reset; some watch a whole table, some one row (the page's row
-           view, where {id: N}), some the rows of a group (where {grp: G}).
-           All through nginx over keep-alive HTTP/1.1.
+  clients  each one a browser tab running the page's own modules (static/
+           tabs.js in mode 'single', poller.js, watch.js, replica.js,
+           api.js) under Node: browsers.mjs processes, a few hundred
+           browsers each, driven from here through browsers.py. Snapshot with
+           its cursor, long-poll deltas, reload on reset; some watch a whole
+           table, some one row (the page's row view, where {id: N}), some the
+           rows of a group (where {grp: G}). All through nginx, each browser
+           over keep-alive connections of its own.
   writers  API calls through nginx (POST JSON and form, PUT, PATCH, DELETE,
            the original's form PUT/DELETE) and direct SQL on connections of
            their own: single statements, multi-row transactions, insert +
@@ -19,8 +22,9 @@ pbp-fcgi, nginx on a free loopback port), then:
            rows are marked and must never reach a client), TRUNCATE.
   faults   PostgreSQL restart, pbp-notifyd kill -9 and restart, a worker
            kill -9, SIGHUP to pbp-fcgi (graceful reload), nginx reload,
-           clients whose network drops mid-poll (they resume with the same
-           cursor) and clients that close and open the page again.
+           clients whose network drops mid-poll (every connection cut; they
+           resume with the same cursor once 'online' fires) and clients that
+           close the page ('pagehide') and open it again.
 
 The schedule (fault times and choices, client views, truncates) comes from
 --seed and is printed, so that a failing run can be replayed. After the last
@@ -54,6 +58,7 @@ import time
 import urllib.parse
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -61,7 +66,7 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tools"))
 
-from page import PageClient, mtime_micros, now_ms, parse_json, row_passes  # noqa: E402
+from browsers import Browsers, BrowserProcessError  # noqa: E402
 from pbpstack import Stack, free_port  # noqa: E402
 from wire import HttpAgent, NetError, PgConnection, PgConnectionLost  # noqa: E402
 
@@ -70,6 +75,16 @@ FAULT_KINDS = ["pg_restart", "notifyd_kill", "worker_kill", "fcgi_hup", "nginx_r
 TABLES = ["testtype", "chaos_items"]
 ROLLBACK_MARK = "rb-"           # values written only by transactions that never commit
 LARGE_BYTES = 100_000
+CLIENTS_PER_NODE_PROCESS = 125
+
+
+def now_ms() -> float:
+    """CLOCK_MONOTONIC in ms: the clock browsers.mjs stamps its replicas' changes and failures with."""
+    return time.monotonic() * 1000.0
+
+
+def parse_json(text):
+    return json.loads(text, parse_float=Decimal)
 
 SETUP_SQL = """
 create table if not exists chaos_items (
@@ -109,6 +124,10 @@ class Config:
     ramp: float = 4.0
     keep: bool = False
     quiet: bool = False
+    node_processes: int | None = None   # browsers.mjs processes (default: one per 125 clients, 1–4)
+
+    def browser_processes(self) -> int:
+        return self.node_processes or max(1, min(4, round(self.clients / CLIENTS_PER_NODE_PROCESS)))
 
     def replay_command(self) -> str:
         return (f"python Tests/chaos/chaos.py --bin-dir {self.bin_dir} --seed {self.seed} "
@@ -199,8 +218,9 @@ class Harness:
         self.config = config
         self.rng = random.Random(f"harness-{config.seed}")
         self.stack: Stack | None = None
-        self.clients: list[PageClient] = []        # the live ones (compared at the end)
-        self.retired: list[PageClient] = []        # replaced by a restart
+        self.browsers: Browsers | None = None
+        self.clients: list[str] = []               # the open browsers (compared at the end)
+        self.retired: list[str] = []               # closed by a restart
         self.views: dict[str, View] = {}
         self.writes: dict[str, Counter] = defaultdict(Counter)
         self.write_times: list[float] = []
@@ -217,6 +237,9 @@ class Harness:
         self.restarted = 0
         self.lag: list[tuple[float, float]] = []   # (now_ms, ms the event loop ran late)
         self.deaths: list[str] = []                   # daemons found dead that the harness did not kill
+        self.side_tasks: set[asyncio.Task] = set()     # clients coming back online
+        self.last_replicas: list[dict] = []            # the browsers' last comparison (converge)
+        self.browser_lag: list[tuple[float, float]] = []  # (now_ms, ms a browsers.mjs loop ran late)
 
     def say(self, message: str) -> None:
         if not self.config.quiet:
@@ -273,17 +296,17 @@ class Harness:
                 await asyncio.sleep(0.25)
         raise AssertionError
 
-    async def read_truth(self) -> dict[str, dict[str, dict]]:
+    async def read_truth(self) -> dict[str, list[str]]:
+        """Every row of every table as row_to_json renders it (as the API does), in key order."""
         for attempt in range(100):
             connection = await self.pg()
             try:
                 truth = {}
                 for table in TABLES:
-                    result = await connection.query(f"select row_to_json(t)::text from {table} t")
+                    result = await connection.query(f"select row_to_json(t)::text from {table} t order by id")
                     if result.error:
                         raise RuntimeError(f"reading {table}: {result.error}")
-                    rows = [parse_json(r[0]) for r in result.rows]
-                    truth[table] = {str(r["id"]): r for r in rows}
+                    truth[table] = [r[0] for r in result.rows]
                 return truth
             except PgConnectionLost:
                 await asyncio.sleep(0.2)
@@ -310,37 +333,33 @@ class Harness:
 
     # -- clients --------------------------------------------------------------------------
 
-    def new_client(self, name: str, view: View, seed) -> PageClient:
-        agent = HttpAgent("127.0.0.1", self.stack.port)
-        client = PageClient(name, view.table, view.where, agent, random.Random(seed).random, on_apply=self.check_phantoms)
-        client.view_kind = view.kind
-        self.views[name] = view
-        return client
+    async def start_browsers(self) -> None:
+        self.browsers = Browsers(f"http://127.0.0.1:{self.stack.port}", processes=self.config.browser_processes(),
+                                 phantom_prefix=ROLLBACK_MARK, on_event=self.on_browser_event,
+                                 log=lambda line: self.say(line))
+        await self.browsers.start()
 
-    def check_phantoms(self, client: PageClient, events) -> None:
-        for ev in events:
-            new = ev.get("new") if isinstance(ev, dict) else None
-            if isinstance(new, dict) and str(new.get("val", "")).startswith(ROLLBACK_MARK):
-                self.phantoms.append({"client": client.name, "event": {k: ev.get(k) for k in ("table", "op", "key", "cursor")},
-                                      "at": self.rel()})
+    async def open_client(self, name: str, view: View, seed, home_of: str | None = None, after: float = 0) -> None:
+        self.views[name] = view
+        await self.browsers.open(name, view.table, view.where, view.kind, seed, home_of=home_of, after=after)
+
+    def on_browser_event(self, message: dict) -> None:
+        if message.get("event") == "phantom":
+            self.phantoms.append({"client": message["client"], "event": message["ev"], "at": self.rel()})
 
     async def start_clients(self, views: list[View]) -> None:
+        gap = self.config.ramp / max(1, len(views))
         for i, view in enumerate(views):
-            client = self.new_client(f"c{i:04d}", view, f"client-{self.config.seed}-{i}")
-            self.clients.append(client)
-        order = list(self.clients)
-        gap = self.config.ramp / max(1, len(order))
-        for client in order:
-            client.start()
+            name = f"c{i:04d}"
+            self.clients.append(name)
+            await self.open_client(name, view, f"client-{self.config.seed}-{i}")
             await asyncio.sleep(gap)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            ready = sum(1 for c in self.clients if c.ready and c.running)
-            if ready == len(self.clients):
-                break
+        status = await self.browsers.status()
+        while time.monotonic() < deadline and status["ready"] < len(self.clients):
             await asyncio.sleep(0.2)
-        ready = sum(1 for c in self.clients if c.ready)
-        self.say(f"{ready}/{len(self.clients)} clients loaded their snapshot and poll")
+            status = await self.browsers.status()
+        self.say(f"{status['ready']}/{len(self.clients)} clients loaded their snapshot and poll")
 
     # -- writers --------------------------------------------------------------------------
 
@@ -711,12 +730,10 @@ class Harness:
                 os.kill(stack.pid("nginx"), signal.SIGHUP)
             elif kind == "client_drop":
                 count = max(1, len(self.clients) // 15)
-                victims = rng.sample(range(len(self.clients)), count)
-                for i in victims:
-                    client = self.clients[i]
-                    offline = rng.uniform(0.2, 6.0)
-                    client.agent.go_offline()
-                    asyncio.get_running_loop().call_later(offline, self.back_online, client)
+                victims = [self.clients[i] for i in rng.sample(range(len(self.clients)), count)]
+                await self.browsers.offline(victims)
+                for name in victims:
+                    self.background(self.back_online(name, rng.uniform(0.2, 6.0)))
                 self.dropped += count
                 detail = f"{count} clients offline 0.2–6 s"
             elif kind == "client_restart":
@@ -724,13 +741,13 @@ class Harness:
                 victims = rng.sample(range(len(self.clients)), count)
                 for i in victims:
                     old = self.clients[i]
-                    old.shutdown()
+                    await self.browsers.close(old)
                     self.retired.append(old)
-                    view = self.views[old.name]
-                    new = self.new_client(f"{old.name}.r{self.restarted}", view, f"{planned.seed}-{i}")
+                    new = f"{old.split('.')[0]}.r{self.restarted}"
                     self.clients[i] = new
                     self.restarted += 1
-                    asyncio.get_running_loop().call_later(rng.uniform(0, 2.0), new.start)
+                    await self.open_client(new, self.views[old], f"{planned.seed}-{i}", home_of=old,
+                                           after=rng.uniform(0, 2.0))
                 detail = f"{count} clients reopened the page"
             elif kind == "sql_truncate":
                 await self.sql_truncate(planned.seed)
@@ -744,9 +761,14 @@ class Harness:
         self.fault_log.append(entry)
         self.say(f"fault {kind} ({entry['took']:.2f}s) {detail}")
 
-    def back_online(self, client: PageClient) -> None:
-        client.agent.go_online()
-        client.online()
+    def background(self, coroutine) -> None:
+        task = asyncio.create_task(coroutine)
+        self.side_tasks.add(task)
+        task.add_done_callback(self.side_tasks.discard)
+
+    async def back_online(self, name: str, after: float) -> None:
+        await asyncio.sleep(after)
+        await self.browsers.online([name])
 
     async def run_schedule(self, schedule: list[Planned], writers_start: float) -> None:
         for planned in schedule:
@@ -757,45 +779,14 @@ class Harness:
 
     # -- comparing ------------------------------------------------------------------------
 
-    @staticmethod
-    def expected_rows(truth, view: View) -> dict[str, dict]:
-        rows = truth[view.table]
-        if view.where is None:
-            return rows
-        return {k: r for k, r in rows.items() if row_passes(r, view.where)}
-
-    @staticmethod
-    def diff(replica_rows: dict, expected: dict, limit: int = 5):
-        """Rows that differ: missing, extra, or another value (mtime as an instant)."""
-        out = []
-        count = 0
-        for k, want in expected.items():
-            have = replica_rows.get(k)
-            if have == want:
-                continue
-            if have is None:
-                count += 1
-                if len(out) < limit:
-                    out.append({"key": k, "problem": "missing", "table": want})
-                continue
-            if normalized(have) != normalized(want):
-                count += 1
-                if len(out) < limit:
-                    out.append({"key": k, "problem": "differs", "replica": have, "table": want})
-        for k, have in replica_rows.items():
-            if k not in expected:
-                count += 1
-                if len(out) < limit:
-                    out.append({"key": k, "problem": "extra", "replica": have})
-        return count, out
-
     async def converge(self, since_ms: float, label: str) -> dict:
         """Wait until every replica equals the tables (and still does two
-        seconds later); the time each took, counted from `since_ms`."""
+        seconds later); the time each took, counted from `since_ms`. The
+        browsers' processes compare (compare.mjs): the tables are sent to them."""
         deadline = now_ms() + self.config.converge_timeout * 1000
         truth = await self.read_truth()
+        await self.browsers.set_truth(truth)
         truth_read = now_ms()
-        verified: dict[str, int] = {}          # client → replica.changes when last seen equal
         stable_since = None
         while True:
             if now_ms() - truth_read > 1000:
@@ -804,23 +795,9 @@ class Harness:
                 if fresh != truth:
                     self.notes.append(f"{label}: the tables changed during the convergence wait (a late write)")
                     truth = fresh
-                    verified.clear()
+                    await self.browsers.set_truth(truth)
                     since_ms = now_ms()
-            expected_cache = {}
-            pending = 0
-            for client in self.clients:
-                if verified.get(client.name) == client.replica.changes and client.replica.loaded:
-                    continue
-                view = self.views[client.name]
-                key = (view.table, json.dumps(view.where, sort_keys=True))
-                if key not in expected_cache:
-                    expected_cache[key] = self.expected_rows(truth, view)
-                count, _ = self.diff(client.replica.rows, expected_cache[key], limit=0)
-                if count == 0 and client.replica.loaded:
-                    verified[client.name] = client.replica.changes
-                else:
-                    verified.pop(client.name, None)
-                    pending += 1
+            pending, _ = await self.browsers.pending()
             if pending == 0:
                 if stable_since is None:
                     stable_since = now_ms()
@@ -832,23 +809,25 @@ class Harness:
                 break
             await asyncio.sleep(0.25)
         truth = await self.read_truth()
+        await self.browsers.set_truth(truth)
+        replicas = await self.browsers.final()
         times, never, drift_rows, drift_replicas, examples = [], [], 0, 0, []
-        for client in self.clients:
-            view = self.views[client.name]
-            count, diffs = self.diff(client.replica.rows, self.expected_rows(truth, view))
-            if count or not client.replica.loaded:
-                drift_rows += count
+        for r in replicas:
+            view = self.views[r["name"]]
+            if r["drift"] or not r["loaded"]:
+                drift_rows += r["drift"]
                 drift_replicas += 1
-                never.append(client.name)
+                never.append(r["name"])
                 if len(examples) < 10:
-                    examples.append({"client": client.name, "view": view.__dict__, "rows_differing": count,
-                                     "loaded": client.replica.loaded, "state": client.state,
-                                     "cursor": client.cursor, "diffs": diffs,
-                                     "log": [(round(self.rel(t), 3), w, d) for t, w, d in client.log[-12:]]})
+                    examples.append({"client": r["name"], "view": view.__dict__, "rows_differing": r["drift"],
+                                     "loaded": r["loaded"], "state": r["state"], "cursor": r["cursor"],
+                                     "diffs": r["diffs"],
+                                     "log": [(round(self.rel(t), 3), w, d) for t, w, d in r["log"]]})
             else:
-                times.append(max(0.0, client.replica.last_change - since_ms) / 1000)
-        changed = sum(1 for c in self.clients if c.replica.last_change > since_ms)
-        return {"label": label, "replicas": len(self.clients), "converged": len(times),
+                times.append(max(0.0, r["lastChange"] - since_ms) / 1000)
+        self.last_replicas = replicas
+        changed = sum(1 for r in replicas if r["lastChange"] > since_ms)
+        return {"label": label, "replicas": len(replicas), "converged": len(times),
                 "changed_after": changed,
                 "never_converged": never, "seconds": summary(times),
                 "drift_rows": drift_rows, "drift_replicas": drift_replicas, "drift_examples": examples,
@@ -869,6 +848,7 @@ class Harness:
         views = make_views(config, {t: sorted(v) for t, v in self.ids.items()}, random.Random(f"views-{config.seed}"))
         self.t0 = now_ms()
         lag_task = asyncio.create_task(self.watch_lag())
+        await self.start_browsers()
         await self.start_clients(views)
         writers_start = now_ms()
         stop_at = writers_start + config.duration * 1000
@@ -884,7 +864,8 @@ class Harness:
         # Every client dropped offline is back by now (at most 6 s); wait for
         # the stragglers of the last fault all the same.
         main = await self.converge(self.last_write_ms, "after the last write")
-        main["harness_loop_lag_seconds"] = self.lag_between(self.last_write_ms, now_ms())
+        main_end = now_ms()
+        main["harness_loop_lag_seconds"] = self.lag_between(self.last_write_ms, main_end)
         self.say(f"converged: {main['converged']}/{main['replicas']}, drift {main['drift_rows']} rows")
         # The canary: one transaction that touches every row of both tables.
         connection = await self.pg()
@@ -895,16 +876,23 @@ class Harness:
             connection.close()
         canary_at = self.last_write_ms
         canary = await self.converge(canary_at, "canary (every row updated after the run)")
-        canary["harness_loop_lag_seconds"] = self.lag_between(canary_at, now_ms())
+        canary_end = now_ms()
+        canary["harness_loop_lag_seconds"] = self.lag_between(canary_at, canary_end)
         lag_task.cancel()
         self.say(f"canary: {canary['converged']}/{canary['replicas']}, drift {canary['drift_rows']} rows")
-        not_live = [c.name for c in self.clients if c.replica.rows and c.replica.last_change < canary_at]
-        everyone = self.clients + self.retired
-        for client in everyone:
-            client.shutdown()
-        errors = [{"client": c.name, "error": f"{type(c.error).__name__}: {c.error}"} for c in everyone if c.error]
-        report = self.build_report(schedule, main, canary, not_live, errors, writers_start, writes_end)
+        not_live = [r["name"] for r in self.last_replicas if r["size"] and r["lastChange"] < canary_at]
+        browsers = await self.browsers.report()
+        await self.browsers.stop()
+        self.browser_lag = [tuple(sample) for sample in browsers["lag"]]
+        for block, start, end in ((main, self.last_write_ms, main_end), (canary, canary_at, canary_end)):
+            block["browsers_loop_lag_seconds"] = self.lag_between(start, end, self.browser_lag)
+        errors = [{"client": b["name"], "error": e} for b in browsers["browsers"] for e in b["errors"]]
+        errors += [{"client": "browsers.mjs", "error": e} for e in browsers["process_errors"]]
+        report = self.build_report(schedule, main, canary, not_live, errors, writers_start, writes_end, browsers)
         report["harness_loop_lag_seconds"] = self.lag_between(writers_start, writes_end)
+        report["browsers_loop_lag_seconds"] = self.lag_between(writers_start, writes_end, self.browser_lag)
+        report["cpu_seconds"] = {"harness": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
+                                 "browsers": browsers["cpu_seconds"]}
         return report
 
     async def watch_lag(self) -> None:
@@ -915,25 +903,28 @@ class Harness:
             await asyncio.sleep(0.05)
             self.lag.append((now_ms(), max(0.0, now_ms() - before - 50)))
 
-    def lag_between(self, start_ms: float, end_ms: float) -> dict:
-        values = [lag / 1000 for t, lag in self.lag if start_ms <= t <= end_ms]
+    def lag_between(self, start_ms: float, end_ms: float, samples=None) -> dict:
+        values = [lag / 1000 for t, lag in (self.lag if samples is None else samples) if start_ms <= t <= end_ms]
         return {"p50": round(percentile(values, 50) or 0, 3), "p99": round(percentile(values, 99) or 0, 3),
                 "max": round(max(values, default=0), 3)}
 
     async def progress(self, stop_at: float) -> None:
         while True:
             await asyncio.sleep(10)
-            live = sum(1 for c in self.clients if c.state == "live")
+            try:
+                status = await self.browsers.status()
+            except BrowserProcessError as error:
+                self.say(f"browsers: {error}")
+                continue
             writes = sum(sum(v.values()) for v in self.writes.values())
-            applied = sum(c.stats["events_applied"] for c in self.clients + self.retired)
-            resets = sum(c.stats["resets"] for c in self.clients + self.retired)
-            self.say(f"{writes} writes, {applied} events applied, {resets} resets, {live}/{len(self.clients)} live")
+            self.say(f"{writes} writes, {status['applied']} events applied, {status['resets']} resets, "
+                     f"{status['live']}/{status['browsers']} live")
 
-    def build_report(self, schedule, main, canary, not_live, errors, writers_start, writes_end) -> dict:
-        everyone = self.clients + self.retired
+    def build_report(self, schedule, main, canary, not_live, errors, writers_start, writes_end, browsers) -> dict:
+        everyone = browsers["browsers"]   # open and closed ones
         totals = Counter()
         for client in everyone:
-            totals.update(client.stats)
+            totals.update(client["stats"])
         faults = sorted(self.fault_log, key=lambda f: f["start_ms"])
 
         epoch_enders = {"notifyd_kill", "pg_restart"}
@@ -960,13 +951,13 @@ class Harness:
         reset_log = []
         per_fault_clients = defaultdict(set)
         for client in everyone:
-            for t, what, detail in client.log:
+            for t, what, detail in client["log"]:
                 if what == "reset":
                     blamed = cause(t, epoch_changed="new epoch" in detail)
                     resets_by_fault[blamed] += 1
                     reset_codes[" ".join(detail.split()[:3])] += 1
-                    per_fault_clients[blamed].add(client.name)
-                    reset_log.append([round(self.rel(t), 3), client.name, self.views[client.name].kind, blamed, detail])
+                    per_fault_clients[blamed].add(client["name"])
+                    reset_log.append([round(self.rel(t), 3), client["name"], self.views[client["name"]].kind, blamed, detail])
                 elif what == "reload":
                     reloads_by_fault[cause(t)] += 1
                     reset_codes[detail.split(":")[0]] += 1
@@ -979,7 +970,7 @@ class Harness:
         for v in self.writes.values():
             write_totals.update(v)
         health = self.stack_health()
-        views = Counter(self.views[c.name].kind for c in self.clients)
+        views = Counter(self.views[name].kind for name in self.clients)
         report = {
             "seed": self.config.seed,
             "replay": self.config.replay_command(),
@@ -1009,6 +1000,7 @@ class Harness:
             "client_errors": errors,
             "stack_health": health,
             "notes": self.notes[:50],
+            "page_warnings": browsers["warnings"],
         }
         report["ok"] = (main["drift_rows"] == 0 and not main["never_converged"] and canary["drift_rows"] == 0
                         and not canary["never_converged"] and not not_live and not self.phantoms and not errors
@@ -1134,15 +1126,6 @@ async def safe_query(connection: PgConnection, sql: str):
         return None
 
 
-def normalized(row):
-    if not isinstance(row, dict):
-        return row
-    out = dict(row)
-    if "mtime" in out:
-        out["mtime"] = mtime_micros(out["mtime"])
-    return out
-
-
 def summary(values):
     if not values:
         return {"count": 0, "p50": None, "p99": None, "max": None}
@@ -1191,7 +1174,12 @@ def print_summary(report: dict) -> None:
         line(f"converged    {block['label']}: {block['converged']}/{block['replicas']} replicas "
              f"({block['changed_after']} changed after it); p50 {s['p50']}s p99 {s['p99']}s max {s['max']}s")
         lag = block.get("harness_loop_lag_seconds", {})
-        line(f"               (the harness's own event loop ran late by up to {lag.get('max')}s meanwhile, p99 {lag.get('p99')}s)")
+        node_lag = block.get("browsers_loop_lag_seconds", {})
+        line(f"               (event loops ran late meanwhile: the harness's by up to {lag.get('max')}s, p99 {lag.get('p99')}s; "
+             f"the browsers' by up to {node_lag.get('max')}s, p99 {node_lag.get('p99')}s)")
+    cpu = report.get("cpu_seconds", {})
+    line(f"cpu          {cpu.get('harness')}s in the harness, {sum(cpu.get('browsers', []))}s in the browsers' "
+         f"{len(cpu.get('browsers', []))} Node processes {cpu.get('browsers')} over {report.get('wall_seconds')}s")
     line(f"drift        {main['drift_rows']} rows in {main['drift_replicas']} replicas after the run; "
          f"{canary['drift_rows']} after the canary")
     if main["never_converged"] or canary["never_converged"]:
@@ -1223,6 +1211,8 @@ async def main_async(config: Config) -> dict:
     try:
         report = await asyncio.wait_for(harness.run(), bound)
     finally:
+        if harness.browsers is not None:
+            await harness.browsers.stop()
         await asyncio.to_thread(harness.stop_stack, artifacts)
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     report["logs"] = str(getattr(harness, "logs_dir", ""))
@@ -1261,6 +1251,8 @@ def parse_args(argv=None) -> Config:
                         help="pbp-fcgi --ring-size (small: bursts overflow it; 0: pbp-fcgi's default)")
     parser.add_argument("--report", type=Path, default=None, help="JSON report (default test-artifacts/chaos/report-seedN.json)")
     parser.add_argument("--keep", action="store_true", help="keep the stack's folder")
+    parser.add_argument("--node-processes", type=int, default=None,
+                        help=f"browsers.mjs processes (default: one per {CLIENTS_PER_NODE_PROCESS} clients, 1 to 4)")
     args = parser.parse_args(argv)
     faults = [f.strip() for f in args.faults.split(",") if f.strip()]
     unknown = [f for f in faults if f not in FAULT_KINDS]
@@ -1271,7 +1263,7 @@ def parse_args(argv=None) -> Config:
                   fault_interval=args.fault_interval, write_rate=args.write_rate,
                   converge_timeout=args.converge_timeout, workers=args.workers, threads=args.threads,
                   worker_ring=args.worker_ring or None,
-                  report=args.report, keep=args.keep)
+                  report=args.report, keep=args.keep, node_processes=args.node_processes)
 
 
 def main(argv=None) -> int:

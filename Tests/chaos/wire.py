@@ -1,7 +1,8 @@
-"""The wire for the convergence harness: a small HTTP/1.1 client with
-keep-alive connections (as a browser keeps them to nginx) and a minimal
-PostgreSQL client (simple query protocol over the cluster's unix socket, trust
-authentication), both on asyncio, standard library only."""
+"""The wire for the convergence harness's writers: a small HTTP/1.1 client
+with keep-alive connections (the API writers) and a minimal PostgreSQL client
+(simple query protocol over the cluster's unix socket, trust authentication;
+the SQL writers and the reads of the truth), both on asyncio, standard
+library only. The simulated browsers use Node's fetch (browser_env.mjs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 
 
 class NetError(Exception):
-    """No usable answer: refused, reset, closed early, timed out, or offline."""
+    """No usable answer: refused, reset, closed early, or timed out."""
 
 
 @dataclass
@@ -92,13 +93,10 @@ class _Connection:
 
 
 class HttpAgent:
-    """The connections of one simulated browser to one origin: reused while
-    idle (keep-alive), at most `max_idle` kept. A request on a reused
-    connection that the server had already closed, before any byte of the
-    answer, is sent again once on a new connection, as browsers do.
-
-    `go_offline()` closes every connection (a poll in flight fails as with a
-    network drop) and fails requests at once until `go_online()`."""
+    """The connections of one writer to one origin: reused while idle
+    (keep-alive), at most `max_idle` kept. A request on a reused connection
+    that the server had already closed, before any byte of the answer, is
+    sent again once on a new connection, as browsers do."""
 
     def __init__(self, host: str, port: int, max_idle: int = 6):
         self.host = host
@@ -106,7 +104,6 @@ class HttpAgent:
         self.max_idle = max_idle
         self.idle: list[_Connection] = []
         self.active: set[_Connection] = set()
-        self.offline = False
         self.requests = 0
         self.connections_opened = 0
 
@@ -117,8 +114,6 @@ class HttpAgent:
 
     async def request(self, method: str, path: str, body: bytes | None = None,
                       headers: dict[str, str] | None = None, timeout: float = 15.0) -> Response:
-        if self.offline:
-            raise NetError("offline")
         headers = headers or {}
         self.requests += 1
         for attempt in range(2):
@@ -142,8 +137,6 @@ class HttpAgent:
                 if connection is not None:
                     connection.close()
                     self.active.discard(connection)
-                if self.offline:
-                    raise NetError("offline") from error
                 if reused and attempt == 0 and not connection.got_bytes:
                     continue
                 raise NetError(f"{type(error).__name__}: {error}") from error
@@ -153,7 +146,7 @@ class HttpAgent:
                     self.active.discard(connection)
                 raise
             self.active.discard(connection)
-            if keep and not self.offline and len(self.idle) < self.max_idle:
+            if keep and len(self.idle) < self.max_idle:
                 self.idle.append(connection)
             else:
                 connection.close()
@@ -165,13 +158,6 @@ class HttpAgent:
             connection.close()
         self.idle.clear()
         self.active.clear()
-
-    def go_offline(self) -> None:
-        self.offline = True
-        self.close_all()
-
-    def go_online(self) -> None:
-        self.offline = False
 
 
 # --- PostgreSQL ------------------------------------------------------------------

@@ -20,22 +20,25 @@ let package = Package(
 
     // Safe Swift wrappers over the C libraries.
     .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
-    .target(name: "FastCGI", dependencies: ["CFastCGI", "CSystemShim"]),
+    .target(name: "FastCGI", dependencies: ["CFastCGI", "DaemonSupport"]),
 
     // Plain Swift concepts.
     .target(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
+    // The wrapper of the system shim: signals, epoll, sockets, processes, shared memory, threads.
     .target(
       name: "DaemonSupport",
       dependencies: ["CSystemShim", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+    // A worker's parking lot of long-polls and its follower of notifyd's stream.
     .target(
-      name: "PBPAPI",
-      dependencies: [
-        "ChangeStream", "JSON", "PostgresClient", "DaemonSupport", "CSystemShim",
-        .product(name: "HeapModule", package: "swift-collections"),
-      ]),
+      name: "LongPoll",
+      dependencies: ["ChangeStream", "DaemonSupport", .product(name: "HeapModule", package: "swift-collections")]),
+    // The pool's shared scoreboard and what each worker reports in it.
+    .target(name: "WorkerPool", dependencies: ["DaemonSupport"]),
+    // The HTTP API: routing, the tables' protocol, the changes endpoint's requests and answers.
+    .target(name: "PBPAPI", dependencies: ["ChangeStream", "JSON", "PostgresClient", "LongPoll", "WorkerPool"]),
 
     .executableTarget(
       name: "pbp-notifyd",
@@ -46,7 +49,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-fcgi",
       dependencies: [
-        "PBPAPI", "FastCGI", "DaemonSupport", "ChangeStream",
+        "PBPAPI", "FastCGI", "DaemonSupport", "LongPoll", "WorkerPool",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -54,7 +57,9 @@ let package = Package(
     .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
-    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream", "JSON"]),
+    .testTarget(name: "LongPollTests", dependencies: ["LongPoll", "ChangeStream", "DaemonSupport"]),
+    .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
+    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON"]),
   ],
   swiftLanguageModes: [.v6]
 )

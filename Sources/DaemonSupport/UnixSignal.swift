@@ -2,12 +2,14 @@ import CSystemShim
 import Glibc
 
 /// The signals the daemons use, typed: SIGTERM and SIGINT stop, SIGHUP
-/// reloads, SIGCHLD reaps, SIGKILL ends a worker that would not stop, SIGPIPE is ignored (a write to a vanished peer
+/// reloads, SIGCHLD reaps, SIGUSR1 tells the pool's master that a worker
+/// accepts, SIGKILL ends a worker that would not stop, SIGPIPE is ignored (a write to a vanished peer
 /// returns EPIPE instead of killing the process).
 public enum UnixSignal: Int32, Sendable, CaseIterable, CustomStringConvertible {
   case hangup = 1
   case interrupt = 2
   case kill = 9
+  case userDefined1 = 10
   case pipe = 13
   case terminate = 15
   case child = 17
@@ -17,6 +19,7 @@ public enum UnixSignal: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case .hangup: "SIGHUP"
     case .interrupt: "SIGINT"
     case .kill: "SIGKILL"
+    case .userDefined1: "SIGUSR1"
     case .pipe: "SIGPIPE"
     case .terminate: "SIGTERM"
     case .child: "SIGCHLD"

@@ -11,6 +11,14 @@ public enum FastCGIRecords {
   static let endRequestType: UInt8 = 3
   static let maximumContentLength = 65_535
 
+  /// The CGI response head (status line and headers) that starts the stdout stream.
+  static func cgiHead(status: Int, reason: String, headers: [(String, String)], contentLength: Int) -> [UInt8] {
+    var head = "Status: \(status) \(reason)\r\n"
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
+    head += "Content-Length: \(contentLength)\r\n\r\n"
+    return Array(head.utf8)
+  }
+
   /// The whole response for request `requestID`: `head` then `body` as the
   /// stdout stream, then the end of the request with application status 0.
   public static func response(requestID: UInt16, head: [UInt8], body: [UInt8]) -> [UInt8] {

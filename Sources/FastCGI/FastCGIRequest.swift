@@ -1,19 +1,15 @@
 import CFastCGI
+import DaemonSupport
 import Glibc
 
-/// One FastCGI request, accepted with libfcgi's reentrant API.
+/// One FastCGI request, accepted with libfcgi's reentrant API, owned by the
+/// thread that accepted it (it is not Sendable: libfcgi's request is not).
 ///
 /// libfcgi reads the parameters and the body. Once the body has been read to
 /// its end, the answer no longer needs libfcgi: ``detach()`` frees its buffers
-/// (about 17 KB a request) and keeps only the descriptor and request id, which
-/// is what a parked poll holds; the answer is then written as FastCGI records
-/// of our own in one write, and the connection closed.
-///
-/// Threading rule: exactly one thread owns a request at a time. The accepting
-/// thread owns it first; a parked request is owned by whatever holds it under
-/// the parking lot's lock, and whoever takes it out answers it. After
-/// ``finish()`` the request is inert. Hence `@unchecked Sendable`.
-public final class FastCGIRequest: @unchecked Sendable {
+/// (about 17 KB a request) and hands over a ``ParkedRequest``, the descriptor
+/// and request id that a parked poll holds, which any thread may answer.
+public final class FastCGIRequest {
   /// libfcgi's request, until detached or finished.
   private var raw: UnsafeMutablePointer<FCGX_Request>?
   private var isFinished = false
@@ -66,14 +62,16 @@ public final class FastCGIRequest: @unchecked Sendable {
     return String(cString: value)
   }
 
-  /// Frees libfcgi's buffers and parameters, keeping the connection, for a
-  /// request that will wait. Only once the body has been read to its end;
-  /// otherwise nothing changes.
-  public func detach() {
-    guard bodyConsumed, let raw else { return }
+  /// Frees libfcgi's buffers and parameters and hands the connection over,
+  /// for a request that will wait; this request is then finished. Only once
+  /// the body has been read to its end (nil otherwise, and nothing changes).
+  public func detach() -> ParkedRequest? {
+    guard bodyConsumed, !isFinished, let raw else { return nil }
     FCGX_Free(raw, 0)
     raw.deallocate()
     self.raw = nil
+    isFinished = true
+    return ParkedRequest(socket: socket, requestID: requestID)
   }
 
   public enum BodyError: Error, Sendable {
@@ -105,35 +103,19 @@ public final class FastCGIRequest: @unchecked Sendable {
   @discardableResult
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
     precondition(!isFinished, "a request is answered once")
-    var head = "Status: \(status) \(reason)\r\n"
-    for (name, value) in headers { head += "\(name): \(value)\r\n" }
-    head += "Content-Length: \(body.count)\r\n\r\n"
+    let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
     guard bodyConsumed else {
       // nginx may still be sending a body we refused: libfcgi's finish drains
       // it before closing, so that nginx reads our answer instead of an error.
-      var ok = writeThroughLibrary(Array(head.utf8))
+      var ok = writeThroughLibrary(head)
       if ok && !body.isEmpty { ok = writeThroughLibrary(body) }
       finish()
       return ok
     }
-    let records = FastCGIRecords.response(requestID: requestID, head: Array(head.utf8), body: body)
-    let ok = records.withUnsafeBytes { sendAll($0) }
+    let records = FastCGIRecords.response(requestID: requestID, head: head, body: body)
+    let outcome = records.withUnsafeBytes { SocketWrite.write(socket, $0) }
     finish()
-    return ok
-  }
-
-  /// Writes everything to the (blocking) connection; false when the peer is gone.
-  private func sendAll(_ bytes: UnsafeRawBufferPointer) -> Bool {
-    var offset = 0
-    while offset < bytes.count {
-      let sent = send(socket, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
-      if sent < 0 {
-        if errno == EINTR { continue }
-        return false
-      }
-      offset += sent
-    }
-    return true
+    return outcome == .complete
   }
 
   private func writeThroughLibrary(_ bytes: [UInt8]) -> Bool {

@@ -57,9 +57,9 @@ public final class DatabaseSession {
         return try statement(current)
       } catch let error as PostgresError where error.isConnectionProblem {
         connection = nil
-        if attempts == 0 { throw APIMapping.map(error) }
+        if attempts == 0 { throw APIError(databaseFailure: error) }
       } catch {
-        throw APIMapping.map(error)
+        throw APIError(databaseFailure: error)
       }
     }
   }

@@ -3,13 +3,10 @@ import JSON
 /// A write's body as column → JSON value, from either JSON or a form.
 enum RequestBody {
   static func fields(of request: APIRequest) throws(APIError) -> [String: JSONValue] {
-    let mediaType =
-      (request.contentType ?? "").split(separator: ";").first.map {
-        $0.trimmingSpaces().lowercased()
-      } ?? ""
-    switch mediaType {
+    let type = mediaType(of: request.contentType) ?? ""
+    switch type {
     case "application/json", "":
-      if mediaType.isEmpty && request.body.isEmpty { return [:] }
+      if type.isEmpty && request.body.isEmpty { return [:] }
       let value: JSONValue
       do {
         value = try JSONParser.parse(request.body)
@@ -25,13 +22,7 @@ enum RequestBody {
       for (name, value) in try FormDecoding.decode(request.body) { members[name] = .string(value) }
       return members
     default:
-      throw .unsupportedMediaType(mediaType)
+      throw .unsupportedMediaType(type)
     }
-  }
-}
-
-extension Substring {
-  func trimmingSpaces() -> String {
-    String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
   }
 }

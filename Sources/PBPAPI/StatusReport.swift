@@ -1,4 +1,5 @@
 import ChangeStream
+import WorkerPool
 
 /// The pool's state for operators, as JSON (`/api/_status`, like php-fpm's
 /// status page) and as Prometheus text (`/api/_metrics`).

@@ -64,7 +64,7 @@ public final class TableCatalog: Sendable {
     do {
       result = try connection().execute(Self.describeSQL, [name])
     } catch {
-      throw APIMapping.map(error)
+      throw APIError(databaseFailure: error)
     }
     guard let info = Self.describe(name: name, rows: result.rows) else { return nil }
     tables.withLock { $0[name] = info }

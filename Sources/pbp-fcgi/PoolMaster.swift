@@ -1,25 +1,32 @@
-import CSystemShim
 import DaemonSupport
 import FastCGI
 import Glibc
-import PBPAPI
+import WorkerPool
 
 /// The master process, in the manner of php-fpm: owns the listening socket,
 /// keeps `--workers` workers running, and turns signals into pool actions.
-/// SIGTERM/SIGINT: stop; SIGHUP: start a new generation, then let the old drain.
+/// SIGTERM/SIGINT: stop; SIGHUP: start a new generation, and drain the old one
+/// once the new workers accept (each says so with SIGUSR1), or after a few
+/// seconds at the latest.
 final class PoolMaster {
   private let options: FcgiCommand
   private let log: Log
   private let systemd = SystemdNotifier()
   private let listenFD: Int32
   private let ownsSocketFile: Bool
-  /// Current workers by pid; a worker of an older generation is draining.
+  /// Current workers by pid, with their generation.
   private var workers: [pid_t: Int] = [:]
+  /// Workers of an older generation, told to stop and finishing what they hold.
   private var draining: Set<pid_t> = []
   private var generation = 0
   private var recentStarts: [Duration] = []
+  /// A reload whose new generation is starting: the workers it will drain.
+  private var pendingReload: (old: [pid_t], deadline: Duration)?
   /// Room for the workers of two generations during a reload.
   private let scoreboard: WorkerScoreboard
+
+  /// How long a reload waits for its new workers to accept before draining the old.
+  static let reloadPatience: Duration = .seconds(3)
 
   init(options: FcgiCommand, log: Log) throws {
     self.options = options
@@ -34,14 +41,11 @@ final class PoolMaster {
       }
       if let group = options.socketGroup { try FileSystem.changeGroup(options.socket, to: group) }
       // Workers find it on fd 3: the master keeps its copy out of the way.
-      listenFD = pbp_move_fd_high(fd)
+      listenFD = ChildProcess.moveOutOfTheWay(fd)
       ownsSocketFile = true
       log.info("listening on \(options.socket)")
     }
-    guard let scoreboard = WorkerScoreboard.create(slots: options.workers * 2 + 2) else {
-      throw SystemError("create the worker scoreboard")
-    }
-    self.scoreboard = scoreboard
+    scoreboard = try WorkerScoreboard.create(slots: options.workers * 2 + 2)
   }
 
   /// LISTEN_FDS socket activation: the socket is fd 3.
@@ -52,26 +56,26 @@ final class PoolMaster {
     unsetenv("LISTEN_FDS")
     unsetenv("LISTEN_PID")
     unsetenv("LISTEN_FDNAMES")
-    return pbp_move_fd_high(3)
+    return ChildProcess.moveOutOfTheWay(3)
   }
 
   func run() throws {
-    let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGCHLD]
-    _ = signals.withUnsafeBufferPointer { pbp_block_signals($0.baseAddress, Int32($0.count)) }
+    let signals = SignalWaiter([.terminate, .interrupt, .hangup, .child, .userDefined1])
     startGeneration()
     systemd.ready(status: statusLine)
     while true {
-      let received = signals.withUnsafeBufferPointer { pbp_wait_signal($0.baseAddress, Int32($0.count), 1000) }
+      let received = signals.wait(timeout: pendingReload.map { $0.deadline - MonotonicClock.now() } ?? .seconds(1))
       reapChildren()
       switch received {
-      case SIGTERM, SIGINT:
-        stop()
+      case .terminate, .interrupt:
+        stop(signals)
         return
-      case SIGHUP:
-        reload()
+      case .hangup:
+        beginReload()
       default:
         break
       }
+      finishReloadIfReady()
       replaceMissingWorkers()
     }
   }
@@ -88,36 +92,27 @@ final class PoolMaster {
       log.error("cannot start a worker: every scoreboard slot is taken")
       return
     }
-    let executable = "/proc/self/exe"
-    var arguments = CommandLine.arguments
-    arguments.append(contentsOf: ["--worker-listen-fd", "3", "--worker-scoreboard-fd", "4", "--worker-slot", "\(slot)"])
-    let cArguments = arguments.map { strdup($0) } + [nil]
-    defer {
-      for argument in cArguments { free(argument) }
-    }
-    let pid = pbp_spawn_with_fds(executable, cArguments, listenFD, scoreboard.fd)
-    guard pid > 0 else {
+    let arguments =
+      CommandLine.arguments + ["--worker-listen-fd", "3", "--worker-scoreboard-fd", "4", "--worker-slot", "\(slot)"]
+    do {
+      let pid = try ChildProcess.spawn("/proc/self/exe", arguments: arguments, descriptors: [listenFD, scoreboard.fd])
+      scoreboard.assign(slot, to: pid)
+      workers[pid] = generation
+      recentStarts.append(MonotonicClock.now())
+      log.info("worker \(pid) started (generation \(generation))")
+    } catch {
       scoreboard.clear(slot)
-      log.error("cannot start a worker: \(SystemError("posix_spawn", code: -pid))")
-      return
+      log.error("cannot start a worker: \(error)")
     }
-    scoreboard.assign(slot, to: pid)
-    workers[pid] = generation
-    recentStarts.append(MonotonicClock.now())
-    log.info("worker \(pid) started (generation \(generation))")
   }
 
   private func reapChildren() {
-    while true {
-      var status: Int32 = 0
-      let pid = waitpid(-1, &status, WNOHANG)
-      guard pid > 0 else { return }
-      if let slot = scoreboard.slot(of: pid) { scoreboard.clear(slot) }
-      let how = (status & 0x7f) == 0 ? "exited with \((status >> 8) & 0xff)" : "killed by signal \(status & 0x7f)"
-      if draining.remove(pid) != nil {
-        log.info("old worker \(pid) \(how)")
-      } else if workers.removeValue(forKey: pid) != nil {
-        log.warning("worker \(pid) \(how); starting another")
+    while let exit = ChildProcess.reap() {
+      if let slot = scoreboard.slot(of: exit.pid) { scoreboard.clear(slot) }
+      if draining.remove(exit.pid) != nil {
+        log.info("old worker \(exit.pid) \(exit)")
+      } else if workers.removeValue(forKey: exit.pid) != nil {
+        log.warning("worker \(exit.pid) \(exit); starting another")
       }
       systemd.status(statusLine)
     }
@@ -134,37 +129,48 @@ final class PoolMaster {
     }
   }
 
-  private func reload() {
+  private func beginReload() {
     log.info("SIGHUP: starting new workers, then draining the old")
     systemd.reloading()
+    // A reload during a reload drains the first one's old workers now.
+    if let pendingReload { drain(pendingReload.old) }
     let old = Array(workers.keys)
     startGeneration()
-    // The new workers accept as soon as they are up; the old finish what they hold.
-    usleep(200_000)
-    for pid in old {
-      workers[pid] = nil
-      draining.insert(pid)
-      kill(pid, SIGTERM)
-    }
+    pendingReload = (old, MonotonicClock.now() + Self.reloadPatience)
+  }
+
+  /// The old generation stops once every new worker accepts (so that no
+  /// request meets an empty socket), or once the reload's patience is spent.
+  private func finishReloadIfReady() {
+    guard let reload = pendingReload else { return }
+    let newWorkers = workers.filter { $0.value == generation }.map(\.key)
+    guard MonotonicClock.now() >= reload.deadline || newWorkers.allSatisfy(scoreboard.isAccepting) else { return }
+    drain(reload.old)
+    pendingReload = nil
     systemd.ready(status: statusLine)
   }
 
-  private func stop() {
+  private func drain(_ old: [pid_t]) {
+    for pid in old where workers.removeValue(forKey: pid) != nil {
+      draining.insert(pid)
+      ChildProcess.send(.terminate, to: pid)
+    }
+  }
+
+  private func stop(_ signals: SignalWaiter) {
     log.info("stopping \(workers.count + draining.count) workers")
     systemd.stopping()
-    let all = Array(workers.keys) + Array(draining)
-    for pid in all { kill(pid, SIGTERM) }
+    var remaining = Set(workers.keys).union(draining)
+    for pid in remaining { ChildProcess.send(.terminate, to: pid) }
     let deadline = MonotonicClock.now() + .seconds(15)
-    var remaining = Set(all)
     while !remaining.isEmpty && MonotonicClock.now() < deadline {
-      var status: Int32 = 0
-      let pid = waitpid(-1, &status, WNOHANG)
-      if pid > 0 { remaining.remove(pid) } else { usleep(20_000) }
+      while let exit = ChildProcess.reap() { remaining.remove(exit.pid) }
+      if !remaining.isEmpty { _ = signals.wait(timeout: deadline - MonotonicClock.now()) }
     }
     for pid in remaining {
       log.warning("worker \(pid) did not stop in time; killing it")
-      kill(pid, SIGKILL)
-      waitpid(pid, nil, 0)
+      ChildProcess.send(.kill, to: pid)
+      ChildProcess.waitFor(pid)
     }
     if ownsSocketFile { unlink(options.socket) }
     log.info("stopped")

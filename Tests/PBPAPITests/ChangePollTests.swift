@@ -1,4 +1,5 @@
 import ChangeStream
+import LongPoll
 import Testing
 
 @testable import PBPAPI

@@ -2,31 +2,29 @@ import ChangeStream
 import DaemonSupport
 import Glibc
 
-/// The worker's one connection to pbp-notifyd, on its own thread: says where
-/// the worker stands, then feeds every frame to the hub. Reconnects by itself;
-/// a reconnect to the same notifyd resumes without loss.
-public struct NotifydSubscription: Sendable {
+/// The worker's one connection to pbp-notifyd: says where the worker stands,
+/// then feeds every frame to the hub; reconnects when the connection ends, and
+/// a reconnect to the same notifyd resumes without loss. ``run()`` blocks for
+/// the life of the process: the process gives it a thread.
+public struct StreamFollower<Responder: PollResponder>: Sendable {
   public let socketPath: String
-  public let hub: ChangeHub
+  public let hub: ChangeHub<Responder>
   public let log: Log
 
-  public init(socketPath: String, hub: ChangeHub, log: Log) {
+  public init(socketPath: String, hub: ChangeHub<Responder>, log: Log) {
     self.socketPath = socketPath
     self.hub = hub
     self.log = log
   }
 
-  public func start() {
-    Threads.start(name: "pbp-stream") { run() }
-  }
-
-  private func run() {
-    var delay: Duration = .milliseconds(50)
+  public func run() -> Never {
+    // Capped well below the 1 s a snapshot read waits for the stream to return.
+    var backoff = Backoff(first: .milliseconds(50), cap: .milliseconds(500), jitter: 0.5...1.0)
     var reportedFailure = false
     while true {
       do {
         let fd = try UnixSocket.connect(path: socketPath)
-        delay = .milliseconds(50)
+        backoff.reset()
         reportedFailure = false
         follow(fd)
         close(fd)
@@ -35,22 +33,16 @@ public struct NotifydSubscription: Sendable {
         if !reportedFailure { log.warning("cannot reach pbp-notifyd: \(error); retrying") }
         reportedFailure = true
       }
-      let jittered = delay * Double.random(in: 0.5...1.0)
-      usleep(UInt32(jittered.milliseconds * 1000))
-      // Capped well below the 1 s a snapshot read waits for the stream to return.
-      delay = min(delay * 2, .milliseconds(500))
+      usleep(UInt32(backoff.next().milliseconds * 1000))
     }
   }
 
   /// Reads frames until the connection ends or notifyd says something we cannot follow.
   private func follow(_ fd: Int32) {
-    let resumeFrom = hub.resumePosition
+    let hello = StreamFrame.hello(
+      version: StreamFrame.protocolVersion, resumeFrom: hub.current, history: hub.historyOnJoin)
     do {
-      try SocketWrite.writeAll(
-        fd,
-        StreamFrame.hello(
-          version: StreamFrame.protocolVersion, resumeFrom: resumeFrom, history: hub.historyOnJoin
-        ).encoded)
+      try SocketWrite.writeAll(fd, hello.encoded)
     } catch {
       log.warning("pbp-notifyd: \(error)")
       return

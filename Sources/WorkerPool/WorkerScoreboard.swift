@@ -1,64 +1,50 @@
-import CSystemShim
-import Glibc
-
-/// What one worker process reports about itself.
-public struct WorkerStatus: Equatable, Sendable {
-  public var pid: Int32
-  public var busyThreads: UInt64
-  public var parkedPolls: UInt64
-  public var eventsDelivered: UInt64
-  public var requestsServed: UInt64
-  public var databaseConnections: UInt64
-  public var epoch: UInt64
-  public var seq: UInt64
-}
+import DaemonSupport
 
 /// The pool's shared scoreboard, in the manner of php-fpm's: one slot per
 /// worker in memory that the master creates and every worker maps, so that any
 /// worker can answer for the whole pool.
 ///
-/// Threading rule: the mapping is shared by processes and threads; every field
-/// is read and written only with atomic operations, and a slot is written only
-/// by its own worker (and cleared by the master when that worker is gone).
-public final class WorkerScoreboard: @unchecked Sendable {
+/// A slot is written only by its own worker (and reserved, assigned and
+/// cleared by the master); ``SharedCounters`` makes each field atomic.
+public struct WorkerScoreboard: Sendable {
   enum Field: Int, CaseIterable {
     case pid, busyThreads, parkedPolls, eventsDelivered, requestsServed, databaseConnections, epoch, seq
+    /// 1 once the worker's threads accept (a reload drains the old workers then).
+    case accepting
   }
 
-  static let slotBytes = 64
+  /// Counters per slot: a cache line, with room for more fields.
+  static let fieldsPerSlot = 8 * 2
+  let counters: SharedCounters
   public let slotCount: Int
-  public let fd: Int32
-  private let base: UnsafeMutablePointer<UInt64>
 
   /// Creates the shared memory (in the master).
-  public static func create(slots: Int) -> WorkerScoreboard? {
-    let fd = pbp_scoreboard_create(slots * slotBytes)
-    guard fd >= 0 else { return nil }
-    return WorkerScoreboard(fd: fd, slots: slots)
+  public static func create(slots: Int) throws(SystemError) -> WorkerScoreboard {
+    WorkerScoreboard(counters: try SharedCounters.create(count: slots * fieldsPerSlot))
   }
 
-  /// Maps the scoreboard a worker inherited; its size says how many slots it has.
-  public convenience init?(inheritedFD fd: Int32) {
-    let size = lseek(fd, 0, SEEK_END)
-    guard size > 0 else { return nil }
-    self.init(fd: fd, slots: Int(size) / Self.slotBytes)
+  /// Maps the scoreboard a worker inherited.
+  public init?(inheritedFD fd: Int32) {
+    guard let counters = SharedCounters(inheritedFD: fd) else { return nil }
+    self.init(counters: counters)
   }
 
-  init?(fd: Int32, slots: Int) {
-    guard let address = pbp_scoreboard_map(fd, slots * Self.slotBytes) else { return nil }
-    self.fd = fd
-    slotCount = slots
-    base = address.bindMemory(to: UInt64.self, capacity: slots * Self.slotBytes / 8)
+  private init(counters: SharedCounters) {
+    self.counters = counters
+    slotCount = counters.count / Self.fieldsPerSlot
   }
 
-  private func address(_ slot: Int, _ field: Field) -> UnsafeMutablePointer<UInt64> {
-    precondition(slot >= 0 && slot < slotCount, "scoreboard slot out of range")
-    return base + slot * (Self.slotBytes / 8) + field.rawValue
+  /// The descriptor to hand to workers.
+  public var fd: Int32 { counters.fd }
+
+  private func index(_ slot: Int, _ field: Field) -> Int {
+    precondition(slot >= 0 && slot < slotCount, "scoreboard slot \(slot) out of range")
+    return slot * Self.fieldsPerSlot + field.rawValue
   }
 
-  func store(_ slot: Int, _ field: Field, _ value: UInt64) { pbp_atomic_store(address(slot, field), value) }
-  func add(_ slot: Int, _ field: Field, _ delta: Int64) { pbp_atomic_add(address(slot, field), delta) }
-  func load(_ slot: Int, _ field: Field) -> UInt64 { pbp_atomic_load(address(slot, field)) }
+  func store(_ slot: Int, _ field: Field, _ value: UInt64) { counters.store(index(slot, field), value) }
+  func add(_ slot: Int, _ field: Field, _ delta: Int64) { counters.add(index(slot, field), delta) }
+  func load(_ slot: Int, _ field: Field) -> UInt64 { counters.load(index(slot, field)) }
 
   /// Marks a slot taken while its worker is being started.
   static let reserved = UInt64(UInt32.max)
@@ -85,6 +71,11 @@ public final class WorkerScoreboard: @unchecked Sendable {
 
   public func slot(of pid: Int32) -> Int? {
     (0..<slotCount).first { load($0, .pid) == UInt64(UInt32(bitPattern: pid)) }
+  }
+
+  /// Whether the worker `pid` has said that its threads accept.
+  public func isAccepting(_ pid: Int32) -> Bool {
+    slot(of: pid).map { load($0, .accepting) == 1 } ?? false
   }
 
   /// Every worker that holds a slot.
@@ -117,11 +108,12 @@ public struct ScoreboardSlot: Sendable {
   }
   public func requestFinished() { scoreboard.add(slot, .busyThreads, -1) }
   public func databaseConnections(changedBy delta: Int64) { scoreboard.add(slot, .databaseConnections, delta) }
+  public func acceptingStarted() { scoreboard.store(slot, .accepting, 1) }
 
-  public func publish(_ statistics: ChangeHub.Statistics) {
-    scoreboard.store(slot, .parkedPolls, UInt64(statistics.parked))
-    scoreboard.store(slot, .eventsDelivered, statistics.eventsDelivered)
-    scoreboard.store(slot, .epoch, statistics.current?.epoch ?? 0)
-    scoreboard.store(slot, .seq, statistics.current?.seq ?? 0)
+  public func publish(parkedPolls: Int, eventsDelivered: UInt64, epoch: UInt64, seq: UInt64) {
+    scoreboard.store(slot, .parkedPolls, UInt64(parkedPolls))
+    scoreboard.store(slot, .eventsDelivered, eventsDelivered)
+    scoreboard.store(slot, .epoch, epoch)
+    scoreboard.store(slot, .seq, seq)
   }
 }

@@ -1,12 +1,9 @@
 import ChangeStream
 import JSON
+import LongPoll
 
-/// A long-poll for changes: where the client stands and what it watches.
-public struct ChangePoll: Equatable, Sendable {
-  public var cursor: Cursor?
-  public var subscriptions: [Subscription]
-  public var timeout: Duration
-
+/// `/api/changes` requests read into polls, within the configured limits.
+extension ChangePoll {
   public struct Limits: Sendable {
     public var maximumSubscriptions: Int
     public var defaultTimeout: Duration

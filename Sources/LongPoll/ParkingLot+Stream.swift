@@ -1,0 +1,83 @@
+import ChangeStream
+
+extension ParkingLot {
+  /// What appending a batch of events did.
+  enum AppendOutcome {
+    /// The events continue the ring; these parked polls are answered.
+    case appended(Deliveries)
+    /// The events' numbering does not continue the ring's (`expected` was
+    /// next): nothing was appended, and the stream must be re-established.
+    case gap(expected: UInt64, received: UInt64)
+  }
+
+  /// notifyd greeted the worker. Unless it resumed the worker's position,
+  /// everything held is void: parked polls of an old epoch are told to reset.
+  mutating func streamStarted(at position: Cursor, resumed: Bool) -> Deliveries {
+    let previous = stream.epoch
+    stream = .following(epoch: position.epoch)
+    // Polls without a cursor waited for the stream to come back.
+    if resumed && position.epoch == previous { return reevaluateParked() }
+    if let previous, previous != position.epoch {
+      if pastEpochs.count >= 64 { pastEpochs.removeAll() }
+      pastEpochs.insert(previous)
+    }
+    ring.reset(newestSeq: position.seq)
+    return reevaluateParked()
+  }
+
+  /// The connection to notifyd ended; the next greeting will say where it stands.
+  mutating func streamInterrupted() {
+    if let epoch = stream.epoch { stream = .interrupted(epoch: epoch) }
+  }
+
+  /// What an answer depends on, besides the events appended together: polls
+  /// that agree on it get the same answer, built once. (Thousands of browsers
+  /// watching the same table at the same cursor are the common case.)
+  private struct AnswerKey: Hashable {
+    let after: UInt64
+    let subscriptions: [Subscription]
+  }
+
+  /// New events, in sequence order, continuing the ring.
+  mutating func append(_ events: [ChangeEvent]) -> AppendOutcome {
+    guard let first = events.first else { return .appended(Deliveries()) }
+    guard first.seq == ring.nextSeq else { return .gap(expected: ring.nextSeq, received: first.seq) }
+    for (previous, next) in zip(events, events.dropFirst()) where next.seq != previous.seq + 1 {
+      return .gap(expected: previous.seq + 1, received: next.seq)
+    }
+    guard let epoch = stream.epoch else { return .appended(Deliveries()) }
+    for event in events { ring.append(event) }
+    var deliveries = Deliveries()
+    var shared: [AnswerKey: (index: Int, eventCount: Int)?] = [:]
+    for (id, poll) in parked {
+      // A poll still ahead of us, or in an epoch we have not reached, waits on.
+      guard let cursor = poll.cursor, cursor.epoch == epoch, cursor.seq < ring.newestSeq else { continue }
+      let key = AnswerKey(after: cursor.seq, subscriptions: poll.subscriptions)
+      let found: (index: Int, eventCount: Int)?
+      if let known = shared[key] {
+        found = known
+      } else {
+        found = matching(poll, in: events.drop { $0.seq <= cursor.seq }, epoch: epoch).map {
+          (deliveries.addShared($0.answer), $0.eventCount)
+        }
+        shared[key] = .some(found)
+      }
+      guard let found else { continue }
+      eventsDelivered += UInt64(found.eventCount)
+      parked[id] = nil
+      deliveries.add(id, sharing: found.index)
+    }
+    return .appended(deliveries)
+  }
+
+  private mutating func reevaluateParked() -> Deliveries {
+    var deliveries = Deliveries()
+    for (id, poll) in parked {
+      if let answer = answerNow(poll, standing(of: poll.cursor)) {
+        parked[id] = nil
+        deliveries.add(id, answer)
+      }
+    }
+    return deliveries
+  }
+}

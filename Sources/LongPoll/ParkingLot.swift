@@ -1,0 +1,182 @@
+import ChangeStream
+import HeapModule
+
+/// The state machine behind ``ChangeHub``: a worker's view of notifyd's
+/// stream (its state, its ring of recent events) and the polls parked on it.
+/// Pure: time is passed in, nothing is written; each event returns the polls
+/// it answers as ``Deliveries``, which the hub renders and writes outside its
+/// lock. Polls are known by id: the hub keeps their responders.
+///
+/// The stream's transitions are in `ParkingLot+Stream.swift`; only those two
+/// files change the state.
+struct ParkingLot {
+  typealias PollID = UInt64
+
+  enum PollDecision {
+    case answer(PollAnswer)
+    case park(PollID)
+  }
+
+  struct Deadline: Comparable {
+    let at: Duration
+    let id: PollID
+    static func < (lhs: Deadline, rhs: Deadline) -> Bool { (lhs.at, lhs.id) < (rhs.at, rhs.id) }
+  }
+
+  var stream: StreamState = .unknown
+  var ring: ChangeRing<ChangeEvent>
+  var parked: [PollID: ChangePoll] = [:]
+  private var deadlines = Heap<Deadline>()
+  private var nextID: PollID = 1
+  /// Events per answer at most; a client further behind comes straight back for the rest.
+  let maximumEventsPerAnswer: Int
+  var eventsDelivered: UInt64 = 0
+  /// Epochs this worker has seen end: a cursor of one of them must reset.
+  var pastEpochs: Set<UInt64> = []
+  /// Set when the worker shuts down: polls are answered at once from then on.
+  private(set) var isDraining = false
+
+  /// How long a cursor this worker cannot place yet may wait for the worker to catch up.
+  static let graceForUnknownCursors: Duration = .seconds(1)
+
+  init(ringCapacity: Int, maximumEventsPerAnswer: Int = 1000) {
+    ring = ChangeRing(capacity: ringCapacity)
+    self.maximumEventsPerAnswer = maximumEventsPerAnswer
+  }
+
+  /// The newest position, which snapshot reads hand out as their cursor.
+  var current: Cursor? { stream.epoch.map { Cursor(epoch: $0, seq: ring.newestSeq) } }
+
+  // MARK: Polls
+
+  mutating func poll(_ poll: ChangePoll, now: Duration) -> PollDecision {
+    let standing = standing(of: poll.cursor)
+    if let answer = answerNow(poll, standing) { return .answer(answer) }
+    if isDraining { return .answer(timeoutAnswer(poll)) }
+    let id = nextID
+    nextID += 1
+    parked[id] = poll
+    // A cursor this worker cannot place yet gets a short wait, not the whole timeout.
+    let wait =
+      standing == .notYetKnown || standing == .awaitingStream
+      ? min(poll.timeout, Self.graceForUnknownCursors) : poll.timeout
+    deadlines.insert(Deadline(at: now + wait, id: id))
+    return .park(id)
+  }
+
+  enum Standing: Equatable {
+    /// The stream's position is not known yet (no greeting from notifyd).
+    case streamUnknown
+    /// No cursor: the client wants the newest position.
+    case fresh
+    /// No cursor while the stream is interrupted: the newest position known
+    /// may belong to an epoch that has just ended (notifyd restarted), and a
+    /// client handed it would be reset by the next worker. Waits briefly for
+    /// the stream, as snapshot reads do.
+    case awaitingStream
+    /// The ring holds everything after the cursor.
+    case current
+    /// The cursor's epoch is over, or it is older than the ring: the client must reset.
+    case gone
+    /// Ahead of this worker: another worker has already seen a newer event or
+    /// epoch, and this one will shortly. (A forged cursor looks the same, and
+    /// is reset when the grace runs out.)
+    case notYetKnown
+  }
+
+  func standing(of cursor: Cursor?) -> Standing {
+    guard let epoch = stream.epoch else { return .streamUnknown }
+    guard let cursor else { return stream.isFollowing ? .fresh : .awaitingStream }
+    if cursor.epoch == epoch {
+      if cursor.seq > ring.newestSeq { return .notYetKnown }
+      return ring.events(after: cursor.seq) == nil ? .gone : .current
+    }
+    return pastEpochs.contains(cursor.epoch) ? .gone : .notYetKnown
+  }
+
+  /// The answer a poll gets without waiting, or nil when it must wait.
+  mutating func answerNow(_ poll: ChangePoll, _ standing: Standing) -> PollAnswer? {
+    guard let current else { return nil }
+    switch standing {
+    case .streamUnknown, .notYetKnown, .awaitingStream: return nil
+    case .fresh: return .noEvents(cursor: current)
+    case .gone: return .reset(current: current)
+    case .current:
+      let answer = matching(poll, in: ring.events(after: poll.cursor!.seq) ?? [], epoch: current.epoch)
+      if let answer { eventsDelivered += UInt64(answer.eventCount) }
+      return answer?.answer
+    }
+  }
+
+  struct Match {
+    let answer: PollAnswer
+    let eventCount: Int
+  }
+
+  /// The events among `events` that the poll's subscriptions match, or nil when none does.
+  func matching(_ poll: ChangePoll, in events: some Collection<ChangeEvent>, epoch: UInt64) -> Match? {
+    var matched: [MatchedEvent] = []
+    var through = ring.newestSeq
+    for event in events {
+      let matches = poll.subscriptions.indices.filter { poll.subscriptions[$0].matches(event) }
+      guard !matches.isEmpty else { continue }
+      matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: event.seq), matches: matches))
+      if matched.count == maximumEventsPerAnswer {
+        through = event.seq
+        break
+      }
+    }
+    guard !matched.isEmpty else { return nil }
+    return Match(answer: .events(matched, through: Cursor(epoch: epoch, seq: through)), eventCount: matched.count)
+  }
+
+  // MARK: Leaving the lot
+
+  /// Polls whose time is up, answered with no events and the newest cursor.
+  mutating func expire(now: Duration) -> Deliveries {
+    var deliveries = Deliveries()
+    while let soonest = deadlines.min, soonest.at <= now {
+      deadlines.removeMin()
+      guard let poll = parked.removeValue(forKey: soonest.id) else { continue }
+      deliveries.add(soonest.id, parkedAnswer(poll))
+    }
+    return deliveries
+  }
+
+  /// The poll's client went away: take it out, unanswered. False when it had left already.
+  mutating func abandon(id: PollID) -> Bool {
+    parked.removeValue(forKey: id) != nil
+  }
+
+  /// Shutting down: every parked poll is answered at once with the newest
+  /// cursor, so that its client comes straight back (to another worker).
+  mutating func releaseAll() -> Deliveries {
+    isDraining = true
+    var deliveries = Deliveries()
+    for (id, poll) in parked { deliveries.add(id, parkedAnswer(poll)) }
+    parked.removeAll()
+    deadlines = Heap()
+    return deliveries
+  }
+
+  /// A parked poll leaving without a match. Every event appended while it
+  /// waited was tested against it (a new epoch or a gap answers it at once, in
+  /// `streamStarted`), so a cursor of this epoch that the ring has since moved
+  /// past missed nothing: the newest cursor, not a reset. (Otherwise every
+  /// row view would reload after any transaction larger than the ring.)
+  private func parkedAnswer(_ poll: ChangePoll) -> PollAnswer {
+    if let current, let cursor = poll.cursor, cursor.epoch == current.epoch, cursor.seq <= current.seq {
+      return .noEvents(cursor: current)
+    }
+    return timeoutAnswer(poll)
+  }
+
+  private func timeoutAnswer(_ poll: ChangePoll) -> PollAnswer {
+    guard let current else { return .streamUnavailable }
+    switch standing(of: poll.cursor) {
+    // The stream still away: the last known position is better than no answer.
+    case .current, .fresh, .awaitingStream: return .noEvents(cursor: current)
+    case .gone, .notYetKnown, .streamUnknown: return .reset(current: current)
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import ChangeStream
+
+/// What a poll is answered with, before anything is rendered for the wire:
+/// the hub decides answers under its lock and renders each distinct one once,
+/// outside it, with the renderer the API hands it.
+public enum PollAnswer: Sendable {
+  /// The events after the poll's cursor that its subscriptions match, in
+  /// order; the client polls next from `through`.
+  case events([MatchedEvent], through: Cursor)
+  /// Nothing for this poll (yet); `cursor` is the newest position.
+  case noEvents(cursor: Cursor)
+  /// The cursor is no longer in the stream (its epoch ended, or the ring
+  /// moved past it): reload the snapshot, then poll from `current`.
+  case reset(current: Cursor)
+  /// The worker has never followed notifyd: there is no position to give.
+  case streamUnavailable
+}
+
+/// An event as a poll receives it: its cursor, and which of the poll's
+/// subscriptions (by index) it matched.
+public struct MatchedEvent: Sendable {
+  public let event: ChangeEvent
+  public let cursor: Cursor
+  public let matches: [Int]
+}

@@ -1,0 +1,25 @@
+/// What one worker process reports about itself.
+public struct WorkerStatus: Equatable, Sendable {
+  public var pid: Int32
+  public var busyThreads: UInt64
+  public var parkedPolls: UInt64
+  public var eventsDelivered: UInt64
+  public var requestsServed: UInt64
+  public var databaseConnections: UInt64
+  public var epoch: UInt64
+  public var seq: UInt64
+
+  public init(
+    pid: Int32, busyThreads: UInt64 = 0, parkedPolls: UInt64 = 0, eventsDelivered: UInt64 = 0,
+    requestsServed: UInt64 = 0, databaseConnections: UInt64 = 0, epoch: UInt64 = 0, seq: UInt64 = 0
+  ) {
+    self.pid = pid
+    self.busyThreads = busyThreads
+    self.parkedPolls = parkedPolls
+    self.eventsDelivered = eventsDelivered
+    self.requestsServed = requestsServed
+    self.databaseConnections = databaseConnections
+    self.epoch = epoch
+    self.seq = seq
+  }
+}

@@ -27,6 +27,8 @@ let package = Package(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
+    // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
+    .target(name: "ChangePublisher", dependencies: ["ChangeStream"]),
     .target(
       name: "DaemonSupport",
       dependencies: ["CSystemShim", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -40,7 +42,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-notifyd",
       dependencies: [
-        "ChangeStream", "PostgresClient", "DaemonSupport",
+        "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
@@ -54,6 +56,7 @@ let package = Package(
     .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
+    .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream", "JSON"]),
   ],
   swiftLanguageModes: [.v6]

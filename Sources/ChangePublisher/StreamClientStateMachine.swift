@@ -192,7 +192,9 @@ public struct StreamClientStateMachine {
   /// Queues a frame that counts against the buffer limit.
   private mutating func queue(_ frame: [UInt8]) -> Action {
     output.append(frame)
-    guard output.pendingByteCount <= bufferLimit else { return drop(.fellBehind(pendingBytes: output.pendingByteCount)) }
+    guard output.pendingByteCount <= bufferLimit else {
+      return drop(.fellBehind(pendingBytes: output.pendingByteCount))
+    }
     return .write
   }
 

@@ -17,7 +17,8 @@ import Testing
   @Test func aFreshClientWithoutHistoryStartsLiveAtTheNewest() {
     let history = makeHistory(events: 10)
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)
-    #expect(client.received(helloBytes(), history: history) == .greeted(from: Cursor(epoch: epochA, seq: 10), resumed: false))
+    #expect(
+      client.received(helloBytes(), history: history) == .greeted(from: Cursor(epoch: epochA, seq: 10), resumed: false))
     #expect(client.state == .live)
   }
 
@@ -95,7 +96,9 @@ import Testing
     let hello = helloBytes(history: 1)
     #expect(client.received(hello.prefix(5), history: history) == .none)
     #expect(client.state == .awaitingHello)
-    #expect(client.received(hello.dropFirst(5), history: history) == .greeted(from: Cursor(epoch: epochA, seq: 1), resumed: false))
+    #expect(
+      client.received(hello.dropFirst(5), history: history)
+        == .greeted(from: Cursor(epoch: epochA, seq: 1), resumed: false))
   }
 
   @Test func beforeItsHelloAClientGetsNothing() {

@@ -126,6 +126,7 @@ import Testing
 
   @Test func aNewEpochAbandonsCatchUp() {
     var history = makeHistory(events: 1000, capacity: 1000, payloadSize: 1000)
+    let frameSize = history.ring.element(withSeq: 1)!.frame.count
     var client = StreamClientStateMachine(bufferLimit: 1 << 30)
     _ = client.received(helloBytes(history: 1000), history: history)
     _ = client.takeOutput()
@@ -136,7 +137,7 @@ import Testing
     #expect(client.state == .live)
     let frames = client.drainCompletely(history: history)
     #expect(frames.last == .newEpoch(Cursor(epoch: epochB, seq: 0)), "what was queued goes first, nothing after")
-    #expect(eventSeqs(frames).count * (oldEpochFrames / eventSeqs(frames).count) == oldEpochFrames)
+    #expect(eventSeqs(frames) == Array(1...UInt64(oldEpochFrames / frameSize)), "only the chunk already queued")
   }
 
   @Test func aPendingHelloIsAnsweredByTheNewEpoch() {
@@ -163,7 +164,9 @@ import Testing
   @Test func aSecondHelloWhileTheFirstIsPendingIsDropped() {
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)
     let noEpoch = makeHistory(epoch: nil)
-    #expect(client.received(helloBytes() + helloBytes(), history: noEpoch) == .drop(.unexpectedFrame(.hello(version: 1, resumeFrom: nil, history: 0))))
+    #expect(
+      client.received(helloBytes() + helloBytes(), history: noEpoch)
+        == .drop(.unexpectedFrame(.hello(version: 1, resumeFrom: nil, history: 0))))
   }
 
   @Test func anotherVersionIsDropped() {

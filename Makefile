@@ -71,7 +71,7 @@ fuzz-long:
 # prints the figures against the targets and adds a section at the top of
 # bench/RESULTS.md. `make bench BENCH=fanout,nchan` runs a part; BENCH_ARGS
 # passes more options (`.pbp/venv/bin/python bench/run_bench.py --help`).
-# The load generator is C (bench/loadgen/loadgen.c), built into .build-bench/.
+# The load generator is C (bench/loadgen/*.c), built into .build-bench/.
 BENCH ?=
 BENCH_ARGS ?=
 BENCH_BUILD := .build-bench
@@ -87,9 +87,11 @@ bench: deps bench-deps build bench-loadgen
 
 bench-loadgen: $(BENCH_BUILD)/loadgen
 
-$(BENCH_BUILD)/loadgen: bench/loadgen/loadgen.c
+LOADGEN_SOURCES := $(wildcard bench/loadgen/*.c)
+
+$(BENCH_BUILD)/loadgen: $(LOADGEN_SOURCES) $(wildcard bench/loadgen/*.h)
 	@mkdir -p $(BENCH_BUILD)
-	cc -O2 -Wall -Wextra -I$$(pg_config --includedir) -o $@ $< -lpq -lm
+	cc -O2 -Wall -Wextra -I$$(pg_config --includedir) -o $@ $(LOADGEN_SOURCES) -lpq -lm
 
 bench-deps:
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \

@@ -4,7 +4,7 @@
 Starts a stack of its own (release binaries, like `make run`, but in a
 temporary folder on free loopback ports, so it can run beside `make run` and
 `make test`), runs the benchmarks below with the project's load generator
-(bench/loadgen/loadgen.c), prints a summary with the targets, and adds a dated
+(bench/loadgen/), prints a summary with the targets, and adds a dated
 section at the top of bench/RESULTS.md.
 
   latency  one client: commit by a separate connection until the long-poll

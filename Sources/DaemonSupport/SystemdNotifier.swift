@@ -33,28 +33,13 @@ public struct SystemdNotifier: Sendable {
   }
 
   public func send(_ message: String) {
-    guard var path = socketPath, !path.isEmpty else { return }
-    // A leading '@' names an abstract socket.
-    let abstract = path.first == "@"
-    if abstract { path.removeFirst() }
+    guard let path = socketPath, !path.isEmpty, let address = try? UnixAddress(path) else { return }
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return }
     defer { close(fd) }
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let pathBytes = Array(path.utf8)
-    let capacity = MemoryLayout.size(ofValue: address.sun_path)
-    guard pathBytes.count + (abstract ? 1 : 0) < capacity else { return }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      let offset = abstract ? 1 : 0
-      for (index, byte) in pathBytes.enumerated() { raw[offset + index] = byte }
-    }
-    let length = socklen_t(MemoryLayout<sa_family_t>.size + pathBytes.count + (abstract ? 1 : 0))
     let payload = Array(message.utf8)
-    _ = withUnsafePointer(to: &address) { pointer in
-      pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-        payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), socketAddress, length) }
-      }
+    _ = address.withSocketAddress { socketAddress, length in
+      payload.withUnsafeBytes { sendto(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL), socketAddress, length) }
     }
   }
 }

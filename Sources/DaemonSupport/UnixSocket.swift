@@ -1,3 +1,4 @@
+import CSystemShim
 import Glibc
 
 /// A failed system call, with what we were doing and errno's text.
@@ -13,20 +14,15 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
   public var description: String { "\(operation): \(String(cString: strerror(code)))" }
 }
 
-/// Stream sockets in the unix domain: creating, binding, connecting.
+/// Stream sockets in the unix domain: creating, binding, connecting, accepting.
 public enum UnixSocket {
   /// Binds and listens on `path`, replacing a stale socket file. `mode` is applied to the file.
   public static func listen(path: String, mode: mode_t, backlog: Int32 = 1024) throws(SystemError) -> Int32 {
+    let address = try UnixAddress(path)
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw SystemError("socket") }
     unlink(path)
-    var address = try makeAddress(path)
-    let bound = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    guard bound == 0 else {
+    guard address.withSocketAddress({ bind(fd, $0, $1) }) == 0 else {
       let error = SystemError("bind \(path)")
       close(fd)
       throw error
@@ -46,15 +42,10 @@ public enum UnixSocket {
 
   /// Connects to `path`, blocking.
   public static func connect(path: String) throws(SystemError) -> Int32 {
+    let address = try UnixAddress(path)
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { throw SystemError("socket") }
-    var address = try makeAddress(path)
-    let connected = withUnsafePointer(to: &address) {
-      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    guard connected == 0 else {
+    guard address.withSocketAddress({ Glibc.connect(fd, $0, $1) }) == 0 else {
       let error = SystemError("connect \(path)")
       close(fd)
       throw error
@@ -62,35 +53,16 @@ public enum UnixSocket {
     return fd
   }
 
+  /// A waiting connection on a non-blocking listening socket, as a
+  /// non-blocking, close-on-exec descriptor, or nil when none waits.
+  public static func acceptNonBlocking(_ listenFD: Int32) -> Int32? {
+    let fd = pbp_accept_nonblocking(listenFD)
+    return fd >= 0 ? fd : nil
+  }
+
   public static func setNonBlocking(_ fd: Int32) {
     let flags = fcntl(fd, F_GETFL)
     _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-  }
-
-  /// Writes all of `bytes` to a blocking descriptor.
-  public static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws(SystemError) {
-    var offset = 0
-    while offset < bytes.count {
-      let written = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
-      if written < 0 {
-        if errno == EINTR { continue }
-        throw SystemError("send")
-      }
-      offset += written
-    }
-  }
-
-  private static func makeAddress(_ path: String) throws(SystemError) -> sockaddr_un {
-    var address = sockaddr_un()
-    address.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-      throw SystemError("socket path too long: \(path)", code: ENAMETOOLONG)
-    }
-    withUnsafeMutableBytes(of: &address.sun_path) { raw in
-      for (index, byte) in bytes.enumerated() { raw[index] = byte }
-    }
-    return address
   }
 }
 

@@ -46,7 +46,7 @@ public struct NotifydSubscription: Sendable {
   private func follow(_ fd: Int32) {
     let resumeFrom = hub.resumePosition
     do {
-      try UnixSocket.writeAll(
+      try SocketWrite.writeAll(
         fd,
         StreamFrame.hello(
           version: StreamFrame.protocolVersion, resumeFrom: resumeFrom, history: hub.historyOnJoin

@@ -16,6 +16,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
+from conftest import temporary_stack
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 10          # seconds: a change made anywhere must reach the page within this
@@ -278,7 +280,7 @@ def test_page_looks_right(driver, stack):
         assert table.is_displayed() and table.tag_name == "table"
         assert all(row_el(driver, k).is_displayed() for k in keys)
         # Each ID links to that row's own view.
-        link = row_el(driver, keys[0]).find_element(By.CSS_SELECTOR, "td.id a")
+        link = row_el(driver, keys[0]).find_element(By.CSS_SELECTOR, "td.key a")
         assert link.text == keys[0] and link.get_attribute("href").endswith(f"#/testtype/{keys[0]}")
         st = driver.find_element(By.ID, "status")
         assert st.is_displayed() and st.text.strip() in STATES
@@ -325,7 +327,7 @@ def test_row_view_looks_right(driver, stack):
         assert back.is_displayed() and "All rows of testtype" in back.text
         assert back.get_attribute("href").endswith("#/testtype")
         assert driver.find_element(By.ID, "detail-sub").text == '{"table":"testtype","where":{"id":%d}}' % key
-        assert driver.find_element(By.ID, "detail-id").text == str(key)
+        assert driver.find_element(By.ID, "detail-key").text == str(key)
         assert driver.find_element(By.ID, "detail-val").text == val
         assert driver.find_element(By.ID, "detail-len").text == f"{len(val)} characters"
         assert driver.find_element(By.ID, "detail-mtime").text.strip()
@@ -444,6 +446,77 @@ def test_large_row_arrives_through_truncated_event(driver, stack):
     wait(driver, lambda d: row_text(d, key) == "x" * 9000, "a 9000-byte value did not arrive")
     stack.psql(f"delete from testtype where id = {int(key)}")
     wait(driver, lambda d: row_text(d, key) is None, "the big row was not removed")
+    assert_no_js_errors(driver)
+
+
+# ---- a table whose key column is not `id` ------------------------------------------------------
+
+KEYED_SQL = """
+create table if not exists keyed (
+  code text primary key default 'k' || substr(md5(random()::text), 1, 12),
+  val text not null,
+  mtime timestamptz not null default clock_timestamp()
+);
+select pbp_watch('keyed');
+grant select, insert, update, delete on keyed to pbp_app;
+"""
+
+
+@pytest.fixture(scope="module")
+def keyed_stack():
+    """A stack of its own that serves a second table, keyed by `code` (text)."""
+    with temporary_stack("ui-keyed", extra_fcgi_args=["--tables", "testtype,keyed"]) as instance:
+        instance.psql(KEYED_SQL)
+        yield instance
+
+
+def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
+    """Nothing in the page assumes a key column named `id`: the table `keyed`
+    is keyed by `code`, which only the server's PBP-Key says."""
+    stack = keyed_stack
+    stack.psql("insert into keyed (code, val) values ('alpha', 'first'), ('beta', 'second')")
+    open_page(driver, stack, "#/keyed")
+    wait(driver, lambda d: row_text(d, "alpha") == "first" and row_text(d, "beta") == "second",
+         "the rows of a table keyed by `code` are not shown by their codes")
+    assert driver.execute_script("return pbp.replica.keyField;") == "code"
+    assert driver.execute_script("return pbp.member.keyField;") == "code"
+    assert driver.find_element(By.CSS_SELECTOR, "#rows th.col-key").get_attribute("textContent") == "code"
+    link = row_el(driver, "alpha").find_element(By.CSS_SELECTOR, "td.key a")
+    assert link.text == "alpha" and link.get_attribute("href").endswith("#/keyed/alpha")
+
+    # The page's own add and delete keep the replica by that key too.
+    box = driver.find_element(By.ID, "new-val")
+    box.clear()
+    box.send_keys("added here", Keys.ENTER)
+    code = wait(driver, lambda d: row_id(d, "added here"), "a row added through the page did not appear")
+    assert code.startswith("k") and stack.psql(f"select val from keyed where code = '{code}'").strip() == "added here"
+    assert driver.execute_script("return pbp.replica.get(arguments[0])?.code;", code) == code
+    row_el(driver, code).find_element(By.CSS_SELECTOR, "button[data-action=delete]").click()
+    wait(driver, lambda d: row_text(d, code) is None, "the row deleted through the page stayed")
+    assert stack.psql(f"select count(*) from keyed where code = '{code}'").strip() == "0"
+
+    # One row: subscribed by its code, and the leader's poll asks for exactly that.
+    open_page(driver, stack, "#/keyed/alpha")
+    badge = driver.find_element(By.ID, "detail-badge")
+    wait(driver, lambda d: badge.text == "watching", "the row view of `alpha` did not say 'watching'")
+    assert driver.find_element(By.ID, "detail-key").text == "alpha"
+    driver.execute_script("pbp.applied.length = 0;")   # what this view is handed from now on
+    assert driver.find_element(By.ID, "detail-sub").text == '{"table":"keyed","where":{"code":"alpha"}}'
+    state = driver.execute_script("return pbp.sync.debugState();")
+    assert state["member"]["keyField"] == "code"
+    mine = [e for e in state["registry"] if e["member"] == state["member"]["id"]]
+    assert mine and mine[0]["keyField"] == "code", "the member's join did not carry its key column"
+    assert state["poll"]["subscriptions"] == [{"table": "keyed", "where": {"code": "alpha"}}]
+
+    # A row too big for NOTIFY comes as a truncated event to every subscription
+    # on its table; the leader tells by the member's key column that `beta`'s
+    # is not for the watcher of `alpha`.
+    stack.psql("update keyed set val = repeat('b', 9000) where code = 'beta'")
+    stack.psql("update keyed set val = repeat('a', 9000) where code = 'alpha'")
+    wait(driver, lambda d: d.find_element(By.ID, "detail-val").get_attribute("textContent") == "a" * 9000,
+         "the big update of the watched row did not arrive")
+    applied = driver.execute_script("return pbp.applied.map(e => e.key);")
+    assert "alpha" in applied and "beta" not in applied, f"the row view was handed another row's event: {applied}"
     assert_no_js_errors(driver)
 
 

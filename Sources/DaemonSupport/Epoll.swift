@@ -1,0 +1,76 @@
+import CSystemShim
+import Glibc
+
+/// An epoll instance: descriptors watched for readiness, each registered with
+/// a 64-bit token that ``wait(timeout:)`` hands back.
+///
+/// Threading rule: epoll is thread-safe in the kernel; any thread may add,
+/// remove and wait. The instance is closed when the last reference goes.
+public final class Epoll: Sendable {
+  public struct Events: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let readable = Events(rawValue: pbp_EPOLLIN)
+    public static let writable = Events(rawValue: pbp_EPOLLOUT)
+    /// The peer closed its end (or shut down writing).
+    public static let peerClosed = Events(rawValue: pbp_EPOLLRDHUP)
+    public static let hangUp = Events(rawValue: pbp_EPOLLHUP)
+    public static let error = Events(rawValue: pbp_EPOLLERR)
+    /// Reported once, then disarmed until the descriptor is removed or re-armed.
+    public static let oneShot = Events(rawValue: pbp_EPOLLONESHOT)
+  }
+
+  public struct Ready: Sendable {
+    public let events: Events
+    public let token: UInt64
+  }
+
+  private let fd: Int32
+
+  public init() throws(SystemError) {
+    fd = pbp_epoll_create()
+    guard fd >= 0 else { throw SystemError("epoll_create1") }
+  }
+
+  deinit { close(fd) }
+
+  public func add(_ watched: Int32, events: Events, token: UInt64) throws(SystemError) {
+    guard pbp_epoll_add(fd, watched, events.rawValue, token) == 0 else { throw SystemError("epoll_ctl add \(watched)") }
+  }
+
+  public func remove(_ watched: Int32) {
+    _ = pbp_epoll_del(fd, watched)
+  }
+
+  /// Up to `maximum` ready descriptors, waiting at most `timeout`; none after
+  /// an interruption or the timeout.
+  public func wait(maximum: Int = 256, timeout: Duration) -> [Ready] {
+    var events = [UInt32](repeating: 0, count: maximum)
+    var tokens = [UInt64](repeating: 0, count: maximum)
+    let count = pbp_epoll_wait(fd, &events, &tokens, Int32(maximum), Int32(clamping: max(0, timeout.milliseconds)))
+    return (0..<max(0, Int(count))).map { Ready(events: Events(rawValue: events[$0]), token: tokens[$0]) }
+  }
+}
+
+/// One thread's wait for a listening socket that many threads and processes
+/// accept on: registered with EPOLLEXCLUSIVE, so that a new connection wakes
+/// one waiter, not every thread of every worker (a thundering herd that cost
+/// more CPU than the requests themselves).
+///
+/// Threading rule: owned by the one thread that waits on it.
+public struct ExclusiveAcceptWaiter: ~Copyable {
+  private let fd: Int32
+
+  public init(listening listenFD: Int32) throws(SystemError) {
+    fd = pbp_exclusive_waiter(listenFD)
+    guard fd >= 0 else { throw SystemError("epoll_ctl EPOLLEXCLUSIVE") }
+  }
+
+  deinit { close(fd) }
+
+  /// Whether a connection may be waiting, after at most `timeout`.
+  public func wait(timeout: Duration) -> Bool {
+    pbp_wait_exclusive(fd, Int32(clamping: timeout.milliseconds)) > 0
+  }
+}

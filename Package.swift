@@ -28,7 +28,7 @@ let package = Package(
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
     // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
-    .target(name: "ChangePublisher", dependencies: ["ChangeStream"]),
+    .target(name: "ChangePublisher", dependencies: ["ChangeStream", "DaemonSupport"]),
     .target(
       name: "DaemonSupport",
       dependencies: ["CSystemShim", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -56,7 +56,7 @@ let package = Package(
     .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
-    .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream"]),
+    .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "ChangeStream", "JSON"]),
   ],
   swiftLanguageModes: [.v6]

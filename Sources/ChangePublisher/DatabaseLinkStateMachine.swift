@@ -1,3 +1,5 @@
+import DaemonSupport
+
 /// The state of notifyd's LISTEN connection to PostgreSQL: when to (re)connect,
 /// and when a quiet connection must prove it is alive.
 ///
@@ -30,11 +32,12 @@ public struct DatabaseLinkStateMachine {
   public let livenessInterval: Duration
   public let livenessTimeout: Duration
   public private(set) var state: State = .disconnected(nextAttemptAt: .zero)
-  public private(set) var backoff = ReconnectBackoff()
+  private var backoff: Backoff
 
-  public init(livenessInterval: Duration, livenessTimeout: Duration) {
+  public init(livenessInterval: Duration, livenessTimeout: Duration, backoff: Backoff = .reconnectToDatabase) {
     self.livenessInterval = livenessInterval
     self.livenessTimeout = livenessTimeout
+    self.backoff = backoff
   }
 
   // MARK: Events
@@ -44,9 +47,9 @@ public struct DatabaseLinkStateMachine {
     backoff.reset()
   }
 
-  /// Returns how long until the next attempt (`jitter` is drawn from ``ReconnectBackoff/jitter``).
-  public mutating func connectFailed(now: Duration, jitter: Double) -> Duration {
-    let wait = backoff.failed(jitter: jitter)
+  /// Returns how long until the next attempt; its jitter is drawn from `random`.
+  public mutating func connectFailed(now: Duration, random: inout some RandomNumberGenerator) -> Duration {
+    let wait = backoff.next(using: &random)
     state = .disconnected(nextAttemptAt: now + wait)
     return wait
   }
@@ -93,4 +96,10 @@ public struct DatabaseLinkStateMachine {
     case .listening(let lastHeard, nil): lastHeard + livenessInterval
     }
   }
+}
+
+extension Backoff {
+  /// From 100 ms up to 10 s between attempts, each ±25 %, so that notifyd
+  /// restarted together with the database does not hit it in lockstep.
+  public static let reconnectToDatabase = Backoff(first: .milliseconds(100), cap: .seconds(10), jitter: 0.75...1.25)
 }

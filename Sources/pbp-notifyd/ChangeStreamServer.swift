@@ -1,4 +1,3 @@
-import CSystemShim
 import ChangePublisher
 import ChangeStream
 import DaemonSupport
@@ -24,7 +23,7 @@ final class ChangeStreamServer {
   private let log: Log
   private let systemd = SystemdNotifier()
   private let listenFD: Int32
-  private let signalFD: Int32
+  private let signals: SignalDescriptor
 
   private let database: ListenConnection
   private var history: ChangeHistory
@@ -40,10 +39,8 @@ final class ChangeStreamServer {
     self.database = ListenConnection(
       conninfo: settings.conninfo, channel: settings.channel,
       livenessInterval: settings.livenessInterval, livenessTimeout: settings.livenessTimeout, log: log)
-    let signals: [Int32] = [SIGTERM, SIGINT, SIGHUP]
-    signal(SIGPIPE, SIG_IGN)
-    signalFD = signals.withUnsafeBufferPointer { pbp_signalfd($0.baseAddress, Int32($0.count)) }
-    guard signalFD >= 0 else { throw SystemError("signalfd") }
+    UnixSignal.ignore(.pipe)
+    signals = try SignalDescriptor([.terminate, .interrupt, .hangup])
     listenFD = try UnixSocket.listen(path: settings.socketPath, mode: settings.socketMode)
     if let group = settings.socketGroup { try FileSystem.changeGroup(settings.socketPath, to: group) }
     UnixSocket.setNonBlocking(listenFD)
@@ -65,7 +62,7 @@ final class ChangeStreamServer {
 
   private func pollOnce() {
     var fds: [pollfd] = [
-      pollfd(fd: signalFD, events: Int16(POLLIN), revents: 0),
+      pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0),
       pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
       pollfd(fd: database.socket, events: Int16(POLLIN), revents: 0),
     ]
@@ -93,12 +90,12 @@ final class ChangeStreamServer {
   }
 
   private func handleSignals() {
-    while case let signal = pbp_signalfd_read(signalFD), signal != 0 {
+    while let signal = signals.next() {
       switch signal {
-      case SIGHUP:
+      case .hangup:
         log.info("SIGHUP: nothing to reload; \(statusLine)")
       default:
-        log.info("signal \(signal): shutting down")
+        log.info("\(signal): shutting down")
         stopping = true
       }
     }
@@ -149,9 +146,7 @@ final class ChangeStreamServer {
   // MARK: Stream clients
 
   private func acceptClients() {
-    while true {
-      let fd = pbp_accept_nonblocking(listenFD)
-      if fd < 0 { return }
+    while let fd = UnixSocket.acceptNonBlocking(listenFD) {
       clients[fd] = StreamClientConnection(fd: fd, bufferLimit: settings.subscriberBufferLimit, log: log)
       log.debug("subscriber \(fd) connected (\(clients.count) in all)")
     }

@@ -1,5 +1,4 @@
 import ChangePublisher
-import ChangeStream
 import DaemonSupport
 import PostgresClient
 
@@ -97,7 +96,8 @@ final class ListenConnection {
       link.connectSucceeded(now: MonotonicClock.now())
       return .connected
     } catch {
-      let wait = link.connectFailed(now: MonotonicClock.now(), jitter: Double.random(in: ReconnectBackoff.jitter))
+      var random = SystemRandomNumberGenerator()
+      let wait = link.connectFailed(now: MonotonicClock.now(), random: &random)
       log.warning("\(error); retrying in \(wait.milliseconds) ms")
       return .none
     }

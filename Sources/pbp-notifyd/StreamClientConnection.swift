@@ -1,5 +1,4 @@
 import ChangePublisher
-import ChangeStream
 import DaemonSupport
 import Glibc
 
@@ -40,12 +39,16 @@ final class StreamClientConnection {
   /// as long as the socket keeps taking it.
   func writeAvailable(history: ChangeHistory) -> Status {
     while true {
-      do {
-        try writePending()
-      } catch {
+      let outcome = machine.output.pending.withUnsafeBytes { SocketWrite.write(fd, $0) }
+      switch outcome {
+      case .complete:
+        machine.wrote(machine.output.pendingByteCount)
+      case .wouldBlock(let written):
+        machine.wrote(written)
+        return .open
+      case .failed:
         return .finished(reason: "write failed")
       }
-      guard machine.output.isEmpty else { return .open }
       switch machine.outputDrained(history: history) {
       case .drop(let reason): return .finished(reason: reason.description)
       case .write, .greeted: continue
@@ -78,21 +81,6 @@ final class StreamClientConnection {
       return writeAvailable(history: history)
     case .write:
       return writeAvailable(history: history)
-    }
-  }
-
-  /// Writes as much of the queued output as the socket takes without blocking.
-  private func writePending() throws(SystemError) {
-    while !machine.output.isEmpty {
-      let written = machine.output.pending.withUnsafeBytes {
-        send(fd, $0.baseAddress!, $0.count, Int32(MSG_NOSIGNAL))
-      }
-      if written < 0 {
-        if errno == EINTR { continue }
-        if errno == EAGAIN { return }
-        throw SystemError("send")
-      }
-      machine.wrote(written)
     }
   }
 }

@@ -1,9 +1,31 @@
 import ChangePublisher
+import DaemonSupport
 import Testing
+
+/// A repeatable random source (xorshift64*), so that a failing run can be repeated.
+struct RepeatableRandom: RandomNumberGenerator {
+  var state: UInt64
+  mutating func next() -> UInt64 {
+    state ^= state >> 12
+    state ^= state << 25
+    state ^= state >> 27
+    return state &* 0x2545_F491_4F6C_DD1D
+  }
+}
+
+extension DatabaseLinkStateMachine {
+  /// A failed attempt whose wait has no jitter.
+  mutating func connectFailed(now: Duration) -> Duration {
+    var random = SystemRandomNumberGenerator()
+    return connectFailed(now: now, random: &random)
+  }
+}
 
 @Suite struct DatabaseLinkReconnectTests {
   func link() -> DatabaseLinkStateMachine {
-    DatabaseLinkStateMachine(livenessInterval: .seconds(15), livenessTimeout: .seconds(10))
+    DatabaseLinkStateMachine(
+      livenessInterval: .seconds(15), livenessTimeout: .seconds(10),
+      backoff: Backoff(first: .milliseconds(100), cap: .seconds(10), jitter: 1...1))
   }
 
   @Test func theFirstAttemptIsDueAtOnce() {
@@ -13,21 +35,27 @@ import Testing
 
   @Test func failedAttemptsWaitTwiceAsLongEachTimeUpToTheCap() {
     var link = link()
-    let waits = (0..<10).map { _ in link.connectFailed(now: .seconds(100), jitter: 1) }
+    let waits = (0..<10).map { _ in link.connectFailed(now: .seconds(100)) }
     #expect(
       waits == [100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000, 10_000].map { Duration.milliseconds($0) })
     #expect(link.state == .disconnected(nextAttemptAt: .seconds(110)))
   }
 
-  @Test func jitterScalesTheWaitButNotTheNextDelay() {
-    var link = link()
-    #expect(link.connectFailed(now: .zero, jitter: 0.75) == .milliseconds(75))
-    #expect(link.connectFailed(now: .zero, jitter: 1.25) == .milliseconds(250))
+  @Test func reconnectingWaitsAQuarterMoreOrLessThanTheDelay() {
+    var link = DatabaseLinkStateMachine(livenessInterval: .seconds(15), livenessTimeout: .seconds(10))
+    var random = RepeatableRandom(state: 13)
+    var waits: [Duration] = []
+    for _ in 0..<8 { waits.append(link.connectFailed(now: .zero, random: &random)) }
+    let delays = [100, 200, 400, 800, 1600, 3200, 6400, 10_000].map { Duration.milliseconds($0) }
+    for (wait, delay) in zip(waits, delays) {
+      #expect(wait >= delay * 0.75 && wait <= delay * 1.25)
+    }
+    #expect(Set(waits.indices.map { waits[$0] / delays[$0] }).count > 1, "the factor varies")
   }
 
   @Test func theNextAttemptIsDueWhenTheWaitIsOver() {
     var link = link()
-    _ = link.connectFailed(now: .seconds(5), jitter: 1)
+    _ = link.connectFailed(now: .seconds(5))
     #expect(link.nextDeadline == .seconds(5) + .milliseconds(100))
     #expect(link.tick(now: .seconds(5) + .milliseconds(99)) == .none)
     #expect(link.tick(now: .seconds(5) + .milliseconds(100)) == .connect)
@@ -35,20 +63,20 @@ import Testing
 
   @Test func aConnectionStartsTheBackoffOver() {
     var link = link()
-    for _ in 0..<4 { _ = link.connectFailed(now: .zero, jitter: 1) }
+    for _ in 0..<4 { _ = link.connectFailed(now: .zero) }
     link.connectSucceeded(now: .seconds(1))
-    #expect(link.backoff.delay == ReconnectBackoff.first)
     #expect(link.state == .listening(lastHeard: .seconds(1), probeSentAt: nil))
+    #expect(link.connectFailed(now: .seconds(2)) == .milliseconds(100))
   }
 
   @Test func aLostConnectionIsRetriedAtOnce() {
     var link = link()
-    for _ in 0..<4 { _ = link.connectFailed(now: .zero, jitter: 1) }
+    for _ in 0..<4 { _ = link.connectFailed(now: .zero) }
     link.connectSucceeded(now: .seconds(1))
     link.connectionLost(now: .seconds(50))
     #expect(link.nextDeadline == .seconds(50))
     #expect(link.tick(now: .seconds(50)) == .connect)
-    #expect(link.connectFailed(now: .seconds(50), jitter: 1) == .milliseconds(100))
+    #expect(link.connectFailed(now: .seconds(50)) == .milliseconds(100))
   }
 }
 
@@ -106,8 +134,10 @@ import Testing
   }
 
   @Test func nothingIsHeardOrAnsweredWhileDisconnected() {
-    var link = DatabaseLinkStateMachine(livenessInterval: .seconds(15), livenessTimeout: .seconds(10))
-    _ = link.connectFailed(now: .zero, jitter: 1)
+    var link = DatabaseLinkStateMachine(
+      livenessInterval: .seconds(15), livenessTimeout: .seconds(10),
+      backoff: Backoff(first: .milliseconds(100), cap: .seconds(10), jitter: 1...1))
+    _ = link.connectFailed(now: .zero)
     link.inputReceived(now: .seconds(1))
     link.probeAnswered()
     #expect(link.state == .disconnected(nextAttemptAt: .milliseconds(100)))

@@ -27,6 +27,8 @@ let package = Package(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
+    // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
+    .target(name: "ChangePublisher", dependencies: ["ChangeStream", "DaemonSupport"]),
     // The wrapper of the system shim: signals, epoll, sockets, processes, shared memory, threads.
     .target(
       name: "DaemonSupport",
@@ -43,7 +45,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-notifyd",
       dependencies: [
-        "ChangeStream", "PostgresClient", "DaemonSupport",
+        "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(
@@ -57,6 +59,7 @@ let package = Package(
     .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
+    .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "LongPollTests", dependencies: ["LongPoll", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON"]),

@@ -1,0 +1,110 @@
+import ChangePublisher
+import DaemonSupport
+import PostgresClient
+
+/// The one LISTEN connection to PostgreSQL, kept up as its
+/// ``DatabaseLinkStateMachine`` says: notifications on the channel go into
+/// the history. Nothing here blocks but the (re)connect, which is bounded by
+/// the conninfo's connect_timeout.
+final class ListenConnection {
+  /// What the server must act on after a tick.
+  enum Change {
+    case none
+    /// LISTEN is in place: a new epoch starts.
+    case connected
+    /// The connection is gone: the epoch ends.
+    case lost(reason: String)
+  }
+
+  /// What one read brought: the events appended to the history, and whether
+  /// the connection broke after them.
+  struct Arrivals {
+    var events: [StoredEvent] = []
+    var lostBecause: String?
+  }
+
+  private let conninfo: String
+  private let channel: String
+  private let log: Log
+  private var connection: PostgresConnection?
+  private var link: DatabaseLinkStateMachine
+
+  init(conninfo: String, channel: String, livenessInterval: Duration, livenessTimeout: Duration, log: Log) {
+    self.conninfo = conninfo
+    self.channel = channel
+    self.log = log
+    self.link = DatabaseLinkStateMachine(livenessInterval: livenessInterval, livenessTimeout: livenessTimeout)
+  }
+
+  /// The socket to poll for input; -1 (which poll(2) skips) while disconnected.
+  var socket: Int32 { connection?.socket ?? -1 }
+
+  /// The latest time the loop may sleep until before calling ``tick()``.
+  var nextDeadline: Duration { link.nextDeadline }
+
+  /// Connects, probes or gives up on the connection, as the link's state has it due now.
+  func tick() -> Change {
+    switch link.tick(now: MonotonicClock.now()) {
+    case .none:
+      return .none
+    case .connect:
+      return connect()
+    case .sendProbe:
+      do {
+        try connection?.send("SELECT 1")
+        return .none
+      } catch {
+        disconnect()
+        return .lost(reason: "\(error)")
+      }
+    case .declareLost:
+      // The machine already counts the connection as lost.
+      connection = nil
+      return .lost(reason: "no answer to a liveness probe within \(link.livenessTimeout)")
+    }
+  }
+
+  /// Reads what the server sent; notifications on the channel are appended to `history`.
+  func readNotifications(into history: inout ChangeHistory) -> Arrivals {
+    guard let connection else { return Arrivals() }
+    var arrivals = Arrivals()
+    do {
+      try connection.consumeInput()
+      link.inputReceived(now: MonotonicClock.now())
+      if connection.collectResults() { link.probeAnswered() }
+      while let notification = connection.nextNotification() {
+        guard notification.channel == channel else { continue }
+        arrivals.events.append(history.append(payload: notification.payload))
+      }
+      if !connection.isHealthy { throw PostgresError.connectionLost("connection status is bad") }
+    } catch {
+      disconnect()
+      arrivals.lostBecause = "\(error)"
+    }
+    return arrivals
+  }
+
+  func close() {
+    connection = nil
+  }
+
+  private func connect() -> Change {
+    do {
+      let connection = try PostgresConnection(conninfo: conninfo)
+      try connection.executeSimple("LISTEN " + PostgresConnection.quoteIdentifier(channel))
+      self.connection = connection
+      link.connectSucceeded(now: MonotonicClock.now())
+      return .connected
+    } catch {
+      var random = SystemRandomNumberGenerator()
+      let wait = link.connectFailed(now: MonotonicClock.now(), random: &random)
+      log.warning("\(error); retrying in \(wait.milliseconds) ms")
+      return .none
+    }
+  }
+
+  private func disconnect() {
+    connection = nil
+    link.connectionLost(now: MonotonicClock.now())
+  }
+}

@@ -1,0 +1,36 @@
+import ChangePublisher
+import Testing
+
+@Suite struct OutputBufferTests {
+  @Test func pendingBytesAreWhatWasAppendedAndNotConsumed() {
+    var buffer = OutputBuffer()
+    buffer.append([1, 2, 3])
+    buffer.append([4, 5])
+    buffer.consume(2)
+    #expect(Array(buffer.pending) == [3, 4, 5])
+    #expect(buffer.pendingByteCount == 3)
+    buffer.consume(3)
+    #expect(buffer.isEmpty)
+    #expect(buffer.storedByteCount == 0)
+  }
+
+  @Test func aLargeWrittenPrefixIsReleasedBeforeTheBufferDrains() {
+    var buffer = OutputBuffer()
+    buffer.append((0..<100_000).map { UInt8(truncatingIfNeeded: $0) })
+    buffer.consume(70_000)
+    #expect(buffer.storedByteCount == 30_000)
+    #expect(Array(buffer.pending) == (70_000..<100_000).map { UInt8(truncatingIfNeeded: $0) })
+  }
+
+  @Test func aSmallWrittenPrefixStaysUntilItIsWorthMoving() {
+    var buffer = OutputBuffer()
+    buffer.append([UInt8](repeating: 7, count: 300_000))
+    buffer.consume(OutputBuffer.compactionThreshold - 1)
+    #expect(buffer.storedByteCount == 300_000, "under the threshold")
+    buffer.consume(40_000)
+    #expect(buffer.storedByteCount == 300_000, "past the threshold, but under half the storage")
+    buffer.consume(50_000)
+    #expect(buffer.storedByteCount == buffer.pendingByteCount)
+    #expect(buffer.pendingByteCount == 300_000 - OutputBuffer.compactionThreshold + 1 - 90_000)
+  }
+}

@@ -19,7 +19,7 @@ let package = Package(
     .target(name: "CSystemShim"),
 
     // Safe Swift wrappers over the C libraries.
-    .target(name: "PostgresClient", dependencies: ["CLibPQ"]),
+    .target(name: "PostgresClient", dependencies: ["CLibPQ", "DaemonSupport"]),
     .target(name: "FastCGI", dependencies: ["CFastCGI", "DaemonSupport"]),
 
     // Plain Swift concepts.
@@ -40,7 +40,9 @@ let package = Package(
     // The pool's shared scoreboard and what each worker reports in it.
     .target(name: "WorkerPool", dependencies: ["DaemonSupport"]),
     // The HTTP API: routing, the tables' protocol, the changes endpoint's requests and answers.
-    .target(name: "PBPAPI", dependencies: ["ChangeStream", "JSON", "PostgresClient", "LongPoll", "WorkerPool"]),
+    .target(
+      name: "PBPAPI",
+      dependencies: ["ChangeStream", "DaemonSupport", "JSON", "PostgresClient", "LongPoll", "WorkerPool"]),
 
     .executableTarget(
       name: "pbp-notifyd",

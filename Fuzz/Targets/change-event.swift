@@ -9,6 +9,7 @@
 import ChangeStream
 import JSON
 
+import LongPoll
 @testable import PBPAPI
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -38,7 +39,10 @@ public func fuzzChangeEvent(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
 
   guard !event.table.isEmpty else { return 0 }
   let epoch: UInt64 = 0x1234
-  let response = ChangeResponses.events([(event, [0, 3])], epoch: epoch, cursor: Cursor(epoch: epoch, seq: seq))
+  let response = PollAnswer.render(
+    .events(
+      [MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: seq), matches: [0, 3])],
+      through: Cursor(epoch: epoch, seq: seq)))
   guard let body = try? JSONParser.parse(response.body, maximumDepth: 66),
     case .array(let events)? = body["events"], events.count == 1, case .object(let answered) = events[0]
   else {

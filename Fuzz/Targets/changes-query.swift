@@ -6,6 +6,7 @@
 import ChangeStream
 import JSON
 
+import LongPoll
 @testable import PBPAPI
 
 private let knownTables: Set<String> = ["testtype", "other"]

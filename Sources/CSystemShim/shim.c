@@ -2,7 +2,6 @@
 #include "CSystemShim.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/epoll.h>
@@ -18,12 +17,8 @@
 extern char **environ;
 
 const uint32_t pbp_EPOLLIN = EPOLLIN;
-const uint32_t pbp_EPOLLOUT = EPOLLOUT;
 const uint32_t pbp_EPOLLRDHUP = EPOLLRDHUP;
-const uint32_t pbp_EPOLLHUP = EPOLLHUP;
-const uint32_t pbp_EPOLLERR = EPOLLERR;
 const uint32_t pbp_EPOLLONESHOT = EPOLLONESHOT;
-const short pbp_POLLRDHUP = POLLRDHUP;
 
 int pbp_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -44,8 +39,6 @@ int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int time
   }
   return n;
 }
-
-pid_t pbp_gettid(void) { return gettid(); }
 
 void pbp_set_thread_name(const char *name) { pthread_setname_np(pthread_self(), name); }
 
@@ -135,8 +128,8 @@ int pbp_move_fd_high(int fd) {
   return moved;
 }
 
-int pbp_scoreboard_create(size_t size) {
-  int fd = memfd_create("pbp-scoreboard", MFD_CLOEXEC);
+int pbp_shared_memory_create(size_t size) {
+  int fd = memfd_create("pbp-shared", MFD_CLOEXEC);
   if (fd < 0) return -1;
   if (ftruncate(fd, (off_t)size) != 0) {
     close(fd);
@@ -145,7 +138,7 @@ int pbp_scoreboard_create(size_t size) {
   return pbp_move_fd_high(fd);
 }
 
-void *pbp_scoreboard_map(int fd, size_t size) {
+void *pbp_shared_memory_map(int fd, size_t size) {
   void *address = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   return address == MAP_FAILED ? NULL : address;
 }

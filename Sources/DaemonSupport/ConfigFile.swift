@@ -35,13 +35,13 @@ public enum ConfigFile {
   static func settings(in text: String, file: String) throws(Error) -> [String] {
     var arguments: [String] = []
     for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-      let line = rawLine.prefix { $0 != "#" }.trimmingCharacters()
+      let line = rawLine.prefix { $0 != "#" }.trimmingWhitespace()
       if line.isEmpty { continue }
       guard let equals = line.firstIndex(of: "=") else {
         throw Error(description: "\(file):\(number + 1): expected `name = value`")
       }
-      let name = line[..<equals].trimmingCharacters()
-      var value = line[line.index(after: equals)...].trimmingCharacters()
+      let name = line[..<equals].trimmingWhitespace()
+      var value = line[line.index(after: equals)...].trimmingWhitespace()
       if value.count >= 2, value.first == "\"", value.last == "\"" { value = String(value.dropFirst().dropLast()) }
       guard name.first?.isLetter == true, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
         throw Error(description: "\(file):\(number + 1): `\(name)` is not an option name")
@@ -53,13 +53,5 @@ public enum ConfigFile {
       }
     }
     return arguments
-  }
-}
-
-extension StringProtocol {
-  func trimmingCharacters() -> String {
-    String(
-      drop { $0 == " " || $0 == "\t" || $0 == "\r" }.reversed().drop { $0 == " " || $0 == "\t" || $0 == "\r" }
-        .reversed())
   }
 }

@@ -12,11 +12,8 @@ public final class Epoll: Sendable {
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
     public static let readable = Events(rawValue: pbp_EPOLLIN)
-    public static let writable = Events(rawValue: pbp_EPOLLOUT)
     /// The peer closed its end (or shut down writing).
     public static let peerClosed = Events(rawValue: pbp_EPOLLRDHUP)
-    public static let hangUp = Events(rawValue: pbp_EPOLLHUP)
-    public static let error = Events(rawValue: pbp_EPOLLERR)
     /// Reported once, then disarmed until the descriptor is removed or re-armed.
     public static let oneShot = Events(rawValue: pbp_EPOLLONESHOT)
   }

@@ -17,7 +17,7 @@ public final class SharedCounters: @unchecked Sendable {
 
   /// New zeroed counters (in the parent).
   public static func create(count: Int) throws(SystemError) -> SharedCounters {
-    let fd = pbp_scoreboard_create(count * 8)
+    let fd = pbp_shared_memory_create(count * 8)
     guard fd >= 0 else { throw SystemError("memfd_create") }
     guard let counters = SharedCounters(fd: fd, count: count) else { throw SystemError("mmap") }
     return counters
@@ -31,7 +31,7 @@ public final class SharedCounters: @unchecked Sendable {
   }
 
   private init?(fd: Int32, count: Int) {
-    guard let address = pbp_scoreboard_map(fd, count * 8) else { return nil }
+    guard let address = pbp_shared_memory_map(fd, count * 8) else { return nil }
     self.fd = fd
     self.count = count
     base = address.bindMemory(to: UInt64.self, capacity: count)

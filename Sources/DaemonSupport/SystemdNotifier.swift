@@ -18,8 +18,6 @@ public struct SystemdNotifier: Sendable {
     }
   }
 
-  public var isEnabled: Bool { socketPath != nil }
-
   public func ready(status: String? = nil) { send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? "")) }
   public func status(_ text: String) { send("STATUS=\(text)") }
   public func watchdog() { send("WATCHDOG=1") }

@@ -22,4 +22,10 @@ public struct MatchedEvent: Sendable {
   public let event: ChangeEvent
   public let cursor: Cursor
   public let matches: [Int]
+
+  public init(event: ChangeEvent, cursor: Cursor, matches: [Int]) {
+    self.event = event
+    self.cursor = cursor
+    self.matches = matches
+  }
 }

@@ -1,3 +1,5 @@
+import DaemonSupport
+
 /// A request as the API sees it, independent of FastCGI.
 public struct APIRequest: Sendable {
   public var method: String
@@ -28,7 +30,7 @@ public struct APIRequest: Sendable {
   func isFresh(_ stamp: TableResource.Stamp) -> Bool {
     if let tags = headers["if-none-match"] {
       return tags.split(separator: ",").contains { tag in
-        let trimmed = tag.trimmingSpaces()
+        let trimmed = tag.trimmingWhitespace()
         return trimmed == "*" || trimmed == stamp.etag || trimmed == "W/" + stamp.etag
       }
     }

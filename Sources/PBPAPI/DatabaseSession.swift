@@ -29,8 +29,6 @@ public final class DatabaseSession {
     self.onConnectionCountChange = onConnectionCountChange
   }
 
-  public var isConnected: Bool { connection != nil }
-
   func connected() throws(APIError) -> PostgresConnection {
     if let connection, !connection.hasUnsolicitedInput { return connection }
     connection = nil

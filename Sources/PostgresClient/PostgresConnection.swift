@@ -1,4 +1,5 @@
 import CLibPQ
+import DaemonSupport
 import Glibc
 
 /// One libpq connection.
@@ -132,7 +133,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
   private static func errorMessage(_ handle: OpaquePointer) -> String {
     guard let text = PQerrorMessage(handle) else { return "unknown libpq error" }
-    return String(cString: text).trimmingTrailingNewlines()
+    return String(cString: text).trimmingWhitespace()
   }
 
   private static func field(_ result: OpaquePointer, _ code: Int32) -> String? {
@@ -160,12 +161,6 @@ private func withCStrings<R>(
 }
 
 extension String {
-  func trimmingTrailingNewlines() -> String {
-    var text = self
-    while text.last == "\n" || text.last == "\r" { text.removeLast() }
-    return text
-  }
-
   func replacingAll(_ target: Character, with replacement: String) -> String {
     var output = ""
     for character in self {

@@ -27,3 +27,14 @@ import Testing
     #expect(throws: ConfigFile.Error.self) { try ConfigFile.expand(["--config=x"]) { _ in "--evil = 1" } }
   }
 }
+
+@Suite struct TextTests {
+  @Test func whitespaceAroundIsTrimmedByScalarNotByCharacter() {
+    #expect(" \tvalue \r\n".trimmingWhitespace() == "value")
+    #expect("a b".trimmingWhitespace() == "a b")
+    #expect(" \n ".trimmingWhitespace() == "")
+    // "\r\n" is one Character, and a combining mark joins the space before it.
+    #expect("message\r\n".trimmingWhitespace() == "message")
+    #expect(" \u{301}x".trimmingWhitespace() == "\u{301}x")
+  }
+}

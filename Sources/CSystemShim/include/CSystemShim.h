@@ -1,8 +1,9 @@
 #ifndef PBP_CSYSTEMSHIM_H
 #define PBP_CSYSTEMSHIM_H
 
-// What Swift's Glibc module leaves out: epoll, gettid, POLLRDHUP, and the
-// posix_spawn file actions we need to hand a listening socket to a worker.
+// What Swift's Glibc module leaves out: epoll, signalfd, memfd, atomics on
+// shared memory, and the posix_spawn file actions that hand a listening socket
+// to a worker. Only DaemonSupport imports it.
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -11,12 +12,8 @@ extern "C" {
 #endif
 
 extern const uint32_t pbp_EPOLLIN;
-extern const uint32_t pbp_EPOLLOUT;
 extern const uint32_t pbp_EPOLLRDHUP;
-extern const uint32_t pbp_EPOLLHUP;
-extern const uint32_t pbp_EPOLLERR;
 extern const uint32_t pbp_EPOLLONESHOT;
-extern const short pbp_POLLRDHUP;
 
 int pbp_epoll_create(void);
 int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
@@ -24,8 +21,6 @@ int pbp_epoll_del(int epfd, int fd);
 
 /// Waits for events; writes at most `max` (events, data) pairs.
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
-
-pid_t pbp_gettid(void);
 
 /// Asks the kernel to send `signal` to this process when its parent exits.
 int pbp_die_with_parent(int signal);
@@ -42,11 +37,11 @@ int pbp_wait_exclusive(int waiter_fd, int timeout_ms);
 /// collide with the fixed numbers (3, 4) workers receive; returns the new fd.
 int pbp_move_fd_high(int fd);
 
-/// Shared memory for the worker scoreboard: an anonymous file of `size` bytes
-/// (fd, inherited by workers) mapped shared. Returns the fd or -1.
-int pbp_scoreboard_create(size_t size);
-/// Maps `size` bytes of the scoreboard fd shared; NULL on failure.
-void *pbp_scoreboard_map(int fd, size_t size);
+/// Shared memory: an anonymous file of `size` bytes (fd, inherited by
+/// children), close-on-exec and moved out of the way. Returns the fd or -1.
+int pbp_shared_memory_create(size_t size);
+/// Maps `size` bytes of such a file shared; NULL on failure.
+void *pbp_shared_memory_map(int fd, size_t size);
 uint64_t pbp_atomic_load(const uint64_t *address);
 void pbp_atomic_store(uint64_t *address, uint64_t value);
 void pbp_atomic_add(uint64_t *address, int64_t delta);

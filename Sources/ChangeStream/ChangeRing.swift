@@ -62,3 +62,5 @@ public struct ChangeRing<Element: Sequenced> {
     return Array(elements[(elements.count - missing)...])
   }
 }
+
+extension ChangeRing: Sendable where Element: Sendable {}

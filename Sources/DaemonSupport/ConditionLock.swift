@@ -8,7 +8,7 @@ import Glibc
 /// Threading rule: the value is touched only with the mutex held; the mutex
 /// and condition are allocated once, never move, and are destroyed in deinit,
 /// when no thread can hold a reference. Hence `@unchecked Sendable`.
-public final class ConditionLock<Value>: @unchecked Sendable {
+public final class ConditionLock<Value: Sendable>: @unchecked Sendable {
   private var value: Value
   private let mutex: UnsafeMutablePointer<pthread_mutex_t>
   private let condition: UnsafeMutablePointer<pthread_cond_t>

@@ -14,7 +14,7 @@ import DaemonSupport
 /// Every decision is the ``ParkingLot``'s, taken under the lock; the answers
 /// are rendered (each distinct one once) and written after it.
 public final class ChangeHub<Responder: PollResponder>: StreamPosition {
-  private struct Lot {
+  private struct Lot: Sendable {
     var machine: ParkingLot
     var responders: [ParkingLot.PollID: Responder] = [:]
 

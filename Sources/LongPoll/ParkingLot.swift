@@ -9,7 +9,7 @@ import HeapModule
 ///
 /// The stream's transitions are in `ParkingLot+Stream.swift`; only those two
 /// files change the state.
-struct ParkingLot {
+struct ParkingLot: Sendable {
   typealias PollID = UInt64
 
   enum PollDecision {

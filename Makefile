@@ -11,7 +11,7 @@ VENV := .pbp/venv
 PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: bench run test unit-test integration-test build build-debug deps apt-deps python-deps format clean
+.PHONY: bench run test unit-test page-test integration-test build build-debug deps apt-deps python-deps format clean
 
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
@@ -20,6 +20,12 @@ test: deps build-debug unit-test fuzz integration-test chaos-test test-deploy
 
 unit-test:
 	swift test --parallel
+	$(MAKE) --no-print-directory page-test
+
+# The page's pure modules (static/: plan, registry, cursors, replica, writes,
+# routes) under Node's own test runner, no browser: Tests/page/*.test.mjs.
+page-test:
+	node --test Tests/page/
 
 integration-test:
 	PBP_BIN_DIR=$$(swift build --show-bin-path) $(VENV)/bin/python -m pytest -ra Tests/integration

@@ -32,7 +32,7 @@ public func fuzzRequestBody(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     checkErrorResponse(error, allowedStatuses: [400, 415, 422])
     return 0
   }
-  let mediaType = (contentType ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: " ").lowercased() }
+  let mediaType = (contentType ?? "").split(separator: ";").first.map { $0.trimmingOptionalWhitespace().lowercased() }
   switch mediaType ?? "" {
   case "application/json", "":
     if (mediaType ?? "").isEmpty && body.isEmpty {
@@ -51,7 +51,13 @@ public func fuzzRequestBody(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
 }
 
 extension Substring {
-  fileprivate func trimmingCharacters(in character: Character) -> String {
-    String(drop(while: { $0 == character }).reversed().drop(while: { $0 == character }).reversed())
+  /// Without HTTP's optional whitespace (spaces and tabs) and line ends around
+  /// it, scalar by scalar, as the server trims header values.
+  fileprivate func trimmingOptionalWhitespace() -> String {
+    let whitespace: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n"]
+    var scalars = Array(unicodeScalars)
+    while let first = scalars.first, whitespace.contains(first) { scalars.removeFirst() }
+    while let last = scalars.last, whitespace.contains(last) { scalars.removeLast() }
+    return String(String.UnicodeScalarView(scalars))
   }
 }

@@ -11,9 +11,10 @@
 //   fetch             the page's relative URLs against the stack's base URL,
 //                     over the browser's own pool of keep-alive connections
 //                     (an undici Agent, at most 6 per origin as a browser
-//                     keeps); offline, every connection is cut (a request in
-//                     flight fails as in a network drop) and new requests fail
-//                     at once, until online
+//                     keeps; browser_fetch.mjs says why not Node's fetch);
+//                     offline, every connection is cut (a request in flight
+//                     fails as in a network drop) and new requests fail at
+//                     once, until online
 //   addEventListener  a listener of that browser's window ('online',
 //   removeEventListener 'pagehide', …), fired by dispatch()
 //   Math.random       a generator seeded per browser (a run's backoff jitter
@@ -22,6 +23,7 @@
 //                     for the report; nothing reaches stdout (the protocol's)
 
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { agentFetch } from './browser_fetch.mjs';
 
 const context = new AsyncLocalStorage();
 const nodeFetch = globalThis.fetch;
@@ -81,7 +83,7 @@ export class BrowserWindow {
     const entry = { cut };
     this.inFlight.add(entry);
     try {
-      return await Promise.race([nodeFetch(url, { ...init, dispatcher: this.agent }), dropped]);
+      return await Promise.race([agentFetch(this.agent, url, init), dropped]);
     } finally {
       this.inFlight.delete(entry);
     }

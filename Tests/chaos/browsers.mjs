@@ -13,7 +13,7 @@
 //   {cmd:'final'}      → {replicas:[{name, drift, diffs, loaded, …}]}
 //   {cmd:'rows', name} → {rows, stats, state}
 //   {cmd:'report'}     → {browsers:[{name, closed, stats, log, errors}], warnings,
-//                         process_errors, lag:[[now(), ms this loop ran late]], cpu_seconds}
+//                         process_errors, lag:[[now(), ms this loop ran late, busy 0–1]], cpu_seconds}
 //   {cmd:'exit'}       close every tab, answer, exit
 //
 //   {event:'phantom', client, ev}        a client applied a row whose `val` starts
@@ -40,15 +40,20 @@ const processErrors = [];
 process.on('unhandledRejection', (err) => processErrors.push(`unhandled rejection: ${err?.stack ?? err}`));
 process.on('uncaughtException', (err) => processErrors.push(`uncaught exception: ${err?.stack ?? err}`));
 
-// How late this process's event loop runs: a busy loop delays what the
-// browsers see, and so the convergence times measured.
+// How late this process's event loop runs, and how busy it is: a busy loop
+// delays what the browsers see, and so the convergence times measured. Both:
+// a loop that runs many short callbacks back to back is never late to a
+// timer, yet a browser's answer waits its turn behind all the others.
 const LAG_SAMPLE_MS = 50;
-const lag = [];
+const lag = [];                      // [now(), ms late, fraction of the time busy] every 50 ms
 let lagBefore = now();
+let loopBefore = performance.eventLoopUtilization();
 setInterval(() => {
   const t = now();
-  lag.push([t, Math.max(0, t - lagBefore - LAG_SAMPLE_MS)]);
+  const loop = performance.eventLoopUtilization();
+  lag.push([t, Math.max(0, t - lagBefore - LAG_SAMPLE_MS), performance.eventLoopUtilization(loop, loopBefore).utilization]);
   lagBefore = t;
+  loopBefore = loop;
 }, LAG_SAMPLE_MS).unref();
 
 const send = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);

@@ -239,7 +239,7 @@ class Harness:
         self.deaths: list[str] = []                   # daemons found dead that the harness did not kill
         self.side_tasks: set[asyncio.Task] = set()     # clients coming back online
         self.last_replicas: list[dict] = []            # the browsers' last comparison (converge)
-        self.browser_lag: list[tuple[float, float]] = []  # (now_ms, ms a browsers.mjs loop ran late)
+        self.browser_lag: list[tuple[float, float, float]] = []  # (now_ms, ms a browsers.mjs loop ran late, busy 0–1)
 
     def say(self, message: str) -> None:
         if not self.config.quiet:
@@ -869,6 +869,9 @@ class Harness:
         self.say(f"converged: {main['converged']}/{main['replicas']}, drift {main['drift_rows']} rows")
         # The canary: one transaction that touches every row of both tables.
         connection = await self.pg()
+        # A replica may apply the canary's events before its commit is
+        # acknowledged here: a change since the canary was sent proves it live.
+        canary_sent = now_ms()
         try:
             await self.sql_tx(connection, "canary_update_all_rows",
                               ["update testtype set val = val", "update chaos_items set n = case when n > 0 then n - 1 else coalesce(n, 0) + 1 end"])
@@ -880,7 +883,7 @@ class Harness:
         canary["harness_loop_lag_seconds"] = self.lag_between(canary_at, canary_end)
         lag_task.cancel()
         self.say(f"canary: {canary['converged']}/{canary['replicas']}, drift {canary['drift_rows']} rows")
-        not_live = [r["name"] for r in self.last_replicas if r["size"] and r["lastChange"] < canary_at]
+        not_live = [r["name"] for r in self.last_replicas if r["size"] and r["lastChange"] < canary_sent]
         browsers = await self.browsers.report()
         await self.browsers.stop()
         self.browser_lag = [tuple(sample) for sample in browsers["lag"]]
@@ -904,9 +907,15 @@ class Harness:
             self.lag.append((now_ms(), max(0.0, now_ms() - before - 50)))
 
     def lag_between(self, start_ms: float, end_ms: float, samples=None) -> dict:
-        values = [lag / 1000 for t, lag in (self.lag if samples is None else samples) if start_ms <= t <= end_ms]
-        return {"p50": round(percentile(values, 50) or 0, 3), "p99": round(percentile(values, 99) or 0, 3),
-                "max": round(max(values, default=0), 3)}
+        window = [s for s in (self.lag if samples is None else samples) if start_ms <= s[0] <= end_ms]
+        values = [s[1] / 1000 for s in window]
+        lag = {"p50": round(percentile(values, 50) or 0, 3), "p99": round(percentile(values, 99) or 0, 3),
+               "max": round(max(values, default=0), 3)}
+        busy = [s[2] for s in window if len(s) > 2]
+        if busy:   # the browsers' loops: how much of the time they were running something
+            lag["busy_mean"] = round(statistics.fmean(busy), 3)
+            lag["busy_p99"] = round(percentile(busy, 99), 3)
+        return lag
 
     async def progress(self, stop_at: float) -> None:
         while True:
@@ -1176,7 +1185,8 @@ def print_summary(report: dict) -> None:
         lag = block.get("harness_loop_lag_seconds", {})
         node_lag = block.get("browsers_loop_lag_seconds", {})
         line(f"               (event loops ran late meanwhile: the harness's by up to {lag.get('max')}s, p99 {lag.get('p99')}s; "
-             f"the browsers' by up to {node_lag.get('max')}s, p99 {node_lag.get('p99')}s)")
+             f"the browsers' by up to {node_lag.get('max')}s, p99 {node_lag.get('p99')}s; the browsers' loops busy "
+             f"{round(100 * node_lag.get('busy_mean', 0))}% of the time, p99 {round(100 * node_lag.get('busy_p99', 0))}% of 50 ms)")
     cpu = report.get("cpu_seconds", {})
     line(f"cpu          {cpu.get('harness')}s in the harness, {sum(cpu.get('browsers', []))}s in the browsers' "
          f"{len(cpu.get('browsers', []))} Node processes {cpu.get('browsers')} over {report.get('wall_seconds')}s")

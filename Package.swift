@@ -68,3 +68,12 @@ let package = Package(
   ],
   swiftLanguageModes: [.v6]
 )
+
+// Release builds let each module specialize the generics of the modules it
+// uses: pbp-fcgi instantiates LongPoll's ChangeHub for its ParkedRequest, and
+// unspecialized, the hub's dictionary and delivery loop cost about 2 µs more
+// per delivered poll in a 10,000-poll fan-out (bench/RESULTS.md, issue 13).
+for target in package.targets where target.type == .regular || target.type == .executable {
+  target.swiftSettings =
+    (target.swiftSettings ?? []) + [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+}

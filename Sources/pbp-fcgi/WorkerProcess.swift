@@ -78,8 +78,10 @@ struct WorkerProcess {
       Threads.start(name: "pbp-accept-\(index)") { loop.run() }
     }
     slot?.acceptingStarted()
-    // A reload drains the old workers as soon as the new ones accept.
-    ChildProcess.send(.userDefined1, to: getppid())
+    // A reload drains the old workers as soon as the new ones accept. (A
+    // worker whose master is gone has been handed to init, which must not get it.)
+    let master = getppid()
+    if master > 1 { ChildProcess.send(.userDefined1, to: master) }
     log.info("worker ready: \(options.threads) accepting threads")
 
     while true {

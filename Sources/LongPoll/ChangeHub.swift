@@ -56,17 +56,17 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
   /// second reset: wait up to `patience` for the stream to come back first.
   /// After that, the last known position is still better than no answer.
   public func snapshotCursor(patience: Duration = .seconds(1)) -> Cursor? {
-    lot.wait(until: { $0.machine.stream.isFollowing }, deadline: MonotonicClock.now() + patience) {
-      $0.machine.current
-    }
+    lot.wait(
+      until: { $0.machine.stream.isFollowing }, deadline: MonotonicClock.now() + patience,
+      then: { $0.machine.current })
   }
 
   /// Waits up to `patience` until the worker knows a position (its first
   /// greeting from notifyd); whether it does.
   public func awaitPosition(patience: Duration) -> Bool {
-    lot.wait(until: { $0.machine.current != nil }, deadline: MonotonicClock.now() + patience) {
-      $0.machine.current != nil
-    }
+    lot.wait(
+      until: { $0.machine.current != nil }, deadline: MonotonicClock.now() + patience,
+      then: { $0.machine.current != nil })
   }
 
   /// How many recent events a worker without a position asks notifyd for, so

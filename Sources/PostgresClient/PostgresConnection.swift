@@ -152,7 +152,9 @@ private func withCStrings<R>(
 ) -> R {
   if strings.isEmpty { return body(nil) }
   var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { $0.flatMap { strdup($0) } }
-  defer { pointers.forEach { free($0) } }
+  defer {
+    for pointer in pointers { free(pointer) }
+  }
   return pointers.withUnsafeMutableBufferPointer { buffer in
     buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
       body($0)

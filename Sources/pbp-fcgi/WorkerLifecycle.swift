@@ -20,6 +20,6 @@ final class WorkerLifecycle: Sendable {
 
   /// Waits up to `patience` for every accept loop to end; how many still run.
   func awaitAcceptLoops(patience: Duration) -> Int {
-    acceptLoops.wait(until: { $0 <= 0 }, deadline: MonotonicClock.now() + patience) { $0 }
+    acceptLoops.wait(until: { $0 <= 0 }, deadline: MonotonicClock.now() + patience, then: { $0 })
   }
 }

@@ -95,6 +95,6 @@ final class Thread<Value: Sendable>: Sendable {
   }
 
   func result() -> Value {
-    value.wait(until: { $0 != nil }, deadline: MonotonicClock.now() + .seconds(50)) { $0! }
+    value.wait(until: { $0 != nil }, deadline: MonotonicClock.now() + .seconds(50), then: { $0! })
   }
 }

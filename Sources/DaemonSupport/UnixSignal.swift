@@ -34,7 +34,7 @@ public enum UnixSignal: Int32, Sendable, CaseIterable, CustomStringConvertible {
   /// Blocks `signals` in the calling thread and every thread it starts later,
   /// so that they are only ever received by a ``SignalWaiter`` or a
   /// ``SignalDescriptor``, never by a handler (libfcgi installs its own).
-  public static func block(_ signals: [UnixSignal]) {
+  static func block(_ signals: [UnixSignal]) {
     let numbers = signals.map(\.rawValue)
     _ = numbers.withUnsafeBufferPointer { pbp_block_signals($0.baseAddress, Int32($0.count)) }
   }

@@ -35,6 +35,7 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
   }
 
   private let lot: ConditionLock<Lot>
+  private let ringCapacity: Int
   private let hangUps: Epoll
   private let render: @Sendable (PollAnswer) -> Responder.Answer
   private let log: Log
@@ -43,6 +44,7 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
     ringCapacity: Int, log: Log, render: @escaping @Sendable (PollAnswer) -> Responder.Answer
   ) throws(SystemError) {
     lot = ConditionLock(Lot(machine: ParkingLot(ringCapacity: ringCapacity)))
+    self.ringCapacity = ringCapacity
     hangUps = try Epoll()
     self.render = render
     self.log = log
@@ -74,7 +76,7 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
   /// are seconds old at most (clients poll again at once); a client back from a
   /// long sleep with an older one resets. Bounded so that the catch-up ends well
   /// within the grace that polls ahead of the worker get.
-  var historyOnJoin: UInt32 { lot.withLock { UInt32(clamping: min($0.machine.ring.capacity, 16_384)) } }
+  var historyOnJoin: UInt32 { UInt32(clamping: min(ringCapacity, 16_384)) }
 
   public struct Statistics: Sendable {
     public let parked: Int

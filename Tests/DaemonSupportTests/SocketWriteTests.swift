@@ -46,36 +46,3 @@ import Testing
     #expect(throws: SystemError.self) { try SocketWrite.writeAll(a, [1, 2, 3]) }
   }
 }
-
-@Suite struct UnixSocketTests {
-  @Test func listenConnectAndAcceptOnAPath() throws {
-    let path = "/tmp/pbp-unit-\(getpid()).sock"
-    let listening = try UnixSocket.listen(path: path, mode: 0o600)
-    defer {
-      close(listening)
-      unlink(path)
-    }
-    UnixSocket.setNonBlocking(listening)
-    #expect(UnixSocket.acceptNonBlocking(listening) == nil)
-    let client = try UnixSocket.connect(path: path)
-    defer { close(client) }
-    let accepted = try #require(UnixSocket.acceptNonBlocking(listening))
-    close(accepted)
-  }
-
-  @Test func aPathTooLongForTheAddressIsAnError() {
-    let path = "/tmp/" + String(repeating: "x", count: 200)
-    #expect(throws: SystemError.self) { _ = try UnixSocket.connect(path: path) }
-  }
-}
-
-@Suite struct SignalWaiterTests {
-  @Test func aWaitEndsWithTheSignalOrTheTimeout() {
-    let waiter = SignalWaiter([.hangup])
-    #expect(waiter.wait(timeout: .milliseconds(10)) == nil)
-    // To this thread, which blocks it: the process's other threads (the test
-    // runner's) would take a process-directed SIGHUP and die of it.
-    pthread_kill(pthread_self(), SIGHUP)
-    #expect(waiter.wait(timeout: .seconds(5)) == .hangup)
-  }
-}

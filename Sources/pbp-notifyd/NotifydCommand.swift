@@ -16,6 +16,10 @@ struct NotifydCommand: ParsableCommand {
       cursor they already have, and receive the events after it from the ring,
       then live. A cursor from another epoch, or older than the ring, is answered
       with a reset. See docs/notifyd-protocol.md.
+
+      The NOTIFY channel is the database's: a random name that only the
+      triggers and this role (through pbp_stream_channel()) can read, asked
+      for on every connect.
       """)
 
   @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
@@ -39,9 +43,6 @@ struct NotifydCommand: ParsableCommand {
   @Option(help: "Seconds a liveness probe may take before the connection counts as lost.")
   var livenessTimeout: Int = 10
 
-  @Option(help: "The NOTIFY channel the database triggers send on.")
-  var channel: String = "pbp"
-
   @Option(help: "How many recent events to keep for subscribers that reconnect.")
   var ringSize: Int = 1_048_576
 
@@ -57,7 +58,6 @@ struct NotifydCommand: ParsableCommand {
       throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
     }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
-    guard !channel.isEmpty else { throw ValidationError("--channel must not be empty") }
   }
 
   func run() throws {
@@ -65,7 +65,7 @@ struct NotifydCommand: ParsableCommand {
     let settings = ChangeStreamServer.Settings(
       conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
       socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
-      channel: channel, ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
+      ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
       livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
     do {
       let server = try ChangeStreamServer(settings: settings, log: log)

@@ -48,7 +48,8 @@ public struct APIError: Error, Equatable, Sendable {
   }
   public static func retry(_ reason: String) -> APIError {
     var error = APIError(
-      status: 503, code: "retry", message: "the database could not run this now (\(reason)); nothing was written, try again")
+      status: 503, code: "retry",
+      message: "the database could not run this now (\(reason)); nothing was written, try again")
     error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
     return error
   }

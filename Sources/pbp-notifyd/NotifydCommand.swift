@@ -43,6 +43,12 @@ struct NotifydCommand: ParsableCommand {
   @Option(help: "Seconds a liveness probe may take before the connection counts as lost.")
   var livenessTimeout: Int = 10
 
+  /// Earlier versions named the channel here, while the triggers hard-coded
+  /// theirs. Accepted so that a config file kept across an upgrade still
+  /// starts notifyd, and ignored: the channel is the database's.
+  @Option(help: .hidden)
+  var channel: String?
+
   @Option(help: "How many recent events to keep for subscribers that reconnect.")
   var ringSize: Int = 1_048_576
 
@@ -62,6 +68,9 @@ struct NotifydCommand: ParsableCommand {
 
   func run() throws {
     let log = Log(component: "pbp-notifyd", minimumLevel: verbose ? .debug : .info)
+    if channel != nil {
+      log.warning("--channel is ignored: the channel is the database's secret, read with pbp_stream_channel()")
+    }
     let settings = ChangeStreamServer.Settings(
       conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
       socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,

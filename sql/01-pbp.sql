@@ -126,17 +126,30 @@ end $$;
 
 -- SECURITY DEFINER: the writers may not write the stamps directly. Folds
 -- every 16th stamp row (more often would cost each write a fold; rarer would
--- let the log grow), and only under READ COMMITTED: in a REPEATABLE READ or
--- SERIALIZABLE transaction, locking a row that another transaction changed
--- since the snapshot fails the writer, so such writers only append.
+-- let the log grow). In a REPEATABLE READ transaction, locking a row that a
+-- fold changed since the snapshot fails: that fold is given up, in a
+-- subtransaction, and the writer goes on. A SERIALIZABLE one only appends:
+-- a fold's reads would make its commit depend on other writers' (the log
+-- then waits for a writer of another isolation level to fold it).
 create or replace function pbp_touch_table() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   stamp_id bigint;
 begin
   insert into pbp_private.table_stamp_log (name) values (tg_table_name) returning id into stamp_id;
-  if stamp_id % 16 = 0 and current_setting('transaction_isolation') = 'read committed' then
-    perform pbp_private.fold_stamps(tg_table_name);
+  if stamp_id % 16 = 0 then
+    case current_setting('transaction_isolation')
+    when 'read committed' then
+      perform pbp_private.fold_stamps(tg_table_name);
+    when 'repeatable read' then
+      begin
+        perform pbp_private.fold_stamps(tg_table_name);
+      exception when serialization_failure then
+        null;
+      end;
+    else
+      null;
+    end case;
   end if;
   return null;
 end $$;

@@ -64,7 +64,8 @@ let package = Package(
     .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "LongPollTests", dependencies: ["LongPoll", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
-    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON"]),
+    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),
+    .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
   ],
   swiftLanguageModes: [.v6]
 )

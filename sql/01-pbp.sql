@@ -1,66 +1,171 @@
 -- PBP's machinery, shared by every watched table. Idempotent: safe to run again.
+-- Owned by the role that applies it (sql/migrate.sh); only PBP's own
+-- functions, defined here, touch what lives in schema pbp_private.
 
--- Table-level granularity: bumped once per statement. Stored as one row per
--- table and writer shard (the backend's pid modulo 64): with a single row per
--- table, every concurrent writer queued on that row's lock until the one ahead
--- had committed, which halved insert throughput at 16 connections. Each shard
--- only moves forward, so any committed write changes the table's `version`.
-create table if not exists table_mtime_shards (
-  name text not null,
-  shard smallint not null,
-  mtime timestamptz not null default clock_timestamp(),
-  primary key (name, shard)
+create schema if not exists pbp_private;
+revoke all on schema pbp_private from public;
+
+-- The NOTIFY channel of the triggers. PostgreSQL has no privilege on NOTIFY
+-- or LISTEN: anyone who may connect can send any payload on any channel. So
+-- the channel's name is the secret: random, kept in this table that nobody
+-- else may read, read by the (SECURITY DEFINER) triggers and by pbp-notifyd
+-- through pbp_stream_channel(), which only its role may execute. Never in a
+-- function's text: pg_proc.prosrc is readable by everyone.
+create table if not exists pbp_private.stream (
+  only_row boolean primary key default true check (only_row),
+  channel text not null
 );
+revoke all on pbp_private.stream from public;
+-- gen_random_uuid() draws from the server's strong random source: 122 bits.
+insert into pbp_private.stream (channel)
+values ('pbp_' || replace(gen_random_uuid()::text, '-', ''))
+on conflict do nothing;
 
--- Earlier versions kept one row per table in a table named table_mtime.
+create or replace function public.pbp_stream_channel() returns text
+language sql stable security definer set search_path = pg_catalog as $$
+  select channel from pbp_private.stream
+$$;
+
+-- Table-level granularity, without a row that writers lock until commit
+-- (that serialised writers, and two transactions writing two tables in
+-- opposite orders deadlocked on it): every write statement adds a row of its
+-- own to table_stamp_log, which nobody else ever locks, and now and then a
+-- writer folds the log rows it can lock at once into one of the table's
+-- table_stamp_base rows it can lock at once (SKIP LOCKED: nobody ever waits).
+-- The table's `version` is the number of write statements committed (plus
+-- what an earlier stamp counted): a fold moves counts without changing the
+-- sum, so `version` grows with every committed write and only then.
+create table if not exists pbp_private.table_stamp_base (
+  name text not null,
+  slot smallint not null,
+  writes bigint not null default 0,
+  mtime timestamptz not null default '-infinity',
+  primary key (name, slot)
+);
+create table if not exists pbp_private.table_stamp_log (
+  name text not null,
+  id bigint generated always as identity,
+  mtime timestamptz not null default clock_timestamp(),
+  primary key (name, id)
+);
+revoke all on pbp_private.table_stamp_base, pbp_private.table_stamp_log from public;
+
+-- Earlier versions kept one row per table (table_mtime, a table) and then one
+-- per table and pid % 64 (table_mtime_shards), whose version was the sum of
+-- the rows' mtimes in microseconds: that sum is where the count goes on, so
+-- that no ETag given before the upgrade can name a later state.
 do $$
 begin
   if exists (select from pg_class where oid = to_regclass('public.table_mtime') and relkind = 'r') then
-    insert into table_mtime_shards (name, shard, mtime) select name, 0, mtime from table_mtime
+    insert into pbp_private.table_stamp_base (name, slot, writes, mtime)
+    select name, 0, (extract(epoch from mtime) * 1000000)::bigint, mtime from public.table_mtime
     on conflict do nothing;
-    drop table table_mtime;
+    drop table public.table_mtime;
+  end if;
+  if to_regclass('public.table_mtime_shards') is not null then
+    insert into pbp_private.table_stamp_base (name, slot, writes, mtime)
+    select name, 0, sum((extract(epoch from mtime) * 1000000)::bigint), max(mtime)
+    from public.table_mtime_shards group by name
+    on conflict do nothing;
   end if;
 end $$;
 
 -- What collection reads use: when the table last changed (Last-Modified), and
 -- a number that grows with every committed write (the ETag).
 create or replace view table_mtime as
-select name,
-       max(mtime) as mtime,
-       sum((extract(epoch from mtime) * 1000000)::bigint)::numeric as version
-from table_mtime_shards
+select name, max(mtime) as mtime, sum(writes)::numeric as version
+from (select name, mtime, writes from pbp_private.table_stamp_base
+      union all
+      select name, mtime, 1 from pbp_private.table_stamp_log) stamps
 group by name;
 
+-- Moves the log rows of `target` that no other fold holds into a base row
+-- that no other fold holds; does nothing when every base row is held.
+create or replace function pbp_private.fold_stamps(target text) returns void
+language plpgsql set search_path = pg_catalog as $$
+declare
+  base_slot smallint;
+  folded bigint;
+  newest timestamptz;
+begin
+  select slot into base_slot from pbp_private.table_stamp_base
+  where name = target order by slot for update skip locked limit 1;
+  if not found then
+    return;
+  end if;
+  with taken as (
+    delete from pbp_private.table_stamp_log
+    where ctid = any (array(select ctid from pbp_private.table_stamp_log
+                            where name = target for update skip locked))
+    returning mtime
+  )
+  select count(*), max(mtime) into folded, newest from taken;
+  if folded > 0 then
+    update pbp_private.table_stamp_base
+    set writes = writes + folded, mtime = greatest(mtime, newest)
+    where name = target and slot = base_slot;
+  end if;
+end $$;
+revoke all on function pbp_private.fold_stamps(text) from public;
+
 -- Row-level granularity: clock_timestamp(), not now(), so that a row's mtime
--- moves forward even when overlapping transactions touch it.
+-- moves forward even when overlapping transactions touch it; and an update is
+-- always later than the row's previous mtime, even after the clock stepped
+-- back (NTP, a restored VM), so that whoever orders a row's versions by mtime
+-- never takes the newest for an old one.
 create or replace function pbp_set_mtime() returns trigger
 language plpgsql as $$
 begin
-  new.mtime := clock_timestamp();
+  if tg_op = 'UPDATE' then
+    new.mtime := greatest(clock_timestamp(), old.mtime + interval '1 microsecond');
+  else
+    new.mtime := clock_timestamp();
+  end if;
   return new;
 end $$;
 
--- SECURITY DEFINER: the application role may write the watched tables
--- without being allowed to write table_mtime directly. An upsert, because two
--- concurrent first writers must both succeed; strictly later than the shard's
--- last value even if the clock stepped back.
+-- SECURITY DEFINER: the writers may not write the stamps directly. Folds
+-- every 16th stamp row (more often would cost each write a fold; rarer would
+-- let the log grow). In a REPEATABLE READ transaction, locking a row that a
+-- fold changed since the snapshot fails: that fold is given up, in a
+-- subtransaction, and the writer goes on. A SERIALIZABLE one only appends:
+-- a fold's reads would make its commit depend on other writers' (the log
+-- then waits for a writer of another isolation level to fold it).
 create or replace function pbp_touch_table() returns trigger
-language plpgsql security definer set search_path = pg_catalog, public as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+declare
+  stamp_id bigint;
 begin
-  insert into public.table_mtime_shards as m (name, shard, mtime)
-  values (tg_table_name, pg_backend_pid() % 64, clock_timestamp())
-  on conflict (name, shard) do update set mtime = greatest(excluded.mtime, m.mtime + interval '1 microsecond');
+  insert into pbp_private.table_stamp_log (name) values (tg_table_name) returning id into stamp_id;
+  if stamp_id % 16 = 0 then
+    case current_setting('transaction_isolation')
+    when 'read committed' then
+      perform pbp_private.fold_stamps(tg_table_name);
+    when 'repeatable read' then
+      begin
+        perform pbp_private.fold_stamps(tg_table_name);
+      exception when serialization_failure then
+        null;
+      end;
+    else
+      null;
+    end case;
+  end if;
   return null;
 end $$;
 
--- One notification per changed row on channel 'pbp'. pg_notify refuses
--- payloads of 8000 bytes or more, and a failing trigger would fail the
--- writer's transaction: a row too large is sent as its key only, marked
--- truncated, and the client fetches it.
+-- After the view and the trigger no longer use it.
+drop table if exists public.table_mtime_shards;
+
+-- One notification per changed row on the private channel. SECURITY DEFINER,
+-- to read it. pg_notify refuses payloads of 8000 bytes or more, and a failing
+-- trigger would fail the writer's transaction: a row too large is sent as its
+-- key only, marked truncated, and the client fetches it.
 create or replace function pbp_notify() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   key_column text := tg_argv[0];
+  channel text := (select s.channel from pbp_private.stream s);
   key_value jsonb;
   stamp timestamptz;
   payload text;
@@ -85,7 +190,7 @@ begin
     -- key, so a client could never drop the row under the old one. Say first
     -- that the old key's row is gone (a delete reaches every watcher of it).
     if tg_op = 'UPDATE' and (to_jsonb(old) -> key_column) is distinct from key_value then
-      perform pg_notify('pbp', json_build_object(
+      perform pg_notify(channel, json_build_object(
         'table', tg_table_name,
         'op', 'delete',
         'key', to_jsonb(old) -> key_column,
@@ -101,15 +206,15 @@ begin
       'truncated', true
     )::text;
   end if;
-  perform pg_notify('pbp', payload);
+  perform pg_notify(channel, payload);
   return null;
 end $$;
 
 -- TRUNCATE fires no row triggers: one event says the table is now empty.
 create or replace function pbp_notify_truncate() returns trigger
-language plpgsql as $$
+language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 begin
-  perform pg_notify('pbp', json_build_object(
+  perform pg_notify((select s.channel from pbp_private.stream s), json_build_object(
     'table', tg_table_name, 'op', 'truncate', 'key', null, 'mtime', clock_timestamp())::text);
   return null;
 end $$;
@@ -142,5 +247,16 @@ begin
   execute format('drop trigger if exists pbp_notify_truncate on %s', target);
   execute format('create trigger pbp_notify_truncate after truncate on %s
                   for each statement execute function pbp_notify_truncate()', target);
-  insert into table_mtime_shards (name, shard) values (table_name, 0) on conflict do nothing;
+  -- Four base rows: a fold that a long transaction holds leaves three free.
+  -- The first says since when the table is watched (its first Last-Modified).
+  insert into pbp_private.table_stamp_base (name, slot, mtime)
+  select table_name, slot, case when slot = 0 then clock_timestamp() else '-infinity' end
+  from generate_series(0, 3) slot
+  on conflict do nothing;
 end $$;
+
+-- Only PBP's owner may call these or attach them to a table (a trigger fires
+-- whoever writes, but CREATE TRIGGER needs EXECUTE): a role with a table of
+-- its own named like a watched one could otherwise send events in its name.
+revoke all on function pbp_set_mtime(), pbp_touch_table(), pbp_notify(), pbp_notify_truncate(),
+  pbp_watch(regclass), pbp_stream_channel() from public;

@@ -1,5 +1,8 @@
 -- The services' roles: they log in, own nothing and are never superusers.
--- pbp_notifyd only LISTENs. pbp_app reads and writes the watched tables.
+-- pbp_notifyd only LISTENs, on the channel that pbp_stream_channel() names.
+-- pbp_app reads and writes the watched tables. Nobody else may connect:
+-- PostgreSQL grants CONNECT and TEMPORARY on a new database to PUBLIC, and
+-- any role that can connect can NOTIFY.
 do $$
 begin
   if not exists (select from pg_roles where rolname = 'pbp_notifyd') then
@@ -10,8 +13,13 @@ begin
   end if;
 end $$;
 
+revoke connect, temporary on database :"DBNAME" from public;
 grant connect on database :"DBNAME" to pbp_notifyd, pbp_app;
-grant usage on schema public to pbp_app;
+-- PostgreSQL 15 no longer lets PUBLIC create in schema public; a database
+-- made by an older one still does.
+revoke create on schema public from public;
+grant usage on schema public to pbp_app, pbp_notifyd;
+grant execute on function pbp_stream_channel() to pbp_notifyd;
 grant select on table_mtime to pbp_app;
 -- Every watched table: the tables with the pbp_notify trigger.
 do $$

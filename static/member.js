@@ -9,7 +9,7 @@
 // `received` (how many events it applied).
 
 import { retrying } from './poller.js';
-import { isAfter, laterCursor, subscriptionKey } from './cursors.js';
+import { compareCursors, isAfter, laterCursor, subscriptionKey } from './cursors.js';
 import { newId } from './ids.js';
 
 /** Makes a view's member a fresh member (not loaded, not joined). */
@@ -56,4 +56,17 @@ export function deliver(member, events, cursor) {
   member.received += fresh.length;
   if (fresh.length) member.apply(fresh);
   member.cursor = laterCursor(member.cursor, cursor);
+}
+
+/**
+ * Whether a batch the leader shared shows that the member's copy is from a
+ * stream that is gone: the poll left it out and answered with a cursor of
+ * another epoch than the member's. The leader polls from its own member's
+ * cursor and leaves out the cursors it cannot order against it, and the
+ * server answered that poll, so that epoch is the live one: nobody will ever
+ * poll for this member or tell it to reset. It must reload its snapshot.
+ */
+export function isStranded(member, batch) {
+  if (!member?.ready || (batch.covered ?? []).includes(member.id)) return false;
+  return compareCursors(member.cursor, batch.cursor) === null;
 }

@@ -183,8 +183,9 @@ export class Poller {
 
   /**
    * Truncated events carry only the key: fetch the row now (404 → it is gone).
-   * The fetched row may be newer than the event; later events still apply in
-   * order and a replica ignores an older mtime, so the result converges.
+   * The fetched row may be newer than the event and than events after it:
+   * marked `resolved`, it is a floor for its row in the replica (replica.js),
+   * which skips the older events behind it as replays; later ones apply in order.
    */
   async _resolve(events, signal) {
     const out = [];

@@ -5,9 +5,14 @@
 // snapshot (replaceAll) or as change-stream events (applyEvents); listeners are
 // told once per batch which keys changed, so a view can update just those.
 //
-// Applying is idempotent, because the stream may replay events the snapshot
-// already shows: an upsert never moves a row back to an older `mtime`, and a
-// row this tab just deleted is not brought back by a stale event.
+// Events apply in stream order, which is commit order: the later event wins,
+// whatever its mtime says (a clock that stepped back makes mtimes lie).
+// Only where a copy from outside the stream meets it is mtime compared: the
+// stream may replay events that a snapshot, this tab's write answer or a
+// row fetched for a truncated event already shows. Such a row is a *floor*
+// for its key: events older than it are those replays and are skipped,
+// until one reaches it; from then on the stream alone decides again. A row
+// this tab just deleted is not brought back by an event from before the delete.
 
 /** Map key for a row key (ids may arrive as numbers or strings). */
 export const keyOf = (k) => String(k);
@@ -70,6 +75,7 @@ export class Replica {
     this.rows = new Map();
     this.loaded = false;
     this.deleted = new Map();       // key → {mtime, here, truncate} of rows deleted since the snapshot
+    this._floors = new Map();      // key → mtime (µs) of a row from outside the stream that events have not reached yet
     this._deletedHere = new Set(); // keys deleted by this tab whose delete event has not arrived yet
     this._listeners = new Set();
   }
@@ -106,6 +112,8 @@ export class Replica {
     for (const [k, row] of next) if (!sameRow(this.rows.get(k), row)) changed.add(k);
     for (const k of this.rows.keys()) if (!next.has(k)) changed.add(k);
     this.rows = next;
+    this._floors.clear();
+    for (const [k, row] of next) this._raiseFloor(k, row);
     this.deleted.clear();
     this._deletedHere.clear();
     this.loaded = true;
@@ -143,7 +151,7 @@ export class Replica {
         if (!rowPasses(ev.new, this.where)) {
           // The row left this replica's filter: it is no longer ours to show.
           if (this._remove(newKey, { mtime: ev.mtime })) changed.add(keyOf(newKey));
-        } else if (this._upsert(ev.new)) {
+        } else if (this._applyRow(ev.new, { fetched: ev.resolved === true })) {
           changed.add(keyOf(newKey));
         }
       }
@@ -152,10 +160,14 @@ export class Replica {
     return changed;
   }
 
-  /** A row the API just returned (after POST / PUT). */
+  /**
+   * A row the API just returned (after POST / PUT). Not from the stream: an
+   * event already applied may be newer (mtimes of one row only grow), and
+   * the row's own event, still to come, may be preceded by older ones.
+   */
   upsertLocal(row) {
     const changed = new Set();
-    if (row && rowPasses(row, this.where) && this._upsert(row)) changed.add(keyOf(row[this.keyField]));
+    if (row && rowPasses(row, this.where) && this._upsertAnswer(row)) changed.add(keyOf(row[this.keyField]));
     this._notify(changed);
   }
 
@@ -175,18 +187,42 @@ export class Replica {
     this._notify(changed);
   }
 
-  _upsert(row) {
+  /** A row from an event; `fetched`: read just now for a truncated event. */
+  _applyRow(row, { fetched }) {
+    const raw = row[this.keyField];
+    if (raw == null) return false;
+    const k = keyOf(raw);
+    if (this._deletedHere.has(k)) return false;
+    const floor = this._floors.get(k);
+    const at = mtimeMicros(row.mtime);
+    if (floor !== undefined && at !== null && at < floor) return false; // a replay of what the floor shows
+    this._floors.delete(k);
+    if (fetched) this._raiseFloor(k, row);
+    return this._put(k, row);
+  }
+
+  _upsertAnswer(row) {
     const raw = row[this.keyField];
     if (raw == null) return false;
     const k = keyOf(raw);
     if (this._deletedHere.has(k)) return false;
     const old = this.rows.get(k);
     if (old) {
-      if (sameRow(old, row)) return false;
       const a = mtimeMicros(old.mtime);
       const b = mtimeMicros(row.mtime);
-      if (a !== null && b !== null && b < a) return false; // stale replay
+      if (a !== null && b !== null && b < a) return false; // an event newer than this answer came first
     }
+    this._raiseFloor(k, row);
+    return this._put(k, row);
+  }
+
+  _raiseFloor(k, row) {
+    const at = mtimeMicros(row.mtime);
+    if (at !== null && !(this._floors.get(k) > at)) this._floors.set(k, at);
+  }
+
+  _put(k, row) {
+    if (sameRow(this.rows.get(k), row)) return false;
     this.rows.set(k, row);
     this.deleted.delete(k);
     return true;
@@ -194,6 +230,7 @@ export class Replica {
 
   _remove(key, { mtime = null, here = false, truncate = false } = {}) {
     const k = keyOf(key);
+    this._floors.delete(k);
     if (!this.rows.delete(k)) return false;
     this.deleted.delete(k);
     this.deleted.set(k, { mtime: mtime ?? new Date().toISOString(), here, truncate });

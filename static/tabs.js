@@ -15,7 +15,10 @@
 // the poll next ends). When the leader goes away another tab is elected and
 // polls from the cursors every tab has seen the old leader share: nothing is
 // missed, and a member drops an event at or before its own cursor, so nothing
-// applies twice.
+// applies twice. A member whose cursor is of another epoch than the leader's
+// is left out of the poll; the first batch it hears of, answered in the
+// leader's epoch, tells it that its copy is of a stream that is gone, and it
+// reloads (member.js, isStranded).
 //
 // One poll at a time, as the server sees it: the browser closes an aborted
 // request's connection a few milliseconds after fetch() gives up on it, so a
@@ -48,7 +51,7 @@ import { isAbort } from './poller.js';
 import * as defaultApi from './api.js';
 import { compareCursors, subscriptionKey } from './cursors.js';
 import { newId } from './ids.js';
-import { enrol, readSnapshot, joinMessage, deliver } from './member.js';
+import { enrol, readSnapshot, joinMessage, deliver, isStranded } from './member.js';
 import { openTransport } from './transports.js';
 import { openElection } from './election.js';
 import { MemberRegistry } from './registry.js';
@@ -270,6 +273,9 @@ export class TabSync {
     if (!m?.ready) return;
     if (covered.has(m.id)) {
       deliver(m, (msg.events ?? []).filter((ev) => ev.to?.includes(m.id)), msg.cursor);
+    } else if (isStranded(m, msg)) {
+      // Its copy is from an older epoch than the leader's stream: reload.
+      this._load(m, 'resyncing');
     } else if (Date.now() - (m.rejoinedAt ?? 0) > 1000) {
       // The leader polled without us (it started after we joined, or dropped us): join again.
       m.rejoinedAt = Date.now();

@@ -4,7 +4,8 @@
 // written once:
 //
 //   create, update  the row the server answered is upserted (a replayed older
-//                   event cannot undo it: the replica keeps the newer mtime);
+//                   event cannot undo it: the answer is a floor for its row
+//                   until the stream reaches it, replica.js);
 //                   an update whose row went away meanwhile (its delete event
 //                   came first) changes nothing, as that delete came after it
 //   update → 404    the row is gone: removed, as if deleted here

@@ -24,6 +24,9 @@ extension APIError {
     case "22001": self = .unprocessable("value_too_long", text)
     case let state where state.hasPrefix("22"): self = .unprocessable("invalid_value", text)
     case "42501": self = APIError(status: 403, code: "forbidden", message: text)
+    // A deadlock, a serialization failure, a lock not had in time: nothing
+    // was written, and the same request may well succeed at once.
+    case "40P01", "40001", "55P03": self = .retry(message)
     case "53300", "53200", "57014": self = .databaseUnavailable()
     default: self = .internalError("database error \(state)")
     }

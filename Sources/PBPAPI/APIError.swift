@@ -46,6 +46,13 @@ public struct APIError: Error, Equatable, Sendable {
     error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
     return error
   }
+  public static func retry(_ reason: String) -> APIError {
+    var error = APIError(
+      status: 503, code: "retry",
+      message: "the database could not run this now (\(reason)); nothing was written, try again")
+    error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
+    return error
+  }
   public static func streamUnavailable() -> APIError {
     var error = APIError(
       status: 503, code: "stream_unavailable", message: "the change stream is not connected yet; try again")

@@ -22,19 +22,20 @@ public struct APIRequest: Sendable {
     self.headers = headers
   }
 
-  /// Whether the client sent a validator (If-None-Match or If-Modified-Since).
-  var isConditional: Bool { headers["if-none-match"] != nil || headers["if-modified-since"] != nil }
+  /// Whether the client sent the validator collections honour: If-None-Match.
+  /// If-Modified-Since is ignored (RFC 9110 lets a server): Last-Modified has a
+  /// resolution of a second and follows statement time, not commit order, so
+  /// a copy can lack a write and still carry the current date, and a 304 to
+  /// it would hand out the current cursor for that copy.
+  var isConditional: Bool { headers["if-none-match"] != nil }
 
-  /// Whether the client's copy is current: If-None-Match names the ETag (or
-  /// `*`); otherwise If-Modified-Since repeats the Last-Modified it was given.
+  /// Whether the client's copy is current: If-None-Match names the ETag (or `*`).
   func isFresh(_ stamp: TableResource.Stamp) -> Bool {
-    if let tags = headers["if-none-match"] {
-      return tags.split(separator: ",").contains { tag in
-        let trimmed = tag.trimmingWhitespace()
-        return trimmed == "*" || trimmed == stamp.etag || trimmed == "W/" + stamp.etag
-      }
+    guard let tags = headers["if-none-match"] else { return false }
+    return tags.split(separator: ",").contains { tag in
+      let trimmed = tag.trimmingWhitespace()
+      return trimmed == "*" || trimmed == stamp.etag || trimmed == "W/" + stamp.etag
     }
-    return headers["if-modified-since"] == stamp.httpDate
   }
 
   public func queryValue(_ name: String) -> String? {

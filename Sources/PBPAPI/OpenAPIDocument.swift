@@ -17,7 +17,7 @@ enum OpenAPIDocument {
            {"name":"after","in":"query","description":"Keyset pagination: rows whose key is greater","schema":{"type":"string"}}],
           "responses":{"200":{"description":"The rows; PBP-Cursor is the cursor to poll from","headers":{"PBP-Cursor":{"schema":{"type":"string"}},"PBP-Key":{"description":"The key column","schema":{"type":"string"}},"ETag":{"schema":{"type":"string"}}},
             "content":{"application/json":{"schema":{"type":"array","items":{"$ref":"#/components/schemas/Row"}}}}},
-           "304":{"description":"Unchanged since the ETag or Last-Modified given"},
+           "304":{"description":"Unchanged since the ETag given in If-None-Match"},
            "400":\(error),"404":\(error),"503":\(error)}},
          "post":{"summary":"Insert a row","requestBody":{"$ref":"#/components/requestBodies/Row"},
           "responses":{"201":{"description":"The new row","headers":{"Location":{"schema":{"type":"string"}}},"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},

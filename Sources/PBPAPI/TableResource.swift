@@ -19,8 +19,8 @@ struct TableResource {
   }
 
   /// The table's stamp (write version, HTTP date) as a query on the table
-  /// named by parameter `$n`: `table_mtime` aggregates the table's writer
-  /// shards, once per query.
+  /// named by parameter `$n`: `table_mtime` aggregates the table's stamp
+  /// rows (sql/01-pbp.sql), once per query.
   static func stampQuery(parameter n: Int) -> String {
     """
     select m.version::text as version,

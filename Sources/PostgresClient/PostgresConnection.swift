@@ -141,9 +141,19 @@ public final class PostgresConnection: @unchecked Sendable {
     return String(cString: value)
   }
 
-  /// Quotes an identifier that came from the catalog or configuration (never from a request).
+  /// Quotes an identifier that came from the catalog or configuration (never
+  /// from a request). PostgreSQL reads bytes, so every `"` byte is doubled:
+  /// in Swift a `"` followed by a combining mark is a single Character, which
+  /// a Character-wise replacement would leave alone.
   public static func quoteIdentifier(_ name: String) -> String {
-    "\"" + name.replacingAll("\"", with: "\"\"") + "\""
+    var bytes: [UInt8] = [UInt8(ascii: "\"")]
+    bytes.reserveCapacity(name.utf8.count + 2)
+    for byte in name.utf8 {
+      bytes.append(byte)
+      if byte == UInt8(ascii: "\"") { bytes.append(byte) }
+    }
+    bytes.append(UInt8(ascii: "\""))
+    return String(decoding: bytes, as: UTF8.self)
   }
 }
 
@@ -159,15 +169,5 @@ private func withCStrings<R>(
     buffer.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: max(buffer.count, 1)) {
       body($0)
     }
-  }
-}
-
-extension String {
-  func replacingAll(_ target: Character, with replacement: String) -> String {
-    var output = ""
-    for character in self {
-      if character == target { output += replacement } else { output.append(character) }
-    }
-    return output
   }
 }

@@ -12,7 +12,6 @@ final class ChangeStreamServer {
     var socketPath: String
     var socketMode: mode_t
     var socketGroup: String?
-    var channel: String
     var ringSize: Int
     var subscriberBufferLimit: Int
     var livenessInterval: Duration
@@ -37,7 +36,7 @@ final class ChangeStreamServer {
     self.log = log
     self.history = ChangeHistory(ringCapacity: settings.ringSize)
     self.database = ListenConnection(
-      conninfo: settings.conninfo, channel: settings.channel,
+      conninfo: settings.conninfo,
       livenessInterval: settings.livenessInterval, livenessTimeout: settings.livenessTimeout, log: log)
     UnixSignal.ignore(.pipe)
     signals = try SignalDescriptor([.terminate, .interrupt, .hangup])
@@ -113,7 +112,7 @@ final class ChangeStreamServer {
 
   private func startEpoch() {
     let current = history.startEpoch(Cursor.newEpoch())
-    log.info("LISTEN \(settings.channel) in place; epoch \(current)")
+    log.info("LISTEN in place; epoch \(current)")
     for client in Array(clients.values) {
       settle(client, client.epochStarted(history: history))
     }

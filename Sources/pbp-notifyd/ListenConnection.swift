@@ -6,6 +6,11 @@ import PostgresClient
 /// ``DatabaseLinkStateMachine`` says: notifications on the channel go into
 /// the history. Nothing here blocks but the (re)connect, which is bounded by
 /// the conninfo's connect_timeout.
+///
+/// The channel is the database's secret (sql/01-pbp.sql): asked for on every
+/// connect with `pbp_stream_channel()`, which only notifyd's role may call,
+/// so that the triggers and notifyd never disagree and nobody else can send
+/// on it. It is never logged.
 final class ListenConnection {
   /// What the server must act on after a tick.
   enum Change {
@@ -24,14 +29,14 @@ final class ListenConnection {
   }
 
   private let conninfo: String
-  private let channel: String
+  /// The channel of the current connection; nil while disconnected.
+  private var channel: String?
   private let log: Log
   private var connection: PostgresConnection?
   private var link: DatabaseLinkStateMachine
 
-  init(conninfo: String, channel: String, livenessInterval: Duration, livenessTimeout: Duration, log: Log) {
+  init(conninfo: String, livenessInterval: Duration, livenessTimeout: Duration, log: Log) {
     self.conninfo = conninfo
-    self.channel = channel
     self.log = log
     self.link = DatabaseLinkStateMachine(livenessInterval: livenessInterval, livenessTimeout: livenessTimeout)
   }
@@ -86,12 +91,19 @@ final class ListenConnection {
 
   func close() {
     connection = nil
+    channel = nil
   }
 
   private func connect() -> Change {
     do {
       let connection = try PostgresConnection(conninfo: conninfo)
+      guard let channel = try connection.execute("select pbp_stream_channel()").scalar, !channel.isEmpty else {
+        throw PostgresError.server(
+          sqlState: "P0002", message: "pbp_stream_channel() names no channel: apply sql/ to the database",
+          detail: nil)
+      }
       try connection.executeSimple("LISTEN " + PostgresConnection.quoteIdentifier(channel))
+      self.channel = channel
       self.connection = connection
       link.connectSucceeded(now: MonotonicClock.now())
       return .connected
@@ -105,6 +117,7 @@ final class ListenConnection {
 
   private func disconnect() {
     connection = nil
+    channel = nil
     link.connectionLost(now: MonotonicClock.now())
   }
 }

@@ -16,6 +16,10 @@ struct NotifydCommand: ParsableCommand {
       cursor they already have, and receive the events after it from the ring,
       then live. A cursor from another epoch, or older than the ring, is answered
       with a reset. See docs/notifyd-protocol.md.
+
+      The NOTIFY channel is the database's: a random name that only the
+      triggers and this role (through pbp_stream_channel()) can read, asked
+      for on every connect.
       """)
 
   @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
@@ -39,8 +43,11 @@ struct NotifydCommand: ParsableCommand {
   @Option(help: "Seconds a liveness probe may take before the connection counts as lost.")
   var livenessTimeout: Int = 10
 
-  @Option(help: "The NOTIFY channel the database triggers send on.")
-  var channel: String = "pbp"
+  /// Earlier versions named the channel here, while the triggers hard-coded
+  /// theirs. Accepted so that a config file kept across an upgrade still
+  /// starts notifyd, and ignored: the channel is the database's.
+  @Option(help: .hidden)
+  var channel: String?
 
   @Option(help: "How many recent events to keep for subscribers that reconnect.")
   var ringSize: Int = 1_048_576
@@ -57,15 +64,17 @@ struct NotifydCommand: ParsableCommand {
       throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
     }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
-    guard !channel.isEmpty else { throw ValidationError("--channel must not be empty") }
   }
 
   func run() throws {
     let log = Log(component: "pbp-notifyd", minimumLevel: verbose ? .debug : .info)
+    if channel != nil {
+      log.warning("--channel is ignored: the channel is the database's secret, read with pbp_stream_channel()")
+    }
     let settings = ChangeStreamServer.Settings(
       conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
       socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
-      channel: channel, ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
+      ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
       livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
     do {
       let server = try ChangeStreamServer(settings: settings, log: log)

@@ -167,8 +167,10 @@ def test_collection_validators_and_304(client, stack):
     again = client.get("/api/testtype?limit=5", headers={"If-None-Match": etag})
     assert again.status == 304 and again.body == b"" and again.headers["etag"] == etag
     assert again.headers["pbp-cursor"]
+    # A date is not a validator here (a second's resolution, statement time
+    # rather than commit order): the page is sent again, with the cursor.
     by_date = client.get("/api/testtype?limit=5", headers={"If-Modified-Since": modified})
-    assert by_date.status == 304
+    assert by_date.status == 200 and by_date.json() == first.json() and by_date.headers["pbp-cursor"]
     # Any write, by any connection, changes the validator.
     stack.psql("insert into testtype (val) values ('validator')")
     changed = client.get("/api/testtype?limit=5", headers={"If-None-Match": etag})

@@ -320,3 +320,43 @@ test('mtimeMicros is null for what it cannot read', () => {
     assert.equal(mtimeMicros(s), null, String(s));
   }
 });
+
+// ---- stream order ---------------------------------------------------------------------
+
+test('events apply in stream order: a later event wins even with an older mtime (the clock stepped back)', () => {
+  const { rep } = replica();
+  rep.replaceAll([]);
+  rep.applyEvents([ins(r(1, 'written at 5', t(5)))]);
+  const changed = rep.applyEvents([upd(r(1, 'written after, clock back at 3', t(3)))]);
+  assert.deepEqual([...changed], ['1']);
+  assert.equal(rep.get(1).val, 'written after, clock back at 3');
+});
+
+test('an event older than the snapshot\'s row is a replay of what it shows; once past it, stream order rules', () => {
+  const { rep } = replica();
+  rep.replaceAll([r(1, 'snapshot', t(5))]);
+  rep.applyEvents([upd(r(1, 'before the snapshot', t(4)))]);
+  assert.equal(rep.get(1).val, 'snapshot');
+  rep.applyEvents([upd(r(1, 'after', t(6)))]);
+  rep.applyEvents([upd(r(1, 'later still, clock back', t(2)))]);
+  assert.equal(rep.get(1).val, 'later still, clock back');
+});
+
+test('a row deleted and inserted again by events is the new row, whatever its mtime', () => {
+  const { rep } = replica();
+  rep.replaceAll([r(1, 'snapshot', t(8))]);
+  rep.applyEvents([del(1), ins(r(1, 'reborn, clock back', t(3)))]);
+  assert.equal(rep.get(1).val, 'reborn, clock back');
+});
+
+test('a resolved truncated event brings the row as fetched; older events behind it are replays', () => {
+  const { rep } = replica();
+  rep.replaceAll([]);
+  rep.applyEvents([
+    { ...upd(r(1, 'fetched now', t(7))), resolved: true },
+    upd(r(1, 'the event after it, already in the fetched row', t(6))),
+  ]);
+  assert.equal(rep.get(1).val, 'fetched now');
+  rep.applyEvents([upd(r(1, 'news', t(8)))]);
+  assert.equal(rep.get(1).val, 'news');
+});

@@ -93,6 +93,8 @@ struct AcceptLoop: Sendable {
       return try request.readBody(limit: maximumBodyBytes)
     } catch .tooLarge(let limit) {
       throw .tooLarge(limit: limit)
+    } catch .truncated(let declared, let received) {
+      throw .truncatedBody(declared: declared, received: received)
     } catch {
       throw .badRequest("unreadable_body", "the request body could not be read")
     }

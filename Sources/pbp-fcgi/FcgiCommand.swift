@@ -64,6 +64,13 @@ struct FcgiCommand: ParsableCommand {
   @Flag(help: "Log each request.")
   var verbose = false
 
+  @Flag(
+    help: """
+      Check the configuration as a new worker would read it (and the pool against the database's \
+      max_connections, when it can be reached), then exit: 0 when a reload may proceed.
+      """)
+  var checkConfig = false
+
   @Option(help: .hidden)
   var workerListenFD: Int32?
 
@@ -90,6 +97,10 @@ struct FcgiCommand: ParsableCommand {
   }
 
   func run() throws {
+    if checkConfig {
+      try runCheck()
+      return
+    }
     let log = Log(
       component: workerListenFD == nil ? "pbp-fcgi" : "pbp-fcgi-worker", minimumLevel: verbose ? .debug : .info)
     if let workerListenFD {
@@ -101,6 +112,20 @@ struct FcgiCommand: ParsableCommand {
         log.error("cannot start: \(error)")
         throw ExitCode(1)
       }
+    }
+  }
+
+  /// `--check-config`: the parsing already passed; what is left is the database's limits.
+  private func runCheck() throws {
+    switch ConfigurationCheck.connectionBudget(conninfo: conninfo) {
+    case .success(let budget):
+      if let refusal = budget.refusal(workers: workers, threads: threads) {
+        Log(component: "pbp-fcgi").error(refusal)
+        throw ExitCode(1)
+      }
+      print("configuration ok: \(workers) workers × \(threads) threads fit max_connections \(budget.maxConnections)")
+    case .failure(let error):
+      print("configuration ok (the pool is not checked against max_connections: \(error))")
     }
   }
 }

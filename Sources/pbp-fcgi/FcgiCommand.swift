@@ -58,6 +58,9 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "The largest request body accepted, in bytes.")
   var maxBodyBytes: Int = 1 << 20
 
+  @Option(help: "The most bytes of JSON in one collection page; the client continues with the page's Link rel=next.")
+  var maxPageBytes: Int = 4 << 20
+
   @Option(help: "The most subscriptions one poll may carry.")
   var maxSubscriptions: Int = 256
 
@@ -86,8 +89,8 @@ struct FcgiCommand: ParsableCommand {
     guard pollTimeout >= 0, maxPollTimeout >= pollTimeout else {
       throw ValidationError("--poll-timeout must be between 0 and --max-poll-timeout")
     }
-    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0 else {
-      throw ValidationError("--ring-size, --max-body-bytes and --max-subscriptions must be positive")
+    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0, maxPageBytes > 0 else {
+      throw ValidationError("--ring-size, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
     }
     guard !tableList.isEmpty else { throw ValidationError("--tables names no table") }
   }

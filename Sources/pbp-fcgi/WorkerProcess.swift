@@ -56,7 +56,8 @@ struct WorkerProcess {
         pollLimits: .init(
           maximumSubscriptions: options.maxSubscriptions,
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
-          maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
+          maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000))),
+        pageBytes: options.maxPageBytes),
       stream: hub, workerStatuses: workerStatuses)
 
     // A new worker (at start or in a reload) takes requests once it follows

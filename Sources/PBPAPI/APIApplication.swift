@@ -50,6 +50,10 @@ public struct APIApplication: Sendable {
   }
 
   public static let prefix = "/api/"
+  public static let changesPath = "/api/changes"
+
+  /// Whether `path` is the changes endpoint, which needs no database.
+  public static func isChangesPath(_ path: String) -> Bool { path == changesPath }
 
   public func handle(_ request: APIRequest, session: DatabaseSession) -> APIOutcome {
     do {

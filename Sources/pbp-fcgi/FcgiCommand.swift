@@ -10,10 +10,11 @@ struct FcgiCommand: ParsableCommand {
     commandName: "pbp-fcgi",
     abstract: "The FastCGI worker pool behind nginx: the CRUD API and the change long-polls.",
     discussion: """
-      A master process owns the FastCGI socket (or takes it from systemd socket
+      A master process owns the FastCGI sockets (or takes them from systemd socket
       activation), starts --workers worker processes that accept with --threads
-      threads each, and restarts a worker that dies. SIGTERM stops gracefully;
-      SIGHUP replaces the workers without failing a request.
+      threads each (and --poll-threads on --poll-socket), and restarts a worker
+      that dies. SIGTERM stops gracefully; SIGHUP checks the configuration, then
+      replaces the workers without failing a request.
       """)
 
   @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
@@ -27,6 +28,16 @@ struct FcgiCommand: ParsableCommand {
 
   @Option(help: "Group to give the FastCGI socket (nginx's group, www-data on Debian).")
   var socketGroup: String?
+
+  @Option(
+    help: """
+      FastCGI unix socket for POST /api/changes only (nginx's `location = /api/changes`), served by \
+      --poll-threads threads per worker that never run SQL, so that polls never wait behind slow queries.
+      """)
+  var pollSocket: String = "/run/pbp/fcgi-poll.sock"
+
+  @Option(help: "Threads per worker accepting on --poll-socket (they parse and park polls, nothing else).")
+  var pollThreads: Int = 2
 
   @Option(help: "pbp-notifyd's unix socket.")
   var notifydSocket: String = "/run/pbp/notifyd.sock"
@@ -78,13 +89,19 @@ struct FcgiCommand: ParsableCommand {
   var workerListenFD: Int32?
 
   @Option(help: .hidden)
+  var workerPollListenFD: Int32?
+
+  @Option(help: .hidden)
   var workerScoreboardFD: Int32?
 
   @Option(help: .hidden)
   var workerSlot: Int?
 
   func validate() throws {
-    guard workers > 0, threads > 0 else { throw ValidationError("--workers and --threads must be positive") }
+    guard workers > 0, threads > 0, pollThreads > 0 else {
+      throw ValidationError("--workers, --threads and --poll-threads must be positive")
+    }
+    guard pollSocket != socket else { throw ValidationError("--poll-socket must differ from --socket") }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
     guard pollTimeout >= 0, maxPollTimeout >= pollTimeout else {
       throw ValidationError("--poll-timeout must be between 0 and --max-poll-timeout")

@@ -3,7 +3,7 @@ import FastCGI
 import Glibc
 import WorkerPool
 
-/// The master process, in the manner of php-fpm: owns the listening socket,
+/// The master process, in the manner of php-fpm: owns the listening sockets,
 /// keeps `--workers` workers running, and turns signals into pool actions.
 /// SIGTERM/SIGINT: stop; SIGHUP: reload. What to do about workers is decided
 /// by ``WorkerPoolStateMachine``; this class spawns, signals, reaps and logs.
@@ -11,8 +11,7 @@ final class PoolMaster {
   private let options: FcgiCommand
   private let log: Log
   private let systemd = SystemdNotifier()
-  private let listenFD: Int32
-  private let ownsSocketFile: Bool
+  private let sockets: ListeningSockets
   private var pool: WorkerPoolStateMachine
   /// Read at start; a reload to more threads than it allows is refused.
   private let budget: ConnectionBudget?
@@ -36,33 +35,9 @@ final class PoolMaster {
       log.warning("cannot check the pool against max_connections (\(error)); starting unchecked")
       budget = nil
     }
-    if let inherited = Self.socketFromSystemd() {
-      listenFD = inherited
-      ownsSocketFile = false
-      log.info("using the socket systemd passed (fd \(inherited))")
-    } else {
-      guard let fd = FastCGISocket.open(path: options.socket, mode: mode_t(options.socketMode, radix: 8)!) else {
-        throw SystemError("listen on \(options.socket)")
-      }
-      if let group = options.socketGroup { try FileSystem.changeGroup(options.socket, to: group) }
-      // Workers find it on fd 3: the master keeps its copy out of the way.
-      listenFD = ChildProcess.moveOutOfTheWay(fd)
-      ownsSocketFile = true
-      log.info("listening on \(options.socket)")
-    }
+    sockets = try ListeningSockets(options: options, log: log)
     pool = WorkerPoolStateMachine(poolSize: options.workers, patience: Self.reloadPatience)
     scoreboard = try WorkerScoreboard.create(slots: options.workers * 3 + 2)
-  }
-
-  /// LISTEN_FDS socket activation: the socket is fd 3.
-  private static func socketFromSystemd() -> Int32? {
-    guard let fds = getenv("LISTEN_FDS").flatMap({ Int(String(cString: $0)) }), fds >= 1,
-      let pid = getenv("LISTEN_PID").flatMap({ Int32(String(cString: $0)) }), pid == getpid()
-    else { return nil }
-    unsetenv("LISTEN_FDS")
-    unsetenv("LISTEN_PID")
-    unsetenv("LISTEN_FDNAMES")
-    return ChildProcess.moveOutOfTheWay(3)
   }
 
   func run() throws {
@@ -102,7 +77,10 @@ final class PoolMaster {
   }
 
   private func workerArguments(slot: Int) -> [String] {
-    CommandLine.arguments + ["--worker-listen-fd", "3", "--worker-scoreboard-fd", "4", "--worker-slot", "\(slot)"]
+    CommandLine.arguments + [
+      "--worker-listen-fd", "3", "--worker-scoreboard-fd", "4", "--worker-poll-listen-fd", "5", "--worker-slot",
+      "\(slot)",
+    ]
   }
 
   private func handle(_ event: WorkerPoolStateMachine.Event) {
@@ -140,7 +118,8 @@ final class PoolMaster {
     }
     do {
       let pid = try ChildProcess.spawn(
-        "/proc/self/exe", arguments: workerArguments(slot: slot), descriptors: [listenFD, scoreboard.fd])
+        "/proc/self/exe", arguments: workerArguments(slot: slot),
+        descriptors: [sockets.api, scoreboard.fd, sockets.polls])
       scoreboard.assign(slot, to: pid)
       log.info("worker \(pid) started (generation \(generation))")
       return .started(pid: pid, generation: generation)
@@ -179,7 +158,7 @@ final class PoolMaster {
       ChildProcess.send(.kill, to: pid)
       ChildProcess.waitFor(pid)
     }
-    if ownsSocketFile { unlink(options.socket) }
+    sockets.removeFiles()
     log.info("stopped")
   }
 }

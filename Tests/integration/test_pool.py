@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, caught_up_cursor, temporary_stack, wait_for
+from conftest import Client, WaitingPoll, caught_up_cursor, temporary_stack, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -419,3 +419,50 @@ def test_a_pool_that_would_not_fit_max_connections_refuses_to_start(pool_stack, 
     assert not (tmp_path / "fcgi.sock").exists(), "it refused before it listened"
     fits = subprocess.run(command[:-1] + ["4", "--check-config"], capture_output=True, text=True, timeout=60)
     assert fits.returncode == 0 and "configuration ok" in fits.stdout, fits
+
+
+def test_a_poll_is_answered_while_every_crud_thread_waits_on_a_lock(reload_stack):
+    """Every accepting thread of every worker is held in an UPDATE that waits
+    for a row a test transaction locked; a long-poll sent meanwhile still
+    parks and receives the next event, before the lock is released."""
+    stack = reload_stack
+    client = Client(stack.port)
+    settled_pool(stack)
+    row_id = client.post("/api/testtype", {"val": "locked for the blockade"}).json()["id"]
+    cursor = caught_up_cursor(client)
+    crud_threads = stack.workers * stack.threads
+    holder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], env=stack.pg_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    blocked = []
+    try:
+        holder.stdin.write(f"begin; select id from testtype where id = {row_id} for update;\n")
+        holder.stdin.flush()
+        wait_for(lambda: stack.psql("select count(*) from pg_stat_activity"
+                                    " where state = 'idle in transaction' and usename = 'postgres'").strip() == "1",
+                 10, "the test transaction to hold the row")
+        for n in range(crud_threads + 2):
+            writer = threading.Thread(target=lambda n=n: client.patch(f"/api/testtype/{row_id}", {"val": f"w{n}"},
+                                                                       timeout=60), daemon=True)
+            writer.start()
+            blocked.append(writer)
+        wait_for(lambda: int(stack.psql("select count(*) from pg_stat_activity where usename = 'pbp_app'"
+                                        " and wait_event_type = 'Lock'").strip()) >= crud_threads,
+                 10, f"all {crud_threads} CRUD threads to wait on the lock")
+        poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": 30})
+        time.sleep(0.5)
+        inserted = int(stack.psql("insert into testtype (val) values ('during the blockade') returning id")
+                       .split()[0])
+        poll.thread.join(6)
+        still_blocked = sum(writer.is_alive() for writer in blocked)
+        assert not poll.thread.is_alive(), "the poll waited behind the blocked CRUD threads"
+        assert still_blocked == len(blocked), "the poll was answered only once the writers gave up"
+        response = poll.response
+        assert response.status == 200, response
+        assert inserted in [event["key"] for event in response.json()["events"]], response
+    finally:
+        holder.stdin.write("commit;\n")
+        holder.stdin.close()
+        holder.wait(30)
+        for writer in blocked:
+            writer.join(60)
+    assert client.get(f"/api/testtype/{row_id}").status == 200

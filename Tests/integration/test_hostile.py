@@ -826,6 +826,24 @@ def test_a_fastcgi_body_shorter_than_its_content_length_is_refused_and_writes_no
     assert count_rows_with(stack, marker) == 1
 
 
+def test_the_poll_socket_serves_nothing_but_polls(stack, client):
+    """Its threads never run SQL: a CRUD request sent there (nginx never
+    does) is answered 404 without touching the database."""
+    marker = unique("misrouted")
+    body = f"val={marker}".encode()
+    for method, path, stdin in [("GET", "/api/testtype", b""), ("POST", "/api/testtype", body),
+                                ("GET", "/api/_status", b"")]:
+        params = fastcgi_client.params_for(method, path, FORM_TYPE["Content-Type"] if stdin else None,
+                                           content_length=len(stdin))
+        response = fastcgi_client.exchange(stack.fcgi_poll_socket, params, stdin)
+        assert response.status == 404 and response.json()["error"] == "not_found", (path, response)
+    poll = json.dumps({"subscriptions": [{"table": "testtype"}], "timeout": 0}).encode()
+    params = fastcgi_client.params_for("POST", "/api/changes", JSON_TYPE["Content-Type"], content_length=len(poll))
+    response = fastcgi_client.exchange(stack.fcgi_poll_socket, params, poll)
+    assert response.status == 200 and "cursor" in response.json(), response
+    assert count_rows_with(stack, marker) == 0
+
+
 def test_pipelined_requests_and_garbage(stack):
     keep = b"GET /api/testtype?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n"
     for garbage, status, code in [(b"XYZZY /\x01 HTTP/9\r\n\r\n", 400, "bad_request"),

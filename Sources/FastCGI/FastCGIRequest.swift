@@ -121,10 +121,11 @@ public final class FastCGIRequest {
       finish()
       return ok
     }
-    let records = FastCGIRecords.response(requestID: requestID, head: head, body: body)
-    let outcome = records.withUnsafeBytes { SocketWrite.write(socket, $0) }
+    let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
+      SocketWrite.write(socket, $0) == .complete
+    }
     finish()
-    return outcome == .complete
+    return sent
   }
 
   private func writeThroughLibrary(_ bytes: [UInt8]) -> Bool {

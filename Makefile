@@ -183,7 +183,7 @@ install:
 	install -m 0644 systemd/pbp.sysusers "$$d$(SYSUSERSDIR)/pbp.conf"; \
 	install -m 0644 systemd/pbp.tmpfiles "$$d$(TMPFILESDIR)/pbp.conf"; \
 	sed -e 's|@LISTEN@|$(NGINX_LISTEN)|g' -e 's|@STATIC_ROOT@|$(PBP_DATADIR)/static|g' \
-	  -e 's|@FCGI_SOCKET@|/run/pbp/fcgi.sock|g' conf/nginx/pbp-site.conf.in > "$$d$(NGINXDIR)/sites-available/pbp"; \
+	  -e 's|@FCGI_SOCKET@|/run/pbp/fcgi.sock|g' -e 's|@FCGI_POLL_SOCKET@|/run/pbp/fcgi-poll.sock|g' conf/nginx/pbp-site.conf.in > "$$d$(NGINXDIR)/sites-available/pbp"; \
 	chmod 0644 "$$d$(NGINXDIR)/sites-available/pbp"; \
 	install -m 0644 conf/nginx/pbp-limits.conf "$$d$(NGINXDIR)/pbp-site.d/limits.conf"; \
 	for conf in pbp-notifyd.conf pbp-fcgi.conf; do \

@@ -53,7 +53,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-fcgi",
       dependencies: [
-        "PBPAPI", "FastCGI", "DaemonSupport", "LongPoll", "WorkerPool",
+        "PBPAPI", "FastCGI", "DaemonSupport", "LongPoll", "WorkerPool", "PostgresClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

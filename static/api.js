@@ -96,12 +96,15 @@ export async function listRows(table, { signal, pageSize = 1000 } = {}) {
   const first = await readPage(undefined);
   const key = keyHeader(first.headers, table);
   const rows = [...first.data];
-  let page = first.data;
-  while (page.length === pageSize) {
-    const last = page[page.length - 1]?.[key];
+  let page = first;
+  // A full page may have more after it; so may a shorter one that the
+  // server cut at its byte budget, which it says with Link: <…>; rel="next".
+  const more = ({ data, headers }) => data.length === pageSize || /;\s*rel="next"/.test(headers.get('link') ?? '');
+  while (more(page)) {
+    const last = page.data[page.data.length - 1]?.[key];
     if (last === undefined || last === null) throw new ApiError(200, 'bad_response', `GET /api/${table} sent a row without its ${key}.`);
-    page = (await readPage(last)).data;
-    rows.push(...page);
+    page = await readPage(last);
+    rows.push(...page.data);
   }
   return { rows, cursor: cursorHeader(first.headers, table), key };
 }

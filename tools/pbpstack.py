@@ -77,6 +77,7 @@ class Stack:
         self.nginx_dir = self.root / "nginx"
         self.notifyd_socket = self.run_dir / "notifyd.sock"
         self.fcgi_socket = self.run_dir / "fcgi.sock"
+        self.fcgi_poll_socket = self.run_dir / "fcgi-poll.sock"
         self.processes: dict[str, subprocess.Popen] = {}
         self.pg_bin = pg_bindir()
         self.reaper: subprocess.Popen | None = None
@@ -235,7 +236,7 @@ class Stack:
     def start_fcgi(self) -> None:
         self.spawn("pbp-fcgi", [
             str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"),
-            "--socket", str(self.fcgi_socket), "--socket-mode", "0660",
+            "--socket", str(self.fcgi_socket), "--socket-mode", "0660", "--poll-socket", str(self.fcgi_poll_socket),
             "--notifyd-socket", str(self.notifyd_socket),
             "--workers", str(self.workers), "--threads", str(self.threads), *self.extra_fcgi_args])
         self.wait_for_path(self.fcgi_socket, "pbp-fcgi")
@@ -247,7 +248,8 @@ class Stack:
         listen = f"127.0.0.1:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
         site = (site.replace("@LISTEN@", listen)
                     .replace("@STATIC_ROOT@", str(REPO / "static"))
-                    .replace("@FCGI_SOCKET@", str(self.fcgi_socket)))
+                    .replace("@FCGI_SOCKET@", str(self.fcgi_socket))
+                    .replace("@FCGI_POLL_SOCKET@", str(self.fcgi_poll_socket)))
         (self.nginx_dir / "pbp-site.conf").write_text(site)
         tmp = self.nginx_dir / "tmp"
         user_line = "user root;" if self.as_root else ""

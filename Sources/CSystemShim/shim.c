@@ -46,7 +46,7 @@ int pbp_accept_nonblocking(int listen_fd) {
   return accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd) {
+pid_t pbp_spawn_with_fds(const char *path, char *const argv[], const int *fds, int fd_count) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   sigset_t none;
@@ -60,8 +60,9 @@ pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int 
   sigfillset(&all);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  if (keep_fd >= 0) posix_spawn_file_actions_adddup2(&actions, keep_fd, 3);
-  if (second_fd >= 0) posix_spawn_file_actions_adddup2(&actions, second_fd, 4);
+  for (int i = 0; i < fd_count; i++) {
+    if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&actions, fds[i], 3 + i);
+  }
   int rc = posix_spawn(&pid, path, &actions, &attr, argv, environ);
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);

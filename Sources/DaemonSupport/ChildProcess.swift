@@ -7,14 +7,14 @@ public enum ChildProcess {
   /// duplicated onto fd 3 + i in the child; its signal mask and handlers start
   /// at the defaults, whatever the parent had.
   public static func spawn(_ path: String, arguments: [String], descriptors: [Int32]) throws(SystemError) -> pid_t {
-    precondition(descriptors.count <= 2, "a child receives at most two descriptors (fd 3 and 4)")
+    precondition(descriptors.count <= 7, "a child receives descriptors 3 to 9 at most (10 and up are the parent's)")
     let cArguments = arguments.map { strdup($0) } + [nil]
     defer {
       for argument in cArguments { free(argument) }
     }
-    let first = descriptors.first ?? -1
-    let second = descriptors.count > 1 ? descriptors[1] : -1
-    let pid = pbp_spawn_with_fds(path, cArguments, first, second)
+    let pid = descriptors.withUnsafeBufferPointer { fds in
+      pbp_spawn_with_fds(path, cArguments, fds.baseAddress, Int32(fds.count))
+    }
     guard pid > 0 else { throw SystemError("posix_spawn \(path)", code: -pid) }
     return pid
   }
@@ -52,7 +52,7 @@ public enum ChildProcess {
   }
 
   /// Moves `fd` to a number of 10 or more, close-on-exec, so that it cannot
-  /// collide with the fixed numbers (3, 4) children receive.
+  /// collide with the fixed numbers (3 and up) children receive.
   public static func moveOutOfTheWay(_ fd: Int32) -> Int32 {
     pbp_move_fd_high(fd)
   }

@@ -60,6 +60,23 @@ public enum UnixSocket {
     return fd >= 0 ? fd : nil
   }
 
+  /// The path a unix socket is bound to (how an inherited listening socket
+  /// is told from another), or nil for an unnamed or non-unix one.
+  public static func boundPath(_ fd: Int32) -> String? {
+    var address = sockaddr_un()
+    var length = socklen_t(MemoryLayout<sockaddr_un>.size)
+    let ok = withUnsafeMutablePointer(to: &address) {
+      $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) == 0 }
+    }
+    guard ok, address.sun_family == sa_family_t(AF_UNIX) else { return nil }
+    let pathBytes = Int(length) - MemoryLayout.offset(of: \sockaddr_un.sun_path)!
+    guard pathBytes > 0 else { return nil }
+    return withUnsafeBytes(of: address.sun_path) { raw in
+      let bytes = raw.prefix(pathBytes).prefix { $0 != 0 }
+      return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self)
+    }
+  }
+
   public static func setNonBlocking(_ fd: Int32) {
     let flags = fcntl(fd, F_GETFL)
     _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)

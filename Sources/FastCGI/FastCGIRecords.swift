@@ -4,7 +4,9 @@
 ///
 /// libfcgi does the same through its 8 KB stream buffers; encoding the records
 /// here lets a request drop those buffers while it waits (a parked poll keeps
-/// only its descriptor and request id) and leaves in a single write.
+/// only its descriptor and request id) and leaves in a single write, or in
+/// pieces of about a megabyte for a large body (a collection page), so that
+/// the body is not held twice, as itself and as its records.
 public enum FastCGIRecords {
   static let version: UInt8 = 1
   static let stdoutType: UInt8 = 6
@@ -22,26 +24,48 @@ public enum FastCGIRecords {
   /// The whole response for request `requestID`: `head` then `body` as the
   /// stdout stream, then the end of the request with application status 0.
   public static func response(requestID: UInt16, head: [UInt8], body: [UInt8]) -> [UInt8] {
-    let contentLength = head.count + body.count
-    let recordCount = (contentLength + maximumContentLength - 1) / maximumContentLength
     var records: [UInt8] = []
-    records.reserveCapacity(contentLength + 8 * (recordCount + 2) + 8)
+    records.reserveCapacity(head.count + body.count + 8 * ((head.count + body.count) / maximumContentLength + 3) + 8)
+    _ = write(requestID: requestID, head: head, body: body, piecesUpTo: .max) { piece in
+      records.append(contentsOf: piece)
+      return true
+    }
+    return records
+  }
+
+  /// The same records, handed to `send` in pieces of about `piecesUpTo`
+  /// bytes (whole records, one at least), so that a large body is not copied
+  /// whole into its records before it leaves. Stops when `send` returns
+  /// false; whether every piece was sent.
+  public static func write(
+    requestID: UInt16, head: [UInt8], body: [UInt8], piecesUpTo pieceBytes: Int = 1 << 20,
+    send: (UnsafeRawBufferPointer) -> Bool
+  ) -> Bool {
+    var piece: [UInt8] = []
+    piece.reserveCapacity(min(pieceBytes, head.count + body.count + 64) + 8 + maximumContentLength)
+    func flush() -> Bool {
+      defer { piece.removeAll(keepingCapacity: true) }
+      return piece.isEmpty || piece.withUnsafeBytes(send)
+    }
     var remainingHead = head[...]
     var remainingBody = body[...]
     while !remainingHead.isEmpty || !remainingBody.isEmpty {
       let fromHead = min(remainingHead.count, maximumContentLength)
       let fromBody = min(remainingBody.count, maximumContentLength - fromHead)
-      appendHeader(to: &records, type: stdoutType, requestID: requestID, contentLength: fromHead + fromBody)
-      records.append(contentsOf: remainingHead.prefix(fromHead))
-      records.append(contentsOf: remainingBody.prefix(fromBody))
+      if !piece.isEmpty && piece.count + 8 + fromHead + fromBody > pieceBytes {
+        guard flush() else { return false }
+      }
+      appendHeader(to: &piece, type: stdoutType, requestID: requestID, contentLength: fromHead + fromBody)
+      piece.append(contentsOf: remainingHead.prefix(fromHead))
+      piece.append(contentsOf: remainingBody.prefix(fromBody))
       remainingHead = remainingHead.dropFirst(fromHead)
       remainingBody = remainingBody.dropFirst(fromBody)
     }
-    appendHeader(to: &records, type: stdoutType, requestID: requestID, contentLength: 0)
-    appendHeader(to: &records, type: endRequestType, requestID: requestID, contentLength: 8)
+    appendHeader(to: &piece, type: stdoutType, requestID: requestID, contentLength: 0)
+    appendHeader(to: &piece, type: endRequestType, requestID: requestID, contentLength: 8)
     // appStatus (4 bytes, 0), protocolStatus FCGI_REQUEST_COMPLETE (0), 3 reserved.
-    records.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
-    return records
+    piece.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
+    return flush()
   }
 
   private static func appendHeader(to records: inout [UInt8], type: UInt8, requestID: UInt16, contentLength: Int) {

@@ -74,16 +74,21 @@ public final class FastCGIRequest {
     return ParkedRequest(socket: socket, requestID: requestID)
   }
 
-  public enum BodyError: Error, Sendable {
+  public enum BodyError: Error, Equatable, Sendable {
     case tooLarge(limit: Int)
     case readFailed
+    /// The stream ended (or the connection broke) before the declared length.
+    case truncated(declared: Int, received: Int)
   }
 
-  /// Reads the whole request body, refusing more than `limit` bytes.
+  /// Reads the whole request body, refusing more than `limit` bytes. A body
+  /// is complete only when its stream ended cleanly with exactly
+  /// CONTENT_LENGTH bytes: libfcgi reports a connection that broke mid-body as
+  /// an end of stream too, and only its error state tells them apart.
   public func readBody(limit: Int) throws(BodyError) -> [UInt8] {
     guard let raw else { return [] }
     var body: [UInt8] = []
-    let declared = parameter("CONTENT_LENGTH").flatMap(Int.init)
+    let declared = parameter("CONTENT_LENGTH").flatMap { $0.isEmpty ? nil : Int($0) }
     if let declared, declared > limit { throw .tooLarge(limit: limit) }
     // Sized by the declared length (nginx declares it), plus one byte to see the end.
     var chunk = [CChar](repeating: 0, count: min(max(declared ?? 16 * 1024, 0), 16 * 1024) + 1)
@@ -94,7 +99,11 @@ public final class FastCGIRequest {
       chunk.withUnsafeBytes { body.append(contentsOf: $0.prefix(Int(count))) }
       if body.count > limit { throw .tooLarge(limit: limit) }
     }
-    bodyConsumed = FCGX_HasSeenEOF(raw.pointee.in) != 0
+    let broken = FCGX_GetError(raw.pointee.in) != 0
+    bodyConsumed = !broken && FCGX_HasSeenEOF(raw.pointee.in) != 0
+    if broken || (declared.map { $0 != body.count } ?? false) {
+      throw .truncated(declared: declared ?? body.count, received: body.count)
+    }
     return body
   }
 
@@ -112,10 +121,11 @@ public final class FastCGIRequest {
       finish()
       return ok
     }
-    let records = FastCGIRecords.response(requestID: requestID, head: head, body: body)
-    let outcome = records.withUnsafeBytes { SocketWrite.write(socket, $0) }
+    let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
+      SocketWrite.write(socket, $0) == .complete
+    }
     finish()
-    return outcome == .complete
+    return sent
   }
 
   private func writeThroughLibrary(_ bytes: [UInt8]) -> Bool {

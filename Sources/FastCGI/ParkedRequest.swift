@@ -28,10 +28,11 @@ public final class ParkedRequest: Sendable {
   @discardableResult
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
     let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
-    let records = FastCGIRecords.response(requestID: requestID, head: head, body: body)
-    let outcome = records.withUnsafeBytes { SocketWrite.write(socket, $0) }
+    let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
+      SocketWrite.write(socket, $0) == .complete
+    }
     close()
-    return outcome == .complete
+    return sent
   }
 
   /// The client went away: close without an answer.

@@ -24,13 +24,20 @@ extension APIApplication {
         return HTTPResponse(status: 304, headers: [cursorHeader, keyHeader] + Self.validators(stamp))
       }
       if let cached, let stamp, cached.stamp == stamp {
-        return .json(200, cached.rows, headers: [cursorHeader, keyHeader] + Self.validators(stamp))
+        return .json(
+          200, cached.rows,
+          headers: [cursorHeader, keyHeader] + Self.nextLink(table, limit: limit, after: cached.continuesAfter)
+            + Self.validators(stamp))
       }
-      let (rows, fresh) = try table.list(limit: limit, after: after)
-      if after == nil, let fresh {
-        collectionCache.store(table: table.table.name, limit: limit, rows: rows, stamp: fresh)
+      let page = try table.list(limit: limit, after: after, byteBudget: configuration.pageBytes)
+      if after == nil, let fresh = page.stamp {
+        collectionCache.store(
+          table: table.table.name, limit: limit, rows: page.rows, continuesAfter: page.continuesAfter, stamp: fresh)
       }
-      return .json(200, rows, headers: [cursorHeader, keyHeader] + (fresh.map(Self.validators) ?? []))
+      return .json(
+        200, page.rows,
+        headers: [cursorHeader, keyHeader] + Self.nextLink(table, limit: limit, after: page.continuesAfter)
+          + (page.stamp.map(Self.validators) ?? []))
     case "POST":
       let created = try table.create(try fields(request))
       return .json(
@@ -72,6 +79,16 @@ extension APIApplication {
   /// Names the key column, so that a client keeps rows by it without knowing the table.
   static func keyHeader(_ table: TableResource) -> HeaderField {
     HeaderField(name: "PBP-Key", value: table.table.keyColumn)
+  }
+
+  /// Where the collection goes on (RFC 8288), when a page stopped at its row
+  /// limit or its byte budget: the same `after=` a client takes from a full
+  /// page's last row, so that a page cut short by bytes is not taken for the end.
+  static func nextLink(_ table: TableResource, limit: Int, after key: String?) -> [HeaderField] {
+    guard let key else { return [] }
+    let target =
+      "\(Self.prefix)\(FormDecoding.percentEncoded(table.table.name))?limit=\(limit)&after=\(FormDecoding.percentEncoded(key))"
+    return [HeaderField(name: "Link", value: "<\(target)>; rel=\"next\"")]
   }
 
   static func validators(_ stamp: TableResource.Stamp) -> [HeaderField] {

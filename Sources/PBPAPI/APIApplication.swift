@@ -16,10 +16,17 @@ public struct APIApplication: Sendable {
   public struct Configuration: Sendable {
     public var tables: [String]
     public var pollLimits: ChangePoll.Limits
+    /// The most bytes of JSON in one collection page (the first row is sent
+    /// whatever its size): with large rows a page of 10,000 would be gigabytes.
+    public var pageBytes: Int
+    public static let defaultPageBytes = 4 << 20
 
-    public init(tables: [String], pollLimits: ChangePoll.Limits = .init()) {
+    public init(
+      tables: [String], pollLimits: ChangePoll.Limits = .init(), pageBytes: Int = defaultPageBytes
+    ) {
       self.tables = tables
       self.pollLimits = pollLimits
+      self.pageBytes = pageBytes
     }
   }
 
@@ -43,6 +50,10 @@ public struct APIApplication: Sendable {
   }
 
   public static let prefix = "/api/"
+  public static let changesPath = "/api/changes"
+
+  /// Whether `path` is the changes endpoint, which needs no database.
+  public static func isChangesPath(_ path: String) -> Bool { path == changesPath }
 
   public func handle(_ request: APIRequest, session: DatabaseSession) -> APIOutcome {
     do {

@@ -32,6 +32,11 @@ public struct APIError: Error, Equatable, Sendable {
   public static func tooLarge(limit: Int) -> APIError {
     APIError(status: 413, code: "body_too_large", message: "the request body exceeds \(limit) bytes")
   }
+  /// Nothing of a body that ended before its declared length is used.
+  public static func truncatedBody(declared: Int, received: Int) -> APIError {
+    .badRequest(
+      "truncated_body", "the request body ended after \(received) of its \(declared) bytes; nothing was written")
+  }
   public static func unsupportedMediaType(_ type: String) -> APIError {
     APIError(
       status: 415, code: "unsupported_media_type",

@@ -15,6 +15,7 @@ public final class CollectionCache: Sendable {
 
   struct Entry {
     let rows: String
+    let continuesAfter: String?
     let stamp: TableResource.Stamp
     var lastUse: UInt64
   }
@@ -34,18 +35,18 @@ public final class CollectionCache: Sendable {
     self.maximumBytes = maximumBytes
   }
 
-  func rows(table: String, limit: Int) -> (rows: String, stamp: TableResource.Stamp)? {
+  func rows(table: String, limit: Int) -> (rows: String, continuesAfter: String?, stamp: TableResource.Stamp)? {
     contents.withLock { contents in
       let key = Key(table: table, limit: limit)
       guard var entry = contents.entries[key] else { return nil }
       contents.clock += 1
       entry.lastUse = contents.clock
       contents.entries[key] = entry
-      return (entry.rows, entry.stamp)
+      return (entry.rows, entry.continuesAfter, entry.stamp)
     }
   }
 
-  func store(table: String, limit: Int, rows: String, stamp: TableResource.Stamp) {
+  func store(table: String, limit: Int, rows: String, continuesAfter: String? = nil, stamp: TableResource.Stamp) {
     let size = rows.utf8.count
     guard size <= maximumBytes / 4 else { return }
     contents.withLock { contents in
@@ -59,7 +60,7 @@ public final class CollectionCache: Sendable {
         contents.bytes -= oldest.value.rows.utf8.count
       }
       contents.clock += 1
-      contents.entries[key] = Entry(rows: rows, stamp: stamp, lastUse: contents.clock)
+      contents.entries[key] = Entry(rows: rows, continuesAfter: continuesAfter, stamp: stamp, lastUse: contents.clock)
       contents.bytes += size
     }
   }

@@ -40,19 +40,53 @@ struct TableResource {
     return Stamp(version: version, httpDate: date)
   }
 
-  /// Rows ordered by key, at most `limit`, after the key `after` if given
-  /// (keyset pagination), and the table's stamp read in the same snapshot.
-  func list(limit: Int, after: String?) throws(APIError) -> (rows: String, stamp: Stamp?) {
+  /// One page of a collection, as ``list(limit:after:byteBudget:)`` read it.
+  struct Page {
+    /// The rows as a JSON array.
+    let rows: String
+    let stamp: Stamp?
+    /// The key of the page's last row when more rows may follow (the page is
+    /// full, or stopped at its byte budget): the next page is `after=` it.
+    let continuesAfter: String?
+  }
+
+  /// Rows ordered by key after the key `after` if given (keyset
+  /// pagination): at most `limit`, and no more than `byteBudget` bytes of
+  /// JSON unless the first row alone is larger. The table's stamp is read in
+  /// the same snapshot.
+  ///
+  /// The rows are walked one index step at a time (a recursive query) so
+  /// that PostgreSQL renders no row past the one that crosses the budget: a
+  /// filter on a running sum would render them all first.
+  func list(limit: Int, after: String?, byteBudget: Int) throws(APIError) -> Page {
+    let key = table.quotedKey
     let sql = """
-      with stamp as (\(Self.stampQuery(parameter: 3)))
-      select coalesce(json_agg(row_to_json(t) order by t.\(table.quotedKey)), '[]')::text,
-             (select version from stamp), (select http_date from stamp)
-      from (select * from \(table.quotedName)
-            where $2::text is null or \(table.quotedKey) > $2::text::\(table.keyType)
-            order by \(table.quotedKey) limit $1) t
+      with recursive walk(k, json, n, bytes) as (
+        (select t.\(key), j.json, 1, octet_length(j.json)::bigint
+         from \(table.quotedName) t cross join lateral (select row_to_json(t)::text as json) j
+         where $2::text is null or t.\(key) > $2::text::\(table.keyType)
+         order by t.\(key) limit 1)
+        union all
+        (select next.\(key), j.json, walk.n + 1, walk.bytes + octet_length(j.json)
+         from walk
+         cross join lateral (
+           select * from \(table.quotedName) t where t.\(key) > walk.k order by t.\(key) limit 1) next
+         cross join lateral (select row_to_json(next)::text as json) j
+         where walk.n < $1 and (walk.bytes <= $4 or walk.n = 1))
+      ), stamp as (\(Self.stampQuery(parameter: 3)))
+      select '[' || coalesce(string_agg(json, ',' order by n) filter (where n = 1 or bytes <= $4), '') || ']',
+             (select version from stamp), (select http_date from stamp),
+             (array_agg(k::text order by n desc) filter (where n = 1 or bytes <= $4))[1],
+             count(*) filter (where n = 1 or bytes <= $4) = $1 or coalesce(bool_or(n > 1 and bytes > $4), false)
+      from walk
       """
-    let row = try session.run(readOnly: true) { try $0.execute(sql, [String(limit), after, table.name]).rows.first }
-    return (row?[0] ?? "[]", row.flatMap { Self.stamp(Array($0.dropFirst())) })
+    // The walk renders one row past the budget (the one that crosses it, or
+    // the second after a first row larger than the budget) to know that more follow.
+    let parameters: [String?] = [String(limit), after, table.name, String(byteBudget)]
+    let row = try session.run(readOnly: true) { try $0.execute(sql, parameters).rows.first }
+    guard let row, row.count >= 5 else { return Page(rows: "[]", stamp: nil, continuesAfter: nil) }
+    return Page(
+      rows: row[0] ?? "[]", stamp: Self.stamp(Array(row[1...2])), continuesAfter: row[4] == "t" ? row[3] : nil)
   }
 
   func get(key: String) throws(APIError) -> String {

@@ -8,6 +8,9 @@ import WorkerPool
 /// One accepting thread: accept, answer or park, accept again.
 struct AcceptLoop: Sendable {
   let listenFD: Int32
+  /// On the poll socket: only /api/changes is served, and the thread never
+  /// opens a database connection (a poll is parsed and parked, or answered from the hub).
+  let servesOnlyPolls: Bool
   let application: APIApplication
   let hub: ChangeHub<ParkedRequest>
   let conninfo: String
@@ -54,6 +57,10 @@ struct AcceptLoop: Sendable {
     let method = request.parameter("REQUEST_METHOD") ?? "GET"
     let path = request.parameter("DOCUMENT_URI") ?? request.parameter("SCRIPT_NAME") ?? "/"
     if verbose { log.debug("\(method) \(path)") }
+    if servesOnlyPolls && !APIApplication.isChangesPath(path) {
+      request.respond(HTTPResponse(error: .notFound("this socket serves \(APIApplication.changesPath) only")))
+      return
+    }
     let apiRequest: APIRequest
     do {
       let query = try FormDecoding.decode((request.parameter("QUERY_STRING") ?? "")[...])
@@ -93,6 +100,8 @@ struct AcceptLoop: Sendable {
       return try request.readBody(limit: maximumBodyBytes)
     } catch .tooLarge(let limit) {
       throw .tooLarge(limit: limit)
+    } catch .truncated(let declared, let received) {
+      throw .truncatedBody(declared: declared, received: received)
     } catch {
       throw .badRequest("unreadable_body", "the request body could not be read")
     }

@@ -10,10 +10,11 @@ struct FcgiCommand: ParsableCommand {
     commandName: "pbp-fcgi",
     abstract: "The FastCGI worker pool behind nginx: the CRUD API and the change long-polls.",
     discussion: """
-      A master process owns the FastCGI socket (or takes it from systemd socket
+      A master process owns the FastCGI sockets (or takes them from systemd socket
       activation), starts --workers worker processes that accept with --threads
-      threads each, and restarts a worker that dies. SIGTERM stops gracefully;
-      SIGHUP replaces the workers without failing a request.
+      threads each (and --poll-threads on --poll-socket), and restarts a worker
+      that dies. SIGTERM stops gracefully; SIGHUP checks the configuration, then
+      replaces the workers without failing a request.
       """)
 
   @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
@@ -27,6 +28,16 @@ struct FcgiCommand: ParsableCommand {
 
   @Option(help: "Group to give the FastCGI socket (nginx's group, www-data on Debian).")
   var socketGroup: String?
+
+  @Option(
+    help: """
+      FastCGI unix socket for POST /api/changes only (nginx's `location = /api/changes`), served by \
+      --poll-threads threads per worker that never run SQL, so that polls never wait behind slow queries.
+      """)
+  var pollSocket: String = "/run/pbp/fcgi-poll.sock"
+
+  @Option(help: "Threads per worker accepting on --poll-socket (they parse and park polls, nothing else).")
+  var pollThreads: Int = 2
 
   @Option(help: "pbp-notifyd's unix socket.")
   var notifydSocket: String = "/run/pbp/notifyd.sock"
@@ -58,14 +69,27 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "The largest request body accepted, in bytes.")
   var maxBodyBytes: Int = 1 << 20
 
+  @Option(help: "The most bytes of JSON in one collection page; the client continues with the page's Link rel=next.")
+  var maxPageBytes: Int = 4 << 20
+
   @Option(help: "The most subscriptions one poll may carry.")
   var maxSubscriptions: Int = 256
 
   @Flag(help: "Log each request.")
   var verbose = false
 
+  @Flag(
+    help: """
+      Check the configuration as a new worker would read it (and the pool against the database's \
+      max_connections, when it can be reached), then exit: 0 when a reload may proceed.
+      """)
+  var checkConfig = false
+
   @Option(help: .hidden)
   var workerListenFD: Int32?
+
+  @Option(help: .hidden)
+  var workerPollListenFD: Int32?
 
   @Option(help: .hidden)
   var workerScoreboardFD: Int32?
@@ -74,13 +98,16 @@ struct FcgiCommand: ParsableCommand {
   var workerSlot: Int?
 
   func validate() throws {
-    guard workers > 0, threads > 0 else { throw ValidationError("--workers and --threads must be positive") }
+    guard workers > 0, threads > 0, pollThreads > 0 else {
+      throw ValidationError("--workers, --threads and --poll-threads must be positive")
+    }
+    guard pollSocket != socket else { throw ValidationError("--poll-socket must differ from --socket") }
     guard mode_t(socketMode, radix: 8) != nil else { throw ValidationError("--socket-mode must be octal, like 0660") }
     guard pollTimeout >= 0, maxPollTimeout >= pollTimeout else {
       throw ValidationError("--poll-timeout must be between 0 and --max-poll-timeout")
     }
-    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0 else {
-      throw ValidationError("--ring-size, --max-body-bytes and --max-subscriptions must be positive")
+    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0, maxPageBytes > 0 else {
+      throw ValidationError("--ring-size, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
     }
     guard !tableList.isEmpty else { throw ValidationError("--tables names no table") }
   }
@@ -90,6 +117,10 @@ struct FcgiCommand: ParsableCommand {
   }
 
   func run() throws {
+    if checkConfig {
+      try runCheck()
+      return
+    }
     let log = Log(
       component: workerListenFD == nil ? "pbp-fcgi" : "pbp-fcgi-worker", minimumLevel: verbose ? .debug : .info)
     if let workerListenFD {
@@ -101,6 +132,20 @@ struct FcgiCommand: ParsableCommand {
         log.error("cannot start: \(error)")
         throw ExitCode(1)
       }
+    }
+  }
+
+  /// `--check-config`: the parsing already passed; what is left is the database's limits.
+  private func runCheck() throws {
+    switch ConfigurationCheck.connectionBudget(conninfo: conninfo) {
+    case .success(let budget):
+      if let refusal = budget.refusal(workers: workers, threads: threads) {
+        Log(component: "pbp-fcgi").error(refusal)
+        throw ExitCode(1)
+      }
+      print("configuration ok: \(workers) workers × \(threads) threads fit max_connections \(budget.maxConnections)")
+    case .failure(let error):
+      print("configuration ok (the pool is not checked against max_connections: \(error))")
     }
   }
 }

@@ -56,7 +56,8 @@ struct WorkerProcess {
         pollLimits: .init(
           maximumSubscriptions: options.maxSubscriptions,
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
-          maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000)))),
+          maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000))),
+        pageBytes: options.maxPageBytes),
       stream: hub, workerStatuses: workerStatuses)
 
     // A new worker (at start or in a reload) takes requests once it follows
@@ -68,21 +69,35 @@ struct WorkerProcess {
     // blocking in accept, so a draining worker stops within one wait.
     // (The flag is on the shared listening socket; every worker accepts this way.)
     UnixSocket.setNonBlocking(listenFD)
-    let lifecycle = WorkerLifecycle(acceptLoops: options.threads)
-    for index in 0..<options.threads {
-      let loop = AcceptLoop(
-        listenFD: listenFD, application: application, hub: hub, conninfo: options.conninfo,
-        statementTimeoutMilliseconds: Int(options.statementTimeout * 1000),
+    // Polls have threads of their own on their own socket: they are never
+    // stuck behind CRUD threads that all wait on slow SQL.
+    let pollFD = options.workerPollListenFD
+    if let pollFD { UnixSocket.setNonBlocking(pollFD) }
+    let pollThreads = pollFD == nil ? 0 : options.pollThreads
+    let lifecycle = WorkerLifecycle(acceptLoops: options.threads + pollThreads)
+    func loop(on fd: Int32, servesOnlyPolls: Bool) -> AcceptLoop {
+      AcceptLoop(
+        listenFD: fd, servesOnlyPolls: servesOnlyPolls, application: application, hub: hub,
+        conninfo: options.conninfo, statementTimeoutMilliseconds: Int(options.statementTimeout * 1000),
         maximumBodyBytes: options.maxBodyBytes, lifecycle: lifecycle, slot: slot, log: log,
         verbose: options.verbose)
-      Threads.start(name: "pbp-accept-\(index)") { loop.run() }
+    }
+    for index in 0..<options.threads {
+      let crud = loop(on: listenFD, servesOnlyPolls: false)
+      Threads.start(name: "pbp-accept-\(index)") { crud.run() }
+    }
+    if let pollFD {
+      for index in 0..<pollThreads {
+        let polls = loop(on: pollFD, servesOnlyPolls: true)
+        Threads.start(name: "pbp-polls-\(index)") { polls.run() }
+      }
     }
     slot?.acceptingStarted()
     // A reload drains the old workers as soon as the new ones accept. (A
     // worker whose master is gone has been handed to init, which must not get it.)
     let master = getppid()
     if master > 1 { ChildProcess.send(.userDefined1, to: master) }
-    log.info("worker ready: \(options.threads) accepting threads")
+    log.info("worker ready: \(options.threads) accepting threads, \(pollThreads) for polls")
 
     while true {
       let received = signals.wait()

@@ -41,4 +41,28 @@ import Testing
     #expect(Array(stdout.joined()) == head + body)
     #expect(parsed.last?.type == 3)
   }
+
+  @Test func aLargeBodyLeavesInPiecesOfWholeRecordsThatAddUpToTheResponse() {
+    let head = Array("Status: 200 OK\r\n\r\n".utf8)
+    let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+    var pieces: [[UInt8]] = []
+    let sent = FastCGIRecords.write(requestID: 9, head: head, body: body, piecesUpTo: 100_000) { piece in
+      pieces.append(Array(piece))
+      return true
+    }
+    #expect(sent)
+    #expect(pieces.joined().elementsEqual(FastCGIRecords.response(requestID: 9, head: head, body: body)))
+    // 300,019 bytes are five records of up to 65,535; two would not fit in 100,000 bytes.
+    #expect(pieces.count == 5, "one record a piece, the last with the end of the request")
+    for piece in pieces {
+      #expect(piece.count <= 100_000 + 8 + 65_535)
+      _ = records(piece)  // whole records only
+    }
+    var calls = 0
+    let refused = FastCGIRecords.write(requestID: 9, head: head, body: body, piecesUpTo: 100_000) { _ in
+      calls += 1
+      return false
+    }
+    #expect(!refused && calls == 1, "a peer that is gone gets no more pieces")
+  }
 }

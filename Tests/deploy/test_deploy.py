@@ -104,11 +104,14 @@ def test_services_run_as_their_users_with_the_socket_from_systemd(deployed):
         owner = deployed.run(f"stat -c %U /proc/{pid}").stdout.strip()
         assert owner == user, f"{unit} runs as {owner}"
     assert show(deployed, "pbp-fcgi.socket", "ActiveState") == "active"
-    listing = deployed.run("stat -c '%n %U:%G %a' /run/pbp /run/pbp/fcgi.sock /run/pbp/notifyd.sock").stdout
+    listing = deployed.run("stat -c '%n %U:%G %a' /run/pbp /run/pbp/fcgi.sock /run/pbp/fcgi-poll.sock"
+                           " /run/pbp/notifyd.sock").stdout
     assert "/run/pbp/fcgi.sock root:www-data 660" in listing, listing
+    assert "/run/pbp/fcgi-poll.sock root:www-data 660" in listing, listing
     assert "/run/pbp/notifyd.sock pbp_notifyd:pbp 660" in listing, listing
     journal = deployed.run("journalctl -u pbp-fcgi.service -o cat --no-pager").stdout
-    assert "using the socket systemd passed" in journal
+    assert "using the socket systemd passed for the API" in journal
+    assert "using the socket systemd passed for polls" in journal
 
 
 def test_nginx_site_passes_nginx_t_with_room_for_long_polls(deployed):
@@ -235,6 +238,20 @@ def test_reload_under_a_stream_of_requests_fails_none(deployed):
     assert current and not (current & workers_before), "the workers were replaced"
     journal = deployed.run("journalctl -u pbp-fcgi.service -o cat --no-pager").stdout
     assert journal.count("Reloaded pbp-fcgi.service") >= 2
+
+
+def test_a_reload_with_a_broken_configuration_fails_and_changes_nothing(deployed):
+    master = show(deployed, "pbp-fcgi.service", "MainPID")
+    workers_before = deployed.run(f"cat /proc/{master}/task/{master}/children").stdout.split()
+    deployed.run("cp /etc/pbp/pbp-fcgi.conf /root/pbp-fcgi.conf.good && echo 'threads = 0' >> /etc/pbp/pbp-fcgi.conf")
+    try:
+        reload = deployed.run("systemctl reload pbp-fcgi.service", check=False)
+        assert reload.returncode != 0, "systemctl reload reported success for a broken configuration"
+    finally:
+        deployed.run("cp /root/pbp-fcgi.conf.good /etc/pbp/pbp-fcgi.conf")
+    assert show(deployed, "pbp-fcgi.service", "ActiveState") == "active"
+    assert deployed.run(f"cat /proc/{master}/task/{master}/children").stdout.split() == workers_before
+    assert get(deployed, "/api/testtype")["status"] == 200
 
 
 def test_a_reload_resets_no_poll(deployed):

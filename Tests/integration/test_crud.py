@@ -67,6 +67,40 @@ def test_pagination_with_limit_and_after(client):
     assert rest[0]["id"] == ids[2]
 
 
+def test_pages_of_large_rows_stop_at_the_byte_budget_and_continue_with_after(client, stack):
+    """Rows of 200 KB: a page of 1,000 would be 200 MB; the server stops at
+    its byte budget (4 MiB by default), says where to go on (Link rel=next,
+    the same `after=` as a full page), and following the links reaches every
+    row exactly once."""
+    marker = unique("big")
+    stack.psql(f"insert into testtype (val) select '{marker}-' || n || '-' || repeat('x', 200000)"
+               " from generate_series(1, 60) n")
+    try:
+        expected = [int(i) for i in stack.psql("select id from testtype order by id").split()]
+        seen, pages, path = [], 0, "/api/testtype?limit=1000"
+        while path:
+            response = client.get(path, timeout=60)
+            assert response.status == 200, response
+            assert len(response.body) <= (4 << 20) + 300_000, "a page stops at about its byte budget"
+            page = response.json()
+            seen += [row["id"] for row in page]
+            pages += 1
+            link = response.headers.get("link")
+            if link:
+                target, _, relation = link.partition(";")
+                assert relation.strip() == 'rel="next"', link
+                path = target.strip().strip("<>")
+                assert path.startswith("/api/testtype?limit=1000&after="), link
+                assert path.endswith(f"after={page[-1]['id']}"), (link, page[-1]["id"])
+            else:
+                assert len(page) < 1000, "a full page says where the next one starts"
+                path = None
+        assert pages >= 3, f"{pages} pages: the byte budget did not cut any"
+        assert seen == expected, "every row once, in key order"
+    finally:
+        stack.psql(f"delete from testtype where val like '{marker}-%'")
+
+
 def expect_error(response, status, code):
     assert response.status == status, response
     assert response.headers["content-type"].startswith("application/json"), response.headers

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+import fastcgi_client
 from conftest import Client, caught_up_cursor, wait_for
 
 JSON_TYPE = {"Content-Type": "application/json"}
@@ -797,6 +798,50 @@ def test_truncated_requests_write_nothing(stack, client):
     time.sleep(0.5)
     assert count_rows_with(stack, marker) == 0
     assert client.get("/api/testtype?limit=1").status == 200
+
+
+def test_a_fastcgi_body_shorter_than_its_content_length_is_refused_and_writes_nothing(stack, client):
+    """Past nginx, straight to the worker's socket: a STDIN stream that ends
+    (or a connection that is half-closed) before CONTENT_LENGTH bytes is a
+    cut-short body, never a complete one."""
+    marker = unique("cut-short")
+    for content_type, body in [(FORM_TYPE["Content-Type"], f"val={marker}-and-the-rest-of-the-value".encode()),
+                               (JSON_TYPE["Content-Type"], json.dumps({"val": marker + "-and-more"}).encode())]:
+        # The first 20 bytes decode as a complete form (`val=cut-short-…`) or as broken JSON.
+        sent = body[:20]
+        params = fastcgi_client.params_for("POST", "/api/testtype", content_type, content_length=len(body))
+        for options in [{"end_stdin": True}, {"end_stdin": False, "half_close": True}]:
+            response = fastcgi_client.exchange(stack.fcgi_socket, params, sent, **options)
+            assert response.status == 400, (options, response)
+            assert response.headers["content-type"].startswith("application/json"), response
+            assert response.json()["error"] == "truncated_body", response
+    # The whole body, as declared, is still written.
+    whole = f"val={marker}-whole".encode()
+    params = fastcgi_client.params_for("POST", "/api/testtype", FORM_TYPE["Content-Type"], content_length=len(whole))
+    response = fastcgi_client.exchange(stack.fcgi_socket, params, whole)
+    assert response.status == 201, response
+    created_row = response.json()
+    with CREATED_LOCK:
+        CREATED[created_row["id"]] = created_row["val"]
+    assert count_rows_with(stack, marker) == 1
+
+
+def test_the_poll_socket_serves_nothing_but_polls(stack, client):
+    """Its threads never run SQL: a CRUD request sent there (nginx never
+    does) is answered 404 without touching the database."""
+    marker = unique("misrouted")
+    body = f"val={marker}".encode()
+    for method, path, stdin in [("GET", "/api/testtype", b""), ("POST", "/api/testtype", body),
+                                ("GET", "/api/_status", b"")]:
+        params = fastcgi_client.params_for(method, path, FORM_TYPE["Content-Type"] if stdin else None,
+                                           content_length=len(stdin))
+        response = fastcgi_client.exchange(stack.fcgi_poll_socket, params, stdin)
+        assert response.status == 404 and response.json()["error"] == "not_found", (path, response)
+    poll = json.dumps({"subscriptions": [{"table": "testtype"}], "timeout": 0}).encode()
+    params = fastcgi_client.params_for("POST", "/api/changes", JSON_TYPE["Content-Type"], content_length=len(poll))
+    response = fastcgi_client.exchange(stack.fcgi_poll_socket, params, poll)
+    assert response.status == 200 and "cursor" in response.json(), response
+    assert count_rows_with(stack, marker) == 0
 
 
 def test_pipelined_requests_and_garbage(stack):

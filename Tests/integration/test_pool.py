@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import Client, caught_up_cursor, temporary_stack, wait_for
+from conftest import Client, WaitingPoll, caught_up_cursor, temporary_stack, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +222,247 @@ def test_status_and_metrics(pool_client):
                  "pbp_database_connections", "pbp_requests_total"):
         assert f"\n{name}" in "\n" + text, name
     assert pool_client.post("/api/_status", {}).status == 405
+
+
+# -- reloads that cannot take the API down -------------------------------------------------------
+
+GOOD_CONFIG = "# the reload tests' pbp-fcgi settings\nmax-subscriptions = 256\n"
+
+
+@pytest.fixture(scope="module")
+def reload_stack(tmp_path_factory):
+    config = tmp_path_factory.mktemp("pbp-fcgi-config") / "pbp-fcgi.conf"
+    config.write_text(GOOD_CONFIG)
+    with temporary_stack("reload", workers=2, threads=2, extra_fcgi_args=["--config", str(config)]) as stack:
+        stack.fcgi_config = config
+        yield stack
+    config.write_text(GOOD_CONFIG)
+
+
+class Hammer:
+    """Threads sending short requests (reads, writes, and polls unless told
+    not to) until stopped; every answer that is not a success is kept."""
+
+    def __init__(self, stack, row_id: int, threads: int = 6, polls: bool = True):
+        self.stack, self.row_id, self.polls = stack, row_id, polls
+        self.stop_event = threading.Event()
+        self.failures, self.count = [], 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, index: int):
+        client = Client(self.stack.port)
+        kinds = 4 if self.polls else 3
+        while not self.stop_event.is_set():
+            kind = index % kinds
+            try:
+                if kind == 0:
+                    response = client.get(f"/api/testtype/{self.row_id}", timeout=30)
+                elif kind == 1:
+                    response = client.post("/api/testtype", {"val": "during reload"}, timeout=30)
+                elif kind == 2:
+                    response = client.get(f"/api/testtype/{self.row_id}", timeout=30)
+                else:
+                    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype"}]}, timeout=30)
+                ok = response.status in (200, 201)
+            except OSError as error:
+                ok, response = False, error
+            with self.lock:
+                self.count += 1
+                if not ok:
+                    self.failures.append(response)
+
+    def finish(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(60)
+        assert self.count > 20, f"only {self.count} requests were sent"
+        assert self.failures == [], f"{len(self.failures)} of {self.count} failed: {self.failures[:3]}"
+
+
+def hangup(stack) -> None:
+    os.kill(stack.pid("pbp-fcgi"), signal.SIGHUP)
+
+
+def fcgi_log(stack) -> str:
+    return (stack.root / "pbp-fcgi.log").read_text(errors="replace")
+
+
+def settled_pool(stack, seconds: float = 30) -> set[int]:
+    """The workers once the master has as many as configured and no more (none draining)."""
+    return set(wait_for(lambda: (lambda pids: pids if len(pids) == stack.workers else None)(
+        set(stack.worker_pids())), seconds, f"a pool of exactly {stack.workers} workers"))
+
+
+@pytest.mark.parametrize("broken", ["max-subscriptions = 0", "this line has no equals sign", "workers = many"])
+def test_a_reload_with_a_broken_config_is_refused_and_the_old_workers_keep_serving(reload_stack, broken):
+    stack = reload_stack
+    client = Client(stack.port)
+    row_id = client.post("/api/testtype", {"val": "refused reload"}).json()["id"]
+    before = settled_pool(stack)
+    stack.fcgi_config.write_text(GOOD_CONFIG + broken + "\n")
+    try:
+        # What `systemctl reload` runs first: the same parsing, which fails.
+        check = subprocess.run([str(stack.bin_dir / "pbp-fcgi"), "--config", str(stack.fcgi_config),
+                                "--check-config"], capture_output=True, text=True, timeout=60)
+        assert check.returncode != 0, check
+        assert str(stack.fcgi_config) in check.stderr or "--" in check.stderr, check.stderr
+        log_before = len(fcgi_log(stack))
+        hammer = Hammer(stack, row_id, threads=4)
+        hangup(stack)
+        wait_for(lambda: "reload refused" in fcgi_log(stack)[log_before:], 10, "the master to refuse the reload")
+        time.sleep(4)  # past the time an accepted reload would have drained the old workers
+        hammer.finish()
+        assert set(stack.worker_pids()) == before, "a refused reload left the workers alone"
+    finally:
+        stack.fcgi_config.write_text(GOOD_CONFIG)
+    check = subprocess.run([str(stack.bin_dir / "pbp-fcgi"), "--config", str(stack.fcgi_config), "--check-config"],
+                           capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check
+    # With the file mended, a reload goes through.
+    hangup(stack)
+    wait_for(lambda: not (set(stack.worker_pids()) & before), 30, "the reload to replace the workers")
+    assert len(settled_pool(stack)) == stack.workers
+
+
+class StoppedNotifyd:
+    """pbp-notifyd stopped (SIGSTOP): a new worker then waits two seconds for
+    the stream before it accepts, which gives a test time to act while a
+    reload's new generation is still coming up. The old workers keep serving
+    CRUD meanwhile."""
+
+    def __init__(self, stack):
+        self.pid = stack.pid("pbp-notifyd")
+
+    def __enter__(self):
+        os.kill(self.pid, signal.SIGSTOP)
+        return self
+
+    def __exit__(self, *exc):
+        os.kill(self.pid, signal.SIGCONT)
+
+
+def test_a_reload_whose_new_workers_die_at_start_keeps_the_old_generation(reload_stack):
+    stack = reload_stack
+    client = Client(stack.port)
+    row_id = client.post("/api/testtype", {"val": "doomed reload"}).json()["id"]
+    before = settled_pool(stack)
+    log_before = len(fcgi_log(stack))
+    hammer = Hammer(stack, row_id, threads=4, polls=False)
+    killed = set()
+    with StoppedNotifyd(stack):
+        hangup(stack)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for pid in set(stack.worker_pids()) - before - killed:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            time.sleep(0.005)
+    hammer.finish()
+    assert killed, "the reload started no new worker"
+    assert "reload abandoned" in fcgi_log(stack)[log_before:]
+    assert settled_pool(stack) == before, "the old generation stays when the new one dies"
+    assert client.get(f"/api/testtype/{row_id}").status == 200
+
+
+def test_two_reloads_back_to_back_under_load_fail_no_request_and_end_with_the_full_pool(reload_stack):
+    stack = reload_stack
+    client = Client(stack.port)
+    row_id = client.post("/api/testtype", {"val": "double reload"}).json()["id"]
+    before = settled_pool(stack)
+    hammer = Hammer(stack, row_id, threads=4, polls=False)
+    with StoppedNotifyd(stack):
+        hangup(stack)
+        time.sleep(0.3)
+        hangup(stack)
+        time.sleep(1)
+        # Neither new generation accepts yet: the serving one must still be whole.
+        assert before <= set(stack.worker_pids()), "the second reload drained workers before their successors accept"
+    after = wait_for(lambda: (lambda pids: pids if len(pids) == stack.workers and not (pids & before) else None)(
+        set(stack.worker_pids())), 30, "a full pool of new workers")
+    hammer.finish()
+    assert len(after) == stack.workers
+    # And with polls in the mix, at full speed.
+    hammer = Hammer(stack, row_id, threads=6)
+    hangup(stack)
+    time.sleep(0.1)
+    hangup(stack)
+    wait_for(lambda: (lambda pids: pids if len(pids) == stack.workers and not (pids & after) else None)(
+        set(stack.worker_pids())), 30, "a full pool of new workers again")
+    hammer.finish()
+
+
+def test_a_pool_that_would_not_fit_max_connections_refuses_to_start(pool_stack, tmp_path):
+    """The test cluster allows 300 connections (3 reserved): 2 workers × 80
+    threads, doubled during a reload, would need 320."""
+    allowed = int(pool_stack.psql("select current_setting('max_connections')::int"
+                                  " - current_setting('superuser_reserved_connections')::int").strip())
+    threads = allowed // 4 + 5
+    command = [str(pool_stack.bin_dir / "pbp-fcgi"), "--conninfo", pool_stack.conninfo("pbp_app"),
+               "--socket", str(tmp_path / "fcgi.sock"), "--notifyd-socket", str(pool_stack.notifyd_socket),
+               "--workers", "2", "--threads", str(threads)]
+    check = subprocess.run(command + ["--check-config"], capture_output=True, text=True, timeout=60)
+    assert check.returncode != 0, check
+    assert "max_connections" in check.stderr, check.stderr
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.communicate(timeout=30)
+        raise AssertionError("pbp-fcgi started a pool that max_connections cannot hold")
+    assert process.returncode != 0
+    assert f"need up to {2 * threads * 2} database connections" in output, output
+    assert f"allows {allowed}" in output and "max_connections" in output, output
+    assert not (tmp_path / "fcgi.sock").exists(), "it refused before it listened"
+    fits = subprocess.run(command[:-1] + ["4", "--check-config"], capture_output=True, text=True, timeout=60)
+    assert fits.returncode == 0 and "configuration ok" in fits.stdout, fits
+
+
+def test_a_poll_is_answered_while_every_crud_thread_waits_on_a_lock(reload_stack):
+    """Every accepting thread of every worker is held in an UPDATE that waits
+    for a row a test transaction locked; a long-poll sent meanwhile still
+    parks and receives the next event, before the lock is released."""
+    stack = reload_stack
+    client = Client(stack.port)
+    settled_pool(stack)
+    row_id = client.post("/api/testtype", {"val": "locked for the blockade"}).json()["id"]
+    cursor = caught_up_cursor(client)
+    crud_threads = stack.workers * stack.threads
+    holder = subprocess.Popen(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"], env=stack.pg_env(),
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    blocked = []
+    try:
+        holder.stdin.write(f"begin; select id from testtype where id = {row_id} for update;\n")
+        holder.stdin.flush()
+        wait_for(lambda: stack.psql("select count(*) from pg_stat_activity"
+                                    " where state = 'idle in transaction' and usename = 'postgres'").strip() == "1",
+                 10, "the test transaction to hold the row")
+        for n in range(crud_threads + 2):
+            writer = threading.Thread(target=lambda n=n: client.patch(f"/api/testtype/{row_id}", {"val": f"w{n}"},
+                                                                       timeout=60), daemon=True)
+            writer.start()
+            blocked.append(writer)
+        wait_for(lambda: int(stack.psql("select count(*) from pg_stat_activity where usename = 'pbp_app'"
+                                        " and wait_event_type = 'Lock'").strip()) >= crud_threads,
+                 10, f"all {crud_threads} CRUD threads to wait on the lock")
+        poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": 30})
+        time.sleep(0.5)
+        inserted = int(stack.psql("insert into testtype (val) values ('during the blockade') returning id")
+                       .split()[0])
+        poll.thread.join(6)
+        still_blocked = sum(writer.is_alive() for writer in blocked)
+        assert not poll.thread.is_alive(), "the poll waited behind the blocked CRUD threads"
+        assert still_blocked == len(blocked), "the poll was answered only once the writers gave up"
+        response = poll.response
+        assert response.status == 200, response
+        assert inserted in [event["key"] for event in response.json()["events"]], response
+    finally:
+        holder.stdin.write("commit;\n")
+        holder.stdin.close()
+        holder.wait(30)
+        for writer in blocked:
+            writer.join(60)
+    assert client.get(f"/api/testtype/{row_id}").status == 200

@@ -55,7 +55,7 @@ int pbp_accept_nonblocking(int listen_fd);
 /// Starts `path` with `argv`, with `keep_fd` duplicated onto fd 3 and
 /// `second_fd` onto fd 4 in the child (each when >= 0; all other descriptors
 /// left as their O_CLOEXEC flags say). Returns the pid or -errno.
-pid_t pbp_spawn_with_fds(const char *path, char *const argv[], int keep_fd, int second_fd);
+pid_t pbp_spawn_with_fds(const char *path, char *const argv[], const int *fds, int fd_count);
 
 /// Blocks the given signals in the calling thread (and threads it starts later).
 int pbp_block_signals(const int *signals, int count);

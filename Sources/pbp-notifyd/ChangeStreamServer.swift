@@ -123,6 +123,9 @@ final class ChangeStreamServer {
     } else {
       systemd.status(statusLine)
     }
+    // Notifications committed while LISTEN was answered came with its answer:
+    // libpq has read them off the socket already, which will not turn readable for them.
+    readNotifications()
   }
 
   private func readNotifications() {

@@ -30,6 +30,7 @@ final class ChangeStreamServer {
   private var clients: [Int32: StreamClientConnection] = [:]
   private var stopping = false
   private var watchdog: WatchdogSchedule?
+  private var acceptThrottle = AcceptThrottle()
   private var announcedReady = false
 
   init(settings: Settings, log: Log) throws {
@@ -63,7 +64,10 @@ final class ChangeStreamServer {
   private func pollOnce() {
     var fds: [pollfd] = [
       pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0),
-      pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+      // A negative descriptor is skipped by poll(2): the socket is left alone while accepts cannot work.
+      pollfd(
+        fd: acceptThrottle.watchesListeningSocket(now: MonotonicClock.now()) ? listenFD : -1,
+        events: Int16(POLLIN), revents: 0),
       pollfd(fd: database.socket, events: Int16(POLLIN), revents: 0),
     ]
     for (fd, client) in clients {
@@ -85,7 +89,7 @@ final class ChangeStreamServer {
   }
 
   private func timeoutMilliseconds() -> Int32 {
-    let soonest = [database.nextDeadline, watchdog?.nextDue].compactMap { $0 }.min()!
+    let soonest = [database.nextDeadline, watchdog?.nextDue, acceptThrottle.nextDeadline].compactMap { $0 }.min()!
     return Int32(clamping: max(0, (soonest - MonotonicClock.now()).milliseconds + 1))
   }
 
@@ -149,7 +153,18 @@ final class ChangeStreamServer {
   // MARK: Stream clients
 
   private func acceptClients() {
-    while let fd = UnixSocket.acceptNonBlocking(listenFD) {
+    while true {
+      guard let fd = UnixSocket.acceptNonBlocking(listenFD) else {
+        let failure = SystemError("accept")
+        if case .paused(let wait, firstInARow: true) = acceptThrottle.acceptFailed(
+          errno: failure.code, now: MonotonicClock.now())
+        {
+          log.warning("\(failure) with \(clients.count) subscribers; not accepting for \(wait.milliseconds) ms")
+        }
+        return
+      }
+      let pauses = acceptThrottle.accepted()
+      if pauses > 0 { log.info("accepting subscribers again after \(pauses) pauses") }
       clients[fd] = StreamClientConnection(fd: fd, bufferLimit: settings.subscriberBufferLimit, log: log)
       log.debug("subscriber \(fd) connected (\(clients.count) in all)")
     }
@@ -171,6 +186,7 @@ final class ChangeStreamServer {
   private func drop(_ client: StreamClientConnection, reason: String) {
     guard clients.removeValue(forKey: client.fd) != nil else { return }
     client.close()
+    acceptThrottle.descriptorReleased()
     log.info("subscriber \(client.fd) dropped: \(reason) (\(clients.count) left)")
   }
 

@@ -14,6 +14,7 @@ final class ChangeStreamServer {
     var socketGroup: String?
     var channel: String
     var ringSize: Int
+    var ringBytes: Int
     var subscriberBufferLimit: Int
     var livenessInterval: Duration
     var livenessTimeout: Duration
@@ -31,12 +32,14 @@ final class ChangeStreamServer {
   private var stopping = false
   private var watchdog: WatchdogSchedule?
   private var acceptThrottle = AcceptThrottle()
+  /// The ring's figures in systemd's STATUS and the log, as they change.
+  private var statusReports = StatusReportSchedule(interval: .seconds(60), now: MonotonicClock.now())
   private var announcedReady = false
 
   init(settings: Settings, log: Log) throws {
     self.settings = settings
     self.log = log
-    self.history = ChangeHistory(ringCapacity: settings.ringSize)
+    self.history = ChangeHistory(ringCapacity: settings.ringSize, ringByteBudget: settings.ringBytes)
     self.database = ListenConnection(
       conninfo: settings.conninfo, channel: settings.channel,
       livenessInterval: settings.livenessInterval, livenessTimeout: settings.livenessTimeout, log: log)
@@ -85,7 +88,15 @@ final class ChangeStreamServer {
       serviceClient(fd: entry.fd, revents: entry.revents)
     }
     serviceDatabase()
-    if watchdog?.tick(now: MonotonicClock.now()) == true { systemd.watchdog() }
+    let now = MonotonicClock.now()
+    if watchdog?.tick(now: now) == true { systemd.watchdog() }
+    if statusReports.isDue(now: now) {
+      let status = statusLine
+      if statusReports.report(status, now: now) {
+        systemd.status(status)
+        log.info(status)
+      }
+    }
   }
 
   private func timeoutMilliseconds() -> Int32 {
@@ -194,7 +205,7 @@ final class ChangeStreamServer {
 
   private var statusLine: String {
     guard let newest = history.newest else { return "waiting for PostgreSQL; \(clients.count) subscribers" }
-    return "epoch \(newest); \(clients.count) subscribers"
+    return "epoch \(newest); \(clients.count) subscribers; \(history.ring.usage)"
   }
 
   private func shutDown() {

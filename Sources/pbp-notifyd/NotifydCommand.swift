@@ -45,6 +45,9 @@ struct NotifydCommand: ParsableCommand {
   @Option(help: "How many recent events to keep for subscribers that reconnect.")
   var ringSize: Int = 1_048_576
 
+  @Option(help: "How many bytes of recent events to keep: the oldest go first when either limit is reached.")
+  var ringBytes: Int = 128 * 1024 * 1024
+
   @Option(help: "Bytes a subscriber may fall behind before it is cut off.")
   var subscriberBufferLimit: Int = 64 * 1024 * 1024
 
@@ -53,6 +56,7 @@ struct NotifydCommand: ParsableCommand {
 
   func validate() throws {
     guard ringSize > 0 else { throw ValidationError("--ring-size must be positive") }
+    guard ringBytes > 0 else { throw ValidationError("--ring-bytes must be positive") }
     guard livenessInterval > 0, livenessTimeout > 0 else {
       throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
     }
@@ -65,7 +69,7 @@ struct NotifydCommand: ParsableCommand {
     let settings = ChangeStreamServer.Settings(
       conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
       socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
-      channel: channel, ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
+      channel: channel, ringSize: ringSize, ringBytes: ringBytes, subscriberBufferLimit: subscriberBufferLimit,
       livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
     do {
       let server = try ChangeStreamServer(settings: settings, log: log)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -249,7 +250,7 @@ def test_a_frozen_database_connection_is_noticed_and_replaced(fault_stack):
 
 @contextlib.contextmanager
 def own_notifyd(stack, conninfo: str, *args: str, nofile: int | None = None):
-    """Yields (process, socket path) of a pbp-notifyd started on `conninfo`,
+    """Yields (process, socket path, log path) of a pbp-notifyd started on `conninfo`,
     optionally under a descriptor limit (RLIMIT_NOFILE, by prlimit)."""
     directory = Path(tempfile.mkdtemp(prefix="notifyd-", dir=stack.root))
     path = directory / "notifyd.sock"
@@ -264,7 +265,7 @@ def own_notifyd(stack, conninfo: str, *args: str, nofile: int | None = None):
         while not path.exists():
             assert process.poll() is None and time.monotonic() < deadline, (directory / "notifyd.log").read_text()
             time.sleep(0.02)
-        yield process, path
+        yield process, path, directory / "notifyd.log"
     finally:
         process.terminate()
         process.wait(10)
@@ -291,7 +292,7 @@ def test_a_notification_that_comes_with_the_answer_to_listen_is_delivered_at_onc
     proxy = ListenRaceProxy(proxy_dir, fault_stack.pg_dir / ".s.PGSQL.5432", commit_a_write, b"with the LISTEN")
     conninfo = f"host={proxy_dir} dbname=pbp user=pbp_notifyd connect_timeout=3"
     try:
-        with own_notifyd(fault_stack, conninfo, "--liveness-interval", "30") as (_, path):
+        with own_notifyd(fault_stack, conninfo, "--liveness-interval", "30") as (_, path, _):
             # Asking for history: the event is the epoch's first, whether it
             # enters the ring before or after this subscriber is greeted.
             subscriber = NotifydClient(path, history=10)
@@ -310,7 +311,7 @@ def test_out_of_descriptors_notifyd_neither_spins_nor_stops_serving(fault_stack)
     go on serving the subscribers it has, and must accept again once a
     descriptor is free."""
     limit = 32
-    with own_notifyd(fault_stack, fault_stack.conninfo("pbp_notifyd"), nofile=limit) as (process, path):
+    with own_notifyd(fault_stack, fault_stack.conninfo("pbp_notifyd"), nofile=limit) as (process, path, _):
         first = NotifydClient(path)
         first.welcome()
         subscribers = [first]
@@ -348,3 +349,39 @@ def test_out_of_descriptors_notifyd_neither_spins_nor_stops_serving(fault_stack)
             assert json.loads(payload)["new"]["val"] == "after descriptors were freed"
         for subscriber in subscribers:
             subscriber.close()
+
+
+def ring_usage(process, log_path: Path) -> tuple[int, float, float]:
+    """(events, MiB, budget MiB) from the status line notifyd logs on SIGHUP."""
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [line for line in log_path.read_text().splitlines() if "SIGHUP" in line and "ring " in line]
+        if lines:
+            match = re.search(r"ring (\d+) events, ([0-9.]+) of ([0-9.]+) MiB", lines[-1])
+            return int(match.group(1)), float(match.group(2)), float(match.group(3))
+        time.sleep(0.05)
+    raise AssertionError(f"no status line in {log_path.read_text()}")
+
+
+def test_the_ring_keeps_a_byte_budget_and_resuming_from_it_stays_exact(fault_stack):
+    with own_notifyd(fault_stack, fault_stack.conninfo("pbp_notifyd"), "--ring-bytes", "1048576") as (
+            process, path, log_path):
+        subscriber = NotifydClient(path)
+        epoch, start, _ = subscriber.welcome()
+        # 400 rows of 7 kB: about 2.8 MB of frames, and room for some 140 of them.
+        insert(fault_stack, "select repeat('b', 7000) from generate_series(1, 400)")
+        newest = subscriber.events(400)[-1][0]
+        subscriber.close()
+        held, mebibytes, budget = ring_usage(process, log_path)
+        assert budget == 1.0 and mebibytes <= 1.0, (held, mebibytes)
+        assert 100 < held < 150, f"{held} events of 7 kB in 1 MiB"
+
+        oldest_covered = newest - held
+        resumed = NotifydClient(path, cursor=(epoch, oldest_covered))
+        assert resumed.welcome() == (epoch, oldest_covered, True)
+        assert [s for s, _ in resumed.events(held)] == list(range(oldest_covered + 1, newest + 1))
+        resumed.close()
+        too_old = NotifydClient(path, cursor=(epoch, oldest_covered - 1), history=1000)
+        assert too_old.welcome() == (epoch, oldest_covered, False), "reset to all the ring holds"
+        too_old.close()

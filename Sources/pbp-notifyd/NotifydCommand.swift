@@ -25,7 +25,7 @@ struct NotifydCommand: ParsableCommand {
   var conninfo: String = "dbname=pbp user=pbp_notifyd"
 
   @Option(help: "Unix socket that subscribers connect to.")
-  var socket: String = "/run/pbp/notifyd.sock"
+  var socket: String = "/run/pbp/notifyd/notifyd.sock"
 
   @Option(help: "File mode of the socket, in octal.")
   var socketMode: String = "0660"

@@ -28,7 +28,9 @@ let package = Package(
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
     // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
-    .target(name: "ChangePublisher", dependencies: ["ChangeStream", "DaemonSupport"]),
+    .target(
+      name: "ChangePublisher",
+      dependencies: ["ChangeStream", "DaemonSupport", .product(name: "DequeModule", package: "swift-collections")]),
     // The wrapper of the system shim: signals, epoll, sockets, processes, shared memory, threads.
     .target(
       name: "DaemonSupport",

@@ -111,7 +111,7 @@ def benchmark_errors(results: dict) -> list[str]:
     answer, a crash, a timeout), as opposed to missing a target: these fail
     the run."""
     errors = []
-    for name in ("latency", "intake"):
+    for name in ("latency", "intake", "slow"):
         if results.get(name) and not results[name].get("ok"):
             errors.append(f"{name}: {results[name].get('errors')}")
     for name in ("fanout", "nchan"):
@@ -377,5 +377,17 @@ def render(results: dict, checks: list[dict]) -> str:
             w(f"| {number} | {r['transaction_s']:.2f} s | {r['delivery_s']:.3f} s | {r['events_per_s']:,.0f} events/s |")
         w("")
         w(f"Median {intake['median_events_per_s']:,.0f} events/s.")
+    slow = results.get("slow")
+    if slow and slow.get("ok"):
+        w("")
+        w(f"### notifyd with a slow subscriber (bench/slow_subscriber.py, {slow['rows']:,} events of "
+          f"{slow['row_bytes']} B in transactions of {slow['batch']:,}, read at {slow['read_mib_s']} MiB/s)")
+        w("")
+        ring = (f"{slow['ring_events']:,} events in {slow['ring_mib']} MiB, {slow['ring_bytes_per_event']} B/event"
+                if slow.get("ring_events") else "not reported")
+        w("| notifyd RSS start / peak / end | ring (notifyd's account) | RSS per held event | cut-offs, resets |")
+        w("|---|---|---|---|")
+        w(f"| {slow['rss_start_mib']} / {slow['rss_peak_mib']} / {slow['rss_end_mib']} MiB | {ring} | "
+          f"{slow['rss_bytes_per_held_event']} B | {slow['cutoffs']}, {slow['resets']} |")
     w("")
     return "\n".join(out)

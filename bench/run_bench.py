@@ -19,6 +19,8 @@ section at the top of bench/RESULTS.md.
            connections through nginx, and `pgbench -S -M prepared` at the
            same client counts on the same database as the ceiling
   intake   notifyd's intake of one 100,000-row transaction (notifyd_intake.py)
+  slow     notifyd's RSS and ring bytes per event while 300,000 events flow to
+           a subscriber that reads slowly (slow_subscriber.py)
 
 How the stack is tuned here, as a deployment for 19,000 waiting browsers on
 this 2-core machine would be (the defaults of `make run` are unchanged):
@@ -62,7 +64,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from pbpstack import Stack, StackError, free_port  # noqa: E402
 
-BENCHMARKS = ("latency", "fanout", "nchan", "crud", "intake")
+BENCHMARKS = ("latency", "fanout", "nchan", "crud", "intake", "slow")
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 
 
@@ -402,6 +404,7 @@ def main() -> int:
                         help="skip pgbench with POST's INSERT and PUT's UPDATE (the writes' own ceiling)")
     parser.add_argument("--intake-rows", type=int, default=100_000)
     parser.add_argument("--intake-rounds", type=int, default=3)
+    parser.add_argument("--slow-rows", type=int, default=300_000, help="slow subscriber: events that flow")
     parser.add_argument("--fcgi-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--fcgi-threads", type=int, default=4)
     parser.add_argument("--loadgen-procs", type=int, default=2, help="fan-out: load generator processes")
@@ -563,6 +566,16 @@ def main() -> int:
                 results["intake"] = {"ok": False, "errors": [repr(error)]}
                 log(f"ERROR: notifyd intake: {error!r}")
             note_logs("intake", watch)
+
+        if "slow" in selected:
+            import slow_subscriber
+            watch = LogWatch(stack_logs(stack))
+            try:
+                results["slow"] = {"ok": True, **slow_subscriber.measure(stack, args.slow_rows, log=log)}
+            except Exception as error:  # reported, never hidden
+                results["slow"] = {"ok": False, "errors": [repr(error)]}
+                log(f"ERROR: slow subscriber: {error!r}")
+            note_logs("slow", watch)
     except (StackError, BenchError, BenchTimeout, subprocess.SubprocessError, OSError) as error:
         failed = True
         results["problems"].append({"fatal": repr(error)})

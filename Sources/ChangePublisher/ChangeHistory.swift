@@ -1,24 +1,15 @@
 import ChangeStream
 
-/// An event as notifyd keeps it: already encoded as the frame every stream client gets.
-public struct StoredEvent: Sequenced, Equatable, Sendable {
-  public let seq: UInt64
-  public let frame: [UInt8]
-
-  public init(seq: UInt64, payload: [UInt8]) {
-    self.seq = seq
-    self.frame = StreamFrame.event(seq: seq, payload: payload).encoded
-  }
-}
-
 /// What notifyd can offer a stream client: the current epoch and the ring of its recent events.
 public struct ChangeHistory {
   /// nil until the first LISTEN is in place: no cursor may exist before it.
   public private(set) var epoch: UInt64?
-  public private(set) var ring: ChangeRing<StoredEvent>
+  public private(set) var ring: StoredEventRing
 
-  public init(ringCapacity: Int) {
-    ring = ChangeRing(capacity: ringCapacity)
+  /// The ring keeps at most `ringCapacity` events (--ring-size) and
+  /// `ringByteBudget` bytes of them (--ring-bytes), whichever is reached first.
+  public init(ringCapacity: Int, ringByteBudget: Int) {
+    ring = StoredEventRing(capacity: ringCapacity, byteBudget: ringByteBudget)
   }
 
   /// The position of the newest event, once an epoch exists.

@@ -40,7 +40,7 @@ struct FcgiCommand: ParsableCommand {
   var pollThreads: Int = 2
 
   @Option(help: "pbp-notifyd's unix socket.")
-  var notifydSocket: String = "/run/pbp/notifyd.sock"
+  var notifydSocket: String = "/run/pbp/notifyd/notifyd.sock"
 
   @Option(help: "libpq connection string for the API's queries (as the pbp_app role).")
   var conninfo: String = "dbname=pbp user=pbp_app connect_timeout=3"

@@ -13,6 +13,7 @@ final class ChangeStreamServer {
     var socketMode: mode_t
     var socketGroup: String?
     var ringSize: Int
+    var ringBytes: Int
     var subscriberBufferLimit: Int
     var livenessInterval: Duration
     var livenessTimeout: Duration
@@ -29,12 +30,15 @@ final class ChangeStreamServer {
   private var clients: [Int32: StreamClientConnection] = [:]
   private var stopping = false
   private var watchdog: WatchdogSchedule?
+  private var acceptThrottle = AcceptThrottle()
+  /// The ring's figures in systemd's STATUS and the log, as they change.
+  private var statusReports = StatusReportSchedule(interval: .seconds(60), now: MonotonicClock.now())
   private var announcedReady = false
 
   init(settings: Settings, log: Log) throws {
     self.settings = settings
     self.log = log
-    self.history = ChangeHistory(ringCapacity: settings.ringSize)
+    self.history = ChangeHistory(ringCapacity: settings.ringSize, ringByteBudget: settings.ringBytes)
     self.database = ListenConnection(
       conninfo: settings.conninfo,
       livenessInterval: settings.livenessInterval, livenessTimeout: settings.livenessTimeout, log: log)
@@ -62,7 +66,10 @@ final class ChangeStreamServer {
   private func pollOnce() {
     var fds: [pollfd] = [
       pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0),
-      pollfd(fd: listenFD, events: Int16(POLLIN), revents: 0),
+      // A negative descriptor is skipped by poll(2): the socket is left alone while accepts cannot work.
+      pollfd(
+        fd: acceptThrottle.watchesListeningSocket(now: MonotonicClock.now()) ? listenFD : -1,
+        events: Int16(POLLIN), revents: 0),
       pollfd(fd: database.socket, events: Int16(POLLIN), revents: 0),
     ]
     for (fd, client) in clients {
@@ -80,11 +87,19 @@ final class ChangeStreamServer {
       serviceClient(fd: entry.fd, revents: entry.revents)
     }
     serviceDatabase()
-    if watchdog?.tick(now: MonotonicClock.now()) == true { systemd.watchdog() }
+    let now = MonotonicClock.now()
+    if watchdog?.tick(now: now) == true { systemd.watchdog() }
+    if statusReports.isDue(now: now) {
+      let status = statusLine
+      if statusReports.report(status, now: now) {
+        systemd.status(status)
+        log.info(status)
+      }
+    }
   }
 
   private func timeoutMilliseconds() -> Int32 {
-    let soonest = [database.nextDeadline, watchdog?.nextDue].compactMap { $0 }.min()!
+    let soonest = [database.nextDeadline, watchdog?.nextDue, acceptThrottle.nextDeadline].compactMap { $0 }.min()!
     return Int32(clamping: max(0, (soonest - MonotonicClock.now()).milliseconds + 1))
   }
 
@@ -122,6 +137,9 @@ final class ChangeStreamServer {
     } else {
       systemd.status(statusLine)
     }
+    // Notifications committed while LISTEN was answered came with its answer:
+    // libpq has read them off the socket already, which will not turn readable for them.
+    readNotifications()
   }
 
   private func readNotifications() {
@@ -145,7 +163,18 @@ final class ChangeStreamServer {
   // MARK: Stream clients
 
   private func acceptClients() {
-    while let fd = UnixSocket.acceptNonBlocking(listenFD) {
+    while true {
+      guard let fd = UnixSocket.acceptNonBlocking(listenFD) else {
+        let failure = SystemError("accept")
+        if case .paused(let wait, firstInARow: true) = acceptThrottle.acceptFailed(
+          errno: failure.code, now: MonotonicClock.now())
+        {
+          log.warning("\(failure) with \(clients.count) subscribers; not accepting for \(wait.milliseconds) ms")
+        }
+        return
+      }
+      let pauses = acceptThrottle.accepted()
+      if pauses > 0 { log.info("accepting subscribers again after \(pauses) pauses") }
       clients[fd] = StreamClientConnection(fd: fd, bufferLimit: settings.subscriberBufferLimit, log: log)
       log.debug("subscriber \(fd) connected (\(clients.count) in all)")
     }
@@ -167,6 +196,7 @@ final class ChangeStreamServer {
   private func drop(_ client: StreamClientConnection, reason: String) {
     guard clients.removeValue(forKey: client.fd) != nil else { return }
     client.close()
+    acceptThrottle.descriptorReleased()
     log.info("subscriber \(client.fd) dropped: \(reason) (\(clients.count) left)")
   }
 
@@ -174,7 +204,7 @@ final class ChangeStreamServer {
 
   private var statusLine: String {
     guard let newest = history.newest else { return "waiting for PostgreSQL; \(clients.count) subscribers" }
-    return "epoch \(newest); \(clients.count) subscribers"
+    return "epoch \(newest); \(clients.count) subscribers; \(history.ring.usage)"
   }
 
   private func shutDown() {

@@ -29,7 +29,7 @@ struct NotifydCommand: ParsableCommand {
   var conninfo: String = "dbname=pbp user=pbp_notifyd"
 
   @Option(help: "Unix socket that subscribers connect to.")
-  var socket: String = "/run/pbp/notifyd.sock"
+  var socket: String = "/run/pbp/notifyd/notifyd.sock"
 
   @Option(help: "File mode of the socket, in octal.")
   var socketMode: String = "0660"
@@ -52,6 +52,9 @@ struct NotifydCommand: ParsableCommand {
   @Option(help: "How many recent events to keep for subscribers that reconnect.")
   var ringSize: Int = 1_048_576
 
+  @Option(help: "How many bytes of recent events to keep: the oldest go first when either limit is reached.")
+  var ringBytes: Int = 128 * 1024 * 1024
+
   @Option(help: "Bytes a subscriber may fall behind before it is cut off.")
   var subscriberBufferLimit: Int = 64 * 1024 * 1024
 
@@ -60,6 +63,7 @@ struct NotifydCommand: ParsableCommand {
 
   func validate() throws {
     guard ringSize > 0 else { throw ValidationError("--ring-size must be positive") }
+    guard ringBytes > 0 else { throw ValidationError("--ring-bytes must be positive") }
     guard livenessInterval > 0, livenessTimeout > 0 else {
       throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
     }
@@ -74,7 +78,7 @@ struct NotifydCommand: ParsableCommand {
     let settings = ChangeStreamServer.Settings(
       conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
       socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
-      ringSize: ringSize, subscriberBufferLimit: subscriberBufferLimit,
+      ringSize: ringSize, ringBytes: ringBytes, subscriberBufferLimit: subscriberBufferLimit,
       livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
     do {
       let server = try ChangeStreamServer(settings: settings, log: log)

@@ -67,6 +67,21 @@ import Testing
         == .greeted(from: Cursor(epoch: epochA, seq: 9), resumed: false))
   }
 
+  @Test func aCursorOlderThanTheRingsByteBudgetKeepsIsReset() {
+    // Room for five events of this size: the ring holds 6...10 whatever its count capacity.
+    let eventBytes = StoredEvent(seq: 1, payload: [UInt8](repeating: 0, count: 10)).storedBytes
+    let history = makeHistory(events: 10, capacity: 100, byteBudget: 5 * eventBytes + eventBytes / 2)
+    #expect(history.ring.count == 5)
+    var covered = StreamClientStateMachine(bufferLimit: 1 << 20)
+    #expect(
+      covered.received(helloBytes(resumeFrom: Cursor(epoch: epochA, seq: 5)), history: history)
+        == .greeted(from: Cursor(epoch: epochA, seq: 5), resumed: true))
+    var tooOld = StreamClientStateMachine(bufferLimit: 1 << 20)
+    #expect(
+      tooOld.received(helloBytes(resumeFrom: Cursor(epoch: epochA, seq: 4), history: 10), history: history)
+        == .greeted(from: Cursor(epoch: epochA, seq: 5), resumed: false))
+  }
+
   @Test func aCursorFromTheFutureIsReset() {
     let history = makeHistory(events: 10)
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)

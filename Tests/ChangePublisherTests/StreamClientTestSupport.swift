@@ -4,11 +4,11 @@ import ChangeStream
 let epochA: UInt64 = 0xA
 let epochB: UInt64 = 0xB
 
-/// A history in `epoch` holding events 1...`events` (the oldest beyond `capacity` gone).
-func makeHistory(epoch: UInt64? = epochA, events: Int = 0, capacity: Int = 100, payloadSize: Int = 10)
-  -> ChangeHistory
-{
-  var history = ChangeHistory(ringCapacity: capacity)
+/// A history in `epoch` holding events 1...`events` (the oldest beyond `capacity` or `byteBudget` gone).
+func makeHistory(
+  epoch: UInt64? = epochA, events: Int = 0, capacity: Int = 100, byteBudget: Int = 1 << 30, payloadSize: Int = 10
+) -> ChangeHistory {
+  var history = ChangeHistory(ringCapacity: capacity, ringByteBudget: byteBudget)
   guard let epoch else { return history }
   _ = history.startEpoch(epoch)
   appendEvents(events, to: &history, payloadSize: payloadSize)

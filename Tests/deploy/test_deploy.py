@@ -104,14 +104,53 @@ def test_services_run_as_their_users_with_the_socket_from_systemd(deployed):
         owner = deployed.run(f"stat -c %U /proc/{pid}").stdout.strip()
         assert owner == user, f"{unit} runs as {owner}"
     assert show(deployed, "pbp-fcgi.socket", "ActiveState") == "active"
-    listing = deployed.run("stat -c '%n %U:%G %a' /run/pbp /run/pbp/fcgi.sock /run/pbp/fcgi-poll.sock"
-                           " /run/pbp/notifyd.sock").stdout
+    listing = deployed.run(
+        "stat -c '%n %U:%G %a' /run/pbp /run/pbp/fcgi.sock /run/pbp/fcgi-poll.sock /run/pbp/notifyd"
+        " /run/pbp/notifyd/notifyd.sock").stdout
+    assert "/run/pbp root:root 755" in listing, listing
     assert "/run/pbp/fcgi.sock root:www-data 660" in listing, listing
     assert "/run/pbp/fcgi-poll.sock root:www-data 660" in listing, listing
-    assert "/run/pbp/notifyd.sock pbp_notifyd:pbp 660" in listing, listing
+    assert "/run/pbp/notifyd pbp_notifyd:pbp 750" in listing, listing
+    assert "/run/pbp/notifyd/notifyd.sock pbp_notifyd:pbp 660" in listing, listing
     journal = deployed.run("journalctl -u pbp-fcgi.service -o cat --no-pager").stdout
     assert "using the socket systemd passed for the API" in journal
     assert "using the socket systemd passed for polls" in journal
+
+
+def test_no_service_user_can_touch_a_socket_that_is_not_its_own(deployed):
+    fcgi_socket = deployed.run("stat -c %i /run/pbp/fcgi.sock").stdout.strip()
+    for user in ("pbp_notifyd", "pbp_app"):
+        for attempt in ("touch /run/pbp/planted",
+                        "ln -s /tmp/elsewhere /run/pbp/planted && mv -f /run/pbp/planted /run/pbp/fcgi.sock",
+                        "rm -f /run/pbp/fcgi.sock"):
+            result = deployed.run(f"runuser -u {user} -- sh -c '{attempt}'", check=False)
+            assert result.returncode != 0, f"{user} could: {attempt}"
+    assert sorted(deployed.run("ls -A /run/pbp").stdout.split()) == ["fcgi-poll.sock", "fcgi.sock", "notifyd"]
+    assert deployed.run("stat -c %i /run/pbp/fcgi.sock").stdout.strip() == fcgi_socket
+    # Each service reaches what it must: pbp-fcgi notifyd's socket (a cursor of
+    # notifyd's epoch), nginx the FastCGI socket (any API answer).
+    assert get(deployed, "/api/testtype")["status"] == 200
+    replace = deployed.run("runuser -u pbp_app -- sh -c 'touch /run/pbp/notifyd/planted'", check=False)
+    assert replace.returncode != 0, "pbp_app may enter notifyd's directory, not write in it"
+
+
+def test_memory_limits_fit_the_ring_budgets_and_are_in_effect(deployed):
+    mib = 1 << 20
+    limits = {"pbp-notifyd.service": (320 * mib, 512 * mib), "pbp-fcgi.service": (768 * mib, 1024 * mib)}
+    for unit, (high, maximum) in limits.items():
+        assert show(deployed, unit, "MemoryHigh") == str(high), unit
+        assert show(deployed, unit, "MemoryMax") == str(maximum), unit
+        cgroup = show(deployed, unit, "ControlGroup")
+        # The limits as the kernel applies them, where the container's cgroup tree has the memory controller.
+        controllers = deployed.run(f"cat /sys/fs/cgroup{cgroup}/cgroup.controllers 2>/dev/null || true").stdout
+        files = deployed.run(f"cat /sys/fs/cgroup{cgroup}/memory.high /sys/fs/cgroup{cgroup}/memory.max",
+                             check=False)
+        if files.returncode == 0:
+            assert files.stdout.split() == [str(high), str(maximum)], (unit, files.stdout)
+        SUMMARY.append(f"{unit}: MemoryHigh {high // mib}M MemoryMax {maximum // mib}M "
+                       f"(cgroup files {'checked' if files.returncode == 0 else 'absent'}; controllers {controllers.strip()!r})")
+    notifyd = show(deployed, "pbp-notifyd.service", "StatusText")
+    assert re.search(r"ring \d+ events, [0-9.]+ of 128\.0 MiB", notifyd), notifyd
 
 
 def test_nginx_site_passes_nginx_t_with_room_for_long_polls(deployed):

@@ -4,14 +4,22 @@ a worker. These tests break things, so they get a stack of their own."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
+import socket
+import subprocess
+import tempfile
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from conftest import Client, WaitingPoll, caught_up_cursor, temporary_stack
+from listen_race_proxy import ListenRaceProxy
 from notifyd_client import EVENT, NEW_EPOCH, NotifydClient
 
 
@@ -236,3 +244,144 @@ def test_a_frozen_database_connection_is_noticed_and_replaced(fault_stack):
     [(_, payload)] = subscriber.events(1)
     assert json.loads(payload)["new"]["val"] == "after the freeze"
     subscriber.close()
+
+
+# -- a notifyd of the test's own, on the fault stack's database -------------------
+
+@contextlib.contextmanager
+def own_notifyd(stack, conninfo: str, *args: str, nofile: int | None = None):
+    """Yields (process, socket path, log path) of a pbp-notifyd started on `conninfo`,
+    optionally under a descriptor limit (RLIMIT_NOFILE, by prlimit)."""
+    directory = Path(tempfile.mkdtemp(prefix="notifyd-", dir=stack.root))
+    path = directory / "notifyd.sock"
+    command = [str(stack.bin_dir / "pbp-notifyd"), "--conninfo", conninfo, "--socket", str(path),
+               "--socket-mode", "0600", *args]
+    if nofile is not None:
+        command = ["prlimit", f"--nofile={nofile}:{nofile}", "--", *command]
+    log = open(directory / "notifyd.log", "wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while not path.exists():
+            assert process.poll() is None and time.monotonic() < deadline, (directory / "notifyd.log").read_text()
+            time.sleep(0.02)
+        yield process, path, directory / "notifyd.log"
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_a_notification_that_comes_with_the_answer_to_listen_is_delivered_at_once(fault_stack):
+    """The race, staged by a proxy: the trigger's NOTIFY commits the moment
+    the LISTEN is in place, and its notification reaches notifyd's socket
+    together with the LISTEN's answer. It must be relayed then, not when the
+    next liveness probe (30 s here) happens to make the socket readable."""
+    proxy_dir = Path(tempfile.mkdtemp(prefix="pgproxy-", dir=fault_stack.root))
+    committed = threading.Event()
+
+    def commit_a_write():
+        insert(fault_stack, "values ('with the LISTEN')")
+        committed.set()
+
+    proxy = ListenRaceProxy(proxy_dir, fault_stack.pg_dir / ".s.PGSQL.5432", commit_a_write, b"with the LISTEN")
+    conninfo = f"host={proxy_dir} dbname=pbp user=pbp_notifyd connect_timeout=3"
+    try:
+        with own_notifyd(fault_stack, conninfo, "--liveness-interval", "30") as (_, path, _):
+            # Asking for history: the event is the epoch's first, whether it
+            # enters the ring before or after this subscriber is greeted.
+            subscriber = NotifydClient(path, history=10)
+            assert subscriber.welcome()[1] == 0
+            assert proxy.race_staged.wait(10) and committed.is_set(), "the proxy staged the race"
+            [(seq, payload)] = subscriber.events(1, timeout=10)
+            assert seq == 1 and json.loads(payload)["new"]["val"] == "with the LISTEN"
+            subscriber.close()
+    finally:
+        proxy.close()
+
+
+def test_out_of_descriptors_notifyd_neither_spins_nor_stops_serving(fault_stack):
+    """At EMFILE the waiting connection stays in the backlog and the
+    listening socket stays readable: notifyd must not busy-loop on it, must
+    go on serving the subscribers it has, and must accept again once a
+    descriptor is free."""
+    limit = 32
+    with own_notifyd(fault_stack, fault_stack.conninfo("pbp_notifyd"), nofile=limit) as (process, path, _):
+        first = NotifydClient(path)
+        first.welcome()
+        subscribers = [first]
+        # More subscribers than descriptors: the last ones wait in the backlog.
+        for _ in range(limit + 4):
+            subscribers.append(NotifydClient(path))
+        welcomed = []
+        for subscriber in subscribers[1:]:
+            try:
+                subscriber.welcome()
+                welcomed.append(subscriber)
+            except TimeoutError:
+                break
+        waiting = subscribers[1 + len(welcomed):]
+        assert waiting and len(welcomed) < limit, f"{len(welcomed)} welcomed under a limit of {limit}"
+
+        window = 3.0
+        before = cpu_seconds(process.pid)
+        time.sleep(window)
+        used = cpu_seconds(process.pid) - before
+        # A resource check, deliberately generous: a spinning loop uses the whole window.
+        assert used < window / 4, f"notifyd used {used:.2f} s of CPU in {window} s out of descriptors"
+
+        insert(fault_stack, "values ('while out of descriptors')")
+        [(_, payload)] = first.events(1, timeout=10)
+        assert json.loads(payload)["new"]["val"] == "while out of descriptors"
+
+        for subscriber in welcomed[:len(waiting) + 2]:
+            subscriber.close()
+        for subscriber in waiting:
+            subscriber.welcome()
+        insert(fault_stack, "values ('after descriptors were freed')")
+        for subscriber in [first, *waiting]:
+            [(_, payload)] = subscriber.events(1, timeout=10)
+            assert json.loads(payload)["new"]["val"] == "after descriptors were freed"
+        for subscriber in subscribers:
+            subscriber.close()
+
+
+def ring_usage(process, log_path: Path) -> tuple[int, float, float]:
+    """(events, MiB, budget MiB) from the status line notifyd logs on SIGHUP."""
+    process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [line for line in log_path.read_text().splitlines() if "SIGHUP" in line and "ring " in line]
+        if lines:
+            match = re.search(r"ring (\d+) events, ([0-9.]+) of ([0-9.]+) MiB", lines[-1])
+            return int(match.group(1)), float(match.group(2)), float(match.group(3))
+        time.sleep(0.05)
+    raise AssertionError(f"no status line in {log_path.read_text()}")
+
+
+def test_the_ring_keeps_a_byte_budget_and_resuming_from_it_stays_exact(fault_stack):
+    with own_notifyd(fault_stack, fault_stack.conninfo("pbp_notifyd"), "--ring-bytes", "1048576") as (
+            process, path, log_path):
+        subscriber = NotifydClient(path)
+        epoch, start, _ = subscriber.welcome()
+        # 400 rows of 7 kB: about 2.8 MB of frames, and room for some 140 of them.
+        insert(fault_stack, "select repeat('b', 7000) from generate_series(1, 400)")
+        newest = subscriber.events(400)[-1][0]
+        subscriber.close()
+        held, mebibytes, budget = ring_usage(process, log_path)
+        assert budget == 1.0 and mebibytes <= 1.0, (held, mebibytes)
+        assert 100 < held < 150, f"{held} events of 7 kB in 1 MiB"
+
+        oldest_covered = newest - held
+        resumed = NotifydClient(path, cursor=(epoch, oldest_covered))
+        assert resumed.welcome() == (epoch, oldest_covered, True)
+        assert [s for s, _ in resumed.events(held)] == list(range(oldest_covered + 1, newest + 1))
+        resumed.close()
+        too_old = NotifydClient(path, cursor=(epoch, oldest_covered - 1), history=1000)
+        assert too_old.welcome() == (epoch, oldest_covered, False), "reset to all the ring holds"
+        too_old.close()

@@ -647,9 +647,17 @@ def test_thousands_of_subscriptions_in_one_poll(client):
                  400, "too_many_subscriptions")
     expect_error(client.post("/api/changes", {"subscriptions": [{"table": "nope"}] * 40_000}),
                  400, "too_many_subscriptions")
-    # One subscription with thousands of filters is one subscription.
+    # Filters are bounded too: in number per subscription, in bytes per name and value, and in all.
     many_filters = {f"col{n}": n for n in range(20_000)}
-    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": many_filters}]})
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": many_filters}]}),
+                 400, "too_many_filters")
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": {"c" * 64: 1}}]}),
+                 400, "filter_too_long")
+    expect_error(client.get("/api/changes?table=testtype&where.val=" + "v" * 1025), 400, "filter_too_long")
+    big = [{"table": "testtype", "where": {"val": "v" * 1000, "c": "w" * 1000}} for _ in range(20)]
+    expect_error(client.post("/api/changes", {"subscriptions": big}), 400, "filters_too_large")
+    most = {f"c{n}": "v" * 1000 for n in range(16)}
+    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": most}], "timeout": 0})
     assert response.status == 200, response
 
     # The most allowed, parked, and answered with the indexes of all that match.
@@ -925,6 +933,16 @@ def test_floods_of_polls_that_connect_and_vanish(stack, client):
 
 
 # -- the operators' endpoints --------------------------------------------------------------------
+
+def test_status_and_metrics_report_each_workers_ring(stack, client):
+    report = status(client)
+    for entry in [*report["workers"], report["totals"]]:
+        assert entry["ring_events"] > 0 and entry["ring_bytes"] > entry["ring_events"] * 100, entry
+        assert entry["payloads_refused"] >= 0
+    metrics = client.get("/api/_metrics").body.decode()
+    for name in ["pbp_ring_events", "pbp_ring_bytes", "pbp_payloads_refused_total"]:
+        assert f"# TYPE {name} " in metrics and f"\n{name}{{pid=" in metrics, name
+
 
 def test_status_and_metrics_answer_loopback_clients_only(stack, client):
     assert client.get("/api/_status").status == 200

@@ -10,7 +10,8 @@ extension ChangePoll {
     public var maximumTimeout: Duration
     /// Filters (`where` members) one subscription may have: a row has few columns worth filtering on.
     public var maximumFiltersPerSubscription: Int
-    /// The longest column name (PostgreSQL's identifiers have at most 63 bytes) and filter value, in bytes.
+    /// The longest column name and filter value, in bytes. Generous for names (PostgreSQL's
+    /// have at most 63 bytes): a column that does not exist merely matches nothing.
     public var maximumFilterColumnBytes: Int
     public var maximumFilterValueBytes: Int
     /// All of a poll's column names and values together, in bytes.
@@ -18,7 +19,7 @@ extension ChangePoll {
 
     public init(
       maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55),
-      maximumFiltersPerSubscription: Int = 16, maximumFilterColumnBytes: Int = 63, maximumFilterValueBytes: Int = 1024,
+      maximumFiltersPerSubscription: Int = 16, maximumFilterColumnBytes: Int = 256, maximumFilterValueBytes: Int = 1024,
       maximumFilterBytes: Int = 32 * 1024
     ) {
       self.maximumSubscriptions = maximumSubscriptions

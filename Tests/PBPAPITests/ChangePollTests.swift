@@ -25,11 +25,11 @@ import Testing
 
   @Test func filtersWithinTheLimitsAreTaken() throws {
     let poll = try parse(
-      "{\"subscriptions\":[{\"table\":\"testtype\",\"where\":{\"\(String(repeating: "c", count: 63))\":\"\(String(repeating: "v", count: 1024))\"}}]}")
+      "{\"subscriptions\":[{\"table\":\"testtype\",\"where\":{\"\(String(repeating: "c", count: 256))\":\"\(String(repeating: "v", count: 1024))\"}}]}")
     #expect(poll.subscriptions.count == 1)
     #expect(throws: APIError.self) {
       try ChangePoll.parse(
-        query: [("table", "testtype"), ("where.\(String(repeating: "c", count: 64))", "1")], limits: limits,
+        query: [("table", "testtype"), ("where.\(String(repeating: "c", count: 257))", "1")], limits: limits,
         isKnownTable: known)
     }
   }
@@ -63,7 +63,7 @@ import Testing
       #"{"subscriptions":[{"table":"testtype","where":{"a":1,"b":1,"c":1,"d":1,"e":1,"f":1,"g":1,"h":1,"i":1,"j":1,"k":1,"l":1,"m":1,"n":1,"o":1,"p":1,"q":1}}]}"#,
       "too_many_filters"
     ),
-    ("{\"subscriptions\":[{\"table\":\"testtype\",\"where\":{\"\(String(repeating: "c", count: 64))\":1}}]}", "filter_too_long"),
+    ("{\"subscriptions\":[{\"table\":\"testtype\",\"where\":{\"\(String(repeating: "c", count: 257))\":1}}]}", "filter_too_long"),
     ("{\"subscriptions\":[{\"table\":\"testtype\",\"where\":{\"c\":\"\(String(repeating: "v", count: 1025))\"}}]}", "filter_too_long"),
     (
       "{\"subscriptions\":[" + Array(repeating: "{\"table\":\"testtype\",\"where\":{\"c\":\"\(String(repeating: "v", count: 1000))\"}}", count: 3).joined(separator: ",") + "]}",

@@ -107,9 +107,7 @@ def caught_up_cursor(client: Client, subscriptions=None, seconds: float = 60) ->
                                timeout=10)
         if response.status == 200:
             body = response.json()
-            # An empty answer that moved the cursor only says that the worker
-            # examined its share of events for one answer (it bounds that).
-            quiet = quiet + 1 if not body["events"] and body["cursor"] == cursor else 0
+            quiet = quiet + 1 if not body["events"] else 0
             cursor = body["cursor"]
         else:
             cursor, quiet = None, 0

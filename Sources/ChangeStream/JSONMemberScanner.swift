@@ -46,7 +46,9 @@ enum JSONMemberScanner {
 
   static func skipWhitespace(_ bytes: [UInt8], _ start: Int) -> Int {
     var index = start
-    while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09 {
+    while index < bytes.count,
+      bytes[index] == 0x20 || bytes[index] == 0x0A || bytes[index] == 0x0D || bytes[index] == 0x09
+    {
       index += 1
     }
     return index

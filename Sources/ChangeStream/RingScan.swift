@@ -7,13 +7,16 @@ public struct RingScanResult: Sendable {
   public var through: UInt64
   /// Events of the subscriptions' tables examined.
   public var examined = 0
+  /// What examining them cost, in the units of ``SubscriptionSet/matches(_:work:)``.
+  public var work = 0
 }
 
 extension RingSnapshot {
   /// The events after `seq` that `subscriptions` match, visiting only the
-  /// events of their tables: at most `budget` of those are examined and at
-  /// most `maximumMatches` collected; `through` says where the scan stopped,
-  /// never past an event it did not examine.
+  /// events of their tables: examining stops once it has cost `budget` (in
+  /// the units of ``SubscriptionSet/matches(_:work:)``, about one per event
+  /// and column) or `maximumMatches` were collected; `through` says where the
+  /// scan stopped, never past an event it did not examine.
   ///
   /// `seq` must be covered by the snapshot (the ring said so when it was taken).
   public func scan(
@@ -21,14 +24,12 @@ extension RingSnapshot {
   ) -> RingScanResult {
     precondition(seq + 1 >= oldestSeq && seq <= newestSeq, "the snapshot holds every event after the position")
     var result = RingScanResult(through: newestSeq)
-    var remaining = budget
     /// False when the scan stops at `event`: its budget or its answer is full.
     func examine(_ event: ChangeEvent) -> Bool {
-      remaining -= 1
       result.examined += 1
-      let matches = subscriptions.matches(event)
+      let matches = subscriptions.matches(event, work: &result.work)
       if !matches.isEmpty { result.matched.append((event, matches)) }
-      guard remaining > 0, result.matched.count < maximumMatches else {
+      guard result.work < budget, result.matched.count < maximumMatches else {
         result.through = event.seq
         return false
       }

@@ -49,16 +49,29 @@ public struct SubscriptionSet: RandomAccessCollection, Hashable, Sendable {
   /// The indices, ascending, of the subscriptions the event matches (see
   /// ``Subscription/matches(_:)`` for the rules); empty when none does.
   public func matches(_ event: ChangeEvent) -> [Int] {
+    var work = 0
+    return matches(event, work: &work)
+  }
+
+  /// As ``matches(_:)``, adding to `work` what the test cost: one for the
+  /// event, one per column of its rows looked up, one per filter that a
+  /// column passed. A scan's budget is counted in these units, so a poll's
+  /// CPU is bounded whatever its subscriptions (256 subscriptions that share
+  /// one filter a row passes cost 256 per event, not one).
+  public func matches(_ event: ChangeEvent, work: inout Int) -> [Int] {
+    work += 1
     guard !event.isRefused, let index = byTable[event.table] else { return [] }
     if event.truncated || event.operation == .truncate || index.byColumn.isEmpty { return index.all }
     var passing = index.unfiltered
     let rows = [(event.hasNewRow, event.newColumns), (event.hasOldRow, event.oldColumns)]
     for (present, columns) in rows where present {
       var hits: [Int: Int] = [:]
+      work += columns.count
       for column in columns {
         guard let values = index.byColumn[event.name(of: column)], let text = event.valueText(of: column),
           let filtered = values[text]
         else { continue }
+        work += filtered.count
         for subscription in filtered { hits[subscription, default: 0] += 1 }
       }
       for (subscription, count) in hits where count == filterCounts[subscription] { passing.append(subscription) }

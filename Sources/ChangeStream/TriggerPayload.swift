@@ -74,7 +74,9 @@ public enum TriggerPayload {
     layout.membersEnd = UInt16(closingBrace(payload, end: end))
 
     let names = Set(members.keys)
-    guard case .string(let table)? = members["table"], !table.isEmpty else { return .failure(.wrongType(member: "table")) }
+    guard case .string(let table)? = members["table"], !table.isEmpty else {
+      return .failure(.wrongType(member: "table"))
+    }
     guard case .string(let opText)? = members["op"] else { return .failure(.wrongType(member: "op")) }
     guard let operation = ChangeEvent.Operation(rawValue: opText) else { return .failure(.unknownOperation(opText)) }
     guard case .string? = members["mtime"] else { return .failure(.wrongType(member: "mtime")) }
@@ -134,8 +136,9 @@ public enum TriggerPayload {
   /// The offset of the object's closing brace, with whitespace before it skipped back over.
   private static func closingBrace(_ payload: [UInt8], end: Int) -> Int {
     var index = end - 1
-    while index > 0, payload[index - 1] == 0x20 || payload[index - 1] == 0x0A || payload[index - 1] == 0x0D
-      || payload[index - 1] == 0x09
+    while index > 0,
+      payload[index - 1] == 0x20 || payload[index - 1] == 0x0A || payload[index - 1] == 0x0D
+        || payload[index - 1] == 0x09
     {
       index -= 1
     }

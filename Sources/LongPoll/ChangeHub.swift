@@ -41,16 +41,15 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
   private let log: Log
 
   /// `ringByteBudget` bounds the ring's memory as `ringCapacity` bounds its
-  /// events; `maximumEventsScannedPerAnswer` bounds what one poll costs.
+  /// events.
   public init(
-    ringCapacity: Int, ringByteBudget: Int = .max, maximumEventsScannedPerAnswer: Int = 8192, log: Log,
+    ringCapacity: Int, ringByteBudget: Int = .max, log: Log,
     render: @escaping @Sendable (PollAnswer) -> Responder.Answer
   ) throws(SystemError) {
     lot = ConditionLock(
       Lot(
         machine: ParkingLot(
-          ringCapacity: ringCapacity, ringByteBudget: ringByteBudget,
-          maximumEventsScannedPerAnswer: maximumEventsScannedPerAnswer)))
+          ringCapacity: ringCapacity, ringByteBudget: ringByteBudget)))
     self.ringCapacity = ringCapacity
     hangUps = try Epoll()
     self.render = render

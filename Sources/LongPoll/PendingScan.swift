@@ -10,7 +10,7 @@ struct PendingScan: Sendable {
   let epoch: UInt64
   /// Events after this one are scanned.
   let after: UInt64
-  /// Events that the scan may still examine before the poll is answered.
+  /// What the scan may still cost before the poll is answered (``ParkingLot/scanBudget``).
   let budget: Int
   let maximumMatches: Int
 

@@ -16,11 +16,17 @@ extension ChangePoll {
     public var maximumFilterValueBytes: Int
     /// All of a poll's column names and values together, in bytes.
     public var maximumFilterBytes: Int
+    /// All of a poll's filters together (256 rows watched by key need 256).
+    public var maximumFilters: Int
+    /// A poll's body, in bytes: room for the most subscriptions and filters
+    /// allowed, and refused before it is parsed (parsing a megabyte costs a
+    /// worker more than answering the poll).
+    public var maximumBodyBytes: Int
 
     public init(
       maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55),
       maximumFiltersPerSubscription: Int = 16, maximumFilterColumnBytes: Int = 256, maximumFilterValueBytes: Int = 1024,
-      maximumFilterBytes: Int = 32 * 1024
+      maximumFilterBytes: Int = 32 * 1024, maximumFilters: Int = 1024, maximumBodyBytes: Int = 64 * 1024
     ) {
       self.maximumSubscriptions = maximumSubscriptions
       self.defaultTimeout = defaultTimeout
@@ -29,10 +35,12 @@ extension ChangePoll {
       self.maximumFilterColumnBytes = maximumFilterColumnBytes
       self.maximumFilterValueBytes = maximumFilterValueBytes
       self.maximumFilterBytes = maximumFilterBytes
+      self.maximumFilters = maximumFilters
+      self.maximumBodyBytes = maximumBodyBytes
     }
 
-    /// Refuses filters over the limits; `total` adds up a poll's filter bytes.
-    func check(_ filters: [String: String], total: inout Int) throws(APIError) {
+    /// Refuses filters over the limits; `total` adds up a poll's filter bytes, `count` its filters.
+    func check(_ filters: [String: String], total: inout Int, count: inout Int) throws(APIError) {
       guard filters.count <= maximumFiltersPerSubscription else {
         throw .badRequest("too_many_filters", "at most \(maximumFiltersPerSubscription) filters per subscription")
       }
@@ -40,9 +48,14 @@ extension ChangePoll {
         guard column.utf8.count <= maximumFilterColumnBytes, value.utf8.count <= maximumFilterValueBytes else {
           throw .badRequest(
             "filter_too_long",
-            "a filter's column name may have at most \(maximumFilterColumnBytes) bytes, its value \(maximumFilterValueBytes)")
+            "a filter's column name may have at most \(maximumFilterColumnBytes) bytes, its value \(maximumFilterValueBytes)"
+          )
         }
         total += column.utf8.count + value.utf8.count
+      }
+      count += filters.count
+      guard count <= maximumFilters else {
+        throw .badRequest("too_many_filters", "at most \(maximumFilters) filters per poll")
       }
       guard total <= maximumFilterBytes else {
         throw .badRequest("filters_too_large", "a poll's filters may have at most \(maximumFilterBytes) bytes in all")
@@ -54,6 +67,7 @@ extension ChangePoll {
   public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
     -> ChangePoll
   {
+    guard body.count <= limits.maximumBodyBytes else { throw .tooLarge(limit: limits.maximumBodyBytes) }
     let document: JSONValue
     do {
       document = try JSONParser.parse(body)
@@ -72,6 +86,7 @@ extension ChangePoll {
     }
     var subscriptions: [Subscription] = []
     var filterBytes = 0
+    var filterCount = 0
     for entry in list {
       guard case .string(let table)? = entry["table"] else {
         throw .badRequest("invalid_subscription", "each subscription needs a table name")
@@ -83,7 +98,8 @@ extension ChangePoll {
       case .object(let conditions)?:
         // Counted before anything is built from them.
         guard conditions.count <= limits.maximumFiltersPerSubscription else {
-          throw .badRequest("too_many_filters", "at most \(limits.maximumFiltersPerSubscription) filters per subscription")
+          throw .badRequest(
+            "too_many_filters", "at most \(limits.maximumFiltersPerSubscription) filters per subscription")
         }
         for (column, value) in conditions {
           guard let text = value.scalarText else {
@@ -94,7 +110,7 @@ extension ChangePoll {
       default:
         throw .badRequest("invalid_subscription", "where must be an object of column: value")
       }
-      try limits.check(filters, total: &filterBytes)
+      try limits.check(filters, total: &filterBytes, count: &filterCount)
       subscriptions.append(Subscription(table: table, filters: filters))
     }
     let timeoutText: String?
@@ -127,7 +143,8 @@ extension ChangePoll {
     guard let table else { throw .badRequest("invalid_poll", "the table parameter is required") }
     guard isKnownTable(table) else { throw .unknownTable(table) }
     var filterBytes = 0
-    try limits.check(filters, total: &filterBytes)
+    var filterCount = 0
+    try limits.check(filters, total: &filterBytes, count: &filterCount)
     let cursor = try parseCursor(cursorText.map { $0.isEmpty ? JSONValue.null : .string($0) })
     return ChangePoll(
       cursor: cursor, subscriptions: [Subscription(table: table, filters: filters)],

@@ -17,7 +17,10 @@ func rowEvent(_ seq: UInt64, table: String = "t", val: String = "v") -> ChangeEv
     #expect(ring.covers(after: 4) && ring.covers(after: 9))
     #expect(!ring.covers(after: 3) && !ring.covers(after: 10))
     let all = SubscriptionSet([Subscription(table: "t")])
-    #expect(ring.snapshot.scan(after: 4, for: all, budget: 100, maximumMatches: 100).matched.map(\.event.seq) == [5, 6, 7, 8, 9])
+    #expect(
+      ring.snapshot.scan(after: 4, for: all, budget: 100, maximumMatches: 100).matched.map(\.event.seq) == [
+        5, 6, 7, 8, 9,
+      ])
   }
 
   @Test func evictsByBytesAndSaysSoExactly() {

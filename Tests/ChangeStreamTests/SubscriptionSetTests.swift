@@ -38,7 +38,8 @@ import Testing
   }
 
   @Test func filtersCompareByText() {
-    let changed = event(#"{"table":"u","op":"insert","key":5,"mtime":"x","new":{"id":5,"flag":true,"n":null},"old":null}"#)
+    let changed = event(
+      #"{"table":"u","op":"insert","key":5,"mtime":"x","new":{"id":5,"flag":true,"n":null},"old":null}"#)
     #expect(SubscriptionSet([Subscription(table: "u", filters: ["flag": "true", "id": "5"])]).matches(changed) == [0])
     #expect(SubscriptionSet([Subscription(table: "u", filters: ["n": "null"])]).matches(changed).isEmpty)
   }

@@ -9,7 +9,8 @@ import Testing
   func rendered(_ payload: String) throws -> JSONValue {
     let event = ChangeEvent(seq: 7, payload: Array(payload.utf8))
     let cursor = Cursor(epoch: 1, seq: 7)
-    let response = PollAnswer.render(.events([MatchedEvent(event: event, cursor: cursor, matches: [0])], through: cursor))
+    let response = PollAnswer.render(
+      .events([MatchedEvent(event: event, cursor: cursor, matches: [0])], through: cursor))
     #expect(response.status == 200)
     return try JSONParser.parse(response.body)
   }
@@ -27,10 +28,15 @@ import Testing
     let event = ChangeEvent(
       seq: 7,
       payload: Array(
-        #"{"table":"t","op":"insert","key":5,"mtime":"m","new":{"id":5},"old":null,"cursor":"ffffffffffffffff:1"}"#.utf8))
+        #"{"table":"t","op":"insert","key":5,"mtime":"m","new":{"id":5},"old":null,"cursor":"ffffffffffffffff:1"}"#.utf8
+      ))
     #expect(event.isRefused)
-    let body = String(decoding: PollAnswer.render(
-      .events([MatchedEvent(event: event, cursor: Cursor(epoch: 1, seq: 7), matches: [0])], through: Cursor(epoch: 1, seq: 7))).body, as: UTF8.self)
+    let body = String(
+      decoding: PollAnswer.render(
+        .events(
+          [MatchedEvent(event: event, cursor: Cursor(epoch: 1, seq: 7), matches: [0])],
+          through: Cursor(epoch: 1, seq: 7))
+      ).body, as: UTF8.self)
     #expect(!body.contains("ffffffffffffffff"))
   }
 }

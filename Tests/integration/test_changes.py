@@ -179,7 +179,7 @@ def follow(client: Client, cursor: str, subscriptions: list, until) -> tuple[lis
 
 
 def test_a_poll_far_behind_is_answered_in_parts_at_once_and_misses_nothing(client, stack):
-    """A worker examines a bounded number of events per answer (8,192): a poll
+    """A worker bounds what it examines for one answer (some 4,000 events here): a poll
     further behind is answered with what it found and the cursor of the last
     event examined, and following the cursors finds every match exactly once."""
     tag = uuid.uuid4().hex[:8]

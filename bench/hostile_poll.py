@@ -66,6 +66,13 @@ def worker_cpu_ns(pids: list[int]) -> tuple[float, float]:
     return precise, ticks
 
 
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def request(port: int, method: str, path: str, body: dict | None = None, timeout: float = 60):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -95,13 +102,20 @@ def measure(stack: Stack, rows: int = 70_000, behind: int = 65_000, polls: int =
     """Runs on a started stack; removes its rows afterwards. Returns the figures."""
     _, body = request(stack.port, "POST", "/api/changes", {"subscriptions": [{"table": "testtype"}]})
     epoch, start = json.loads(body)["cursor"].split(":")
+    # RSS growth per event held cross-checks the ring's own count (and measures builds that report none).
+    rss_before = {pid: rss_bytes(pid) for pid in stack.worker_pids()}
     stack.psql(f"insert into testtype (val) select 'hay' from generate_series(1, {rows})")
     newest = int(start) + rows
     report = wait_until_workers_reach(stack, newest)
     # The stream may hold more than our rows (a start taken from a worker behind, or other writes).
     newest = min(int(w["cursor"].split(":")[1]) for w in report["workers"])
-    ring = [{"pid": w["pid"], "events": w.get("ring_events"), "bytes": w.get("ring_bytes")} for w in report["workers"]]
+    ring = [{"pid": w["pid"], "events": w.get("ring_events"), "bytes": w.get("ring_bytes"),
+             "rss_growth": rss_bytes(w["pid"]) - rss_before.get(w["pid"], 0)} for w in report["workers"]]
     for entry in ring:
+        held = entry["events"] or min(rows, 65_536)
+        entry["rss_growth_per_event"] = entry["rss_growth"] / held
+        log(f"worker {entry['pid']}: RSS grew {entry['rss_growth']:,} bytes = "
+            f"{entry['rss_growth_per_event']:,.0f} bytes per event held ({held:,})")
         per_event = entry["bytes"] / entry["events"] if entry["events"] and entry["bytes"] is not None else None
         entry["bytes_per_event"] = per_event
         log(f"worker {entry['pid']}: ring {entry['events']} events, {entry['bytes']} bytes"

@@ -12,6 +12,8 @@ GET_SHARE_OF_PGBENCH = 0.25
 # 10x what the original (Python) achieved at 16 connections.
 CRUD_FLOOR_16 = {"list": 8000, "post": 5100, "put": 5000}
 INTAKE_EVENTS_PER_S = 100_000
+# Issue 14: no single long-poll costs a worker more than this, whatever its cursor and subscriptions.
+HOSTILE_POLL_CPU_MS = 10.0
 TARGET_POLLS = 10_000
 
 
@@ -103,6 +105,13 @@ def targets(results: dict) -> list[dict]:
     else:
         check("notifyd intake >= 100,000 events/s", None if not intake else False,
               "not run" if not intake else "failed")
+    hostile = results.get("hostile")
+    if hostile and hostile.get("ok"):
+        worst = hostile["worst_ms"]
+        check("worker CPU per hostile poll <= 10 ms", worst <= HOSTILE_POLL_CPU_MS, f"worst {worst:.2f} ms")
+    else:
+        check("worker CPU per hostile poll <= 10 ms", None if not hostile else False,
+              "not run" if not hostile else "failed")
     return checks
 
 
@@ -111,7 +120,7 @@ def benchmark_errors(results: dict) -> list[str]:
     answer, a crash, a timeout), as opposed to missing a target: these fail
     the run."""
     errors = []
-    for name in ("latency", "intake", "slow"):
+    for name in ("latency", "intake", "slow", "hostile"):
         if results.get(name) and not results[name].get("ok"):
             errors.append(f"{name}: {results[name].get('errors')}")
     for name in ("fanout", "nchan"):
@@ -389,5 +398,19 @@ def render(results: dict, checks: list[dict]) -> str:
         w("|---|---|---|---|")
         w(f"| {slow['rss_start_mib']} / {slow['rss_peak_mib']} / {slow['rss_end_mib']} MiB | {ring} | "
           f"{slow['rss_bytes_per_held_event']} B | {slow['cutoffs']}, {slow['resets']} |")
+    hostile = results.get("hostile")
+    if hostile and hostile.get("ok"):
+        w("")
+        w(f"### hostile polls (bench/hostile_poll.py, {hostile['rows']:,} events, cursor {hostile['behind']:,} behind)")
+        w("")
+        w("| poll | worker CPU worst | median | answer |")
+        w("|---|---|---|---|")
+        for name, shape in hostile["shapes"].items():
+            w(f"| {name} | {shape['worst_ms']:.2f} ms | {shape['median_ms']:.2f} ms | {shape['statuses']} |")
+        w("")
+        per_event = [r["bytes_per_event"] for r in hostile["ring"] if r.get("bytes_per_event")]
+        w(f"Worst {hostile['worst_ms']:.2f} ms. Ring: "
+          + (", ".join(f"{r['events']:,} events in {r['bytes']:,} bytes" for r in hostile["ring"] if r.get("bytes"))
+             + f" = {max(per_event):,.0f} bytes per event" if per_event else "not reported by this build") + ".")
     w("")
     return "\n".join(out)

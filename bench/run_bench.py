@@ -21,6 +21,9 @@ section at the top of bench/RESULTS.md.
   intake   notifyd's intake of one 100,000-row transaction (notifyd_intake.py)
   slow     notifyd's RSS and ring bytes per event while 300,000 events flow to
            a subscriber that reads slowly (slow_subscriber.py)
+  hostile  worker CPU per hostile long-poll (a cursor 65,000 events old, 256
+           non-matching filters and other shapes) and the ring's bytes per
+           event (hostile_poll.py)
 
 How the stack is tuned here, as a deployment for 19,000 waiting browsers on
 this 2-core machine would be (the defaults of `make run` are unchanged):
@@ -64,7 +67,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from pbpstack import Stack, StackError, free_port  # noqa: E402
 
-BENCHMARKS = ("latency", "fanout", "nchan", "crud", "intake", "slow")
+BENCHMARKS = ("latency", "fanout", "nchan", "crud", "intake", "slow", "hostile")
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
 
 
@@ -405,6 +408,7 @@ def main() -> int:
     parser.add_argument("--intake-rows", type=int, default=100_000)
     parser.add_argument("--intake-rounds", type=int, default=3)
     parser.add_argument("--slow-rows", type=int, default=300_000, help="slow subscriber: events that flow")
+    parser.add_argument("--hostile-polls", type=int, default=10, help="hostile: polls per shape")
     parser.add_argument("--fcgi-workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--fcgi-threads", type=int, default=4)
     parser.add_argument("--loadgen-procs", type=int, default=2, help="fan-out: load generator processes")
@@ -576,6 +580,16 @@ def main() -> int:
                 results["slow"] = {"ok": False, "errors": [repr(error)]}
                 log(f"ERROR: slow subscriber: {error!r}")
             note_logs("slow", watch)
+
+        if "hostile" in selected:
+            import hostile_poll
+            watch = LogWatch(stack_logs(stack))
+            try:
+                results["hostile"] = {"ok": True, **hostile_poll.measure(stack, polls=args.hostile_polls, log=log)}
+            except Exception as error:  # reported, never hidden
+                results["hostile"] = {"ok": False, "errors": [repr(error)]}
+                log(f"ERROR: hostile polls: {error!r}")
+            note_logs("hostile", watch)
     except (StackError, BenchError, BenchTimeout, subprocess.SubprocessError, OSError) as error:
         failed = True
         results["problems"].append({"fatal": repr(error)})

@@ -1,72 +1,111 @@
 import JSON
 
-/// One row change as a worker keeps it: the payload the database trigger sent,
-/// parsed once so that every subscription can be tested against it.
+/// One row change as a worker keeps it: the payload exactly as the trigger
+/// sent it, once, with the offsets of what matching and answering need. Rows
+/// are not kept parsed: a filter compares a column's text found by its
+/// offsets, and an answer splices the payload's members as they are.
+///
+/// A payload that PBP's triggers could not have produced (see
+/// ``TriggerPayload``) keeps its place in the sequence but names no table and
+/// holds nothing: it matches no subscription and reaches no client.
 public struct ChangeEvent: Sequenced, Sendable {
-  public let seq: UInt64
-  public let table: String
-  public let op: String
-  public let key: JSONValue
-  public let newRow: JSONValue?
-  public let oldRow: JSONValue?
-  public let truncated: Bool
-  /// The payload's members after its opening brace, ready to be spliced into
-  /// a response object without serialising the rows again.
-  public let payloadMembers: Substring
+  public enum Operation: String, Sendable {
+    case insert, update, delete, truncate
+  }
 
-  /// Parses a trigger payload. A payload that is not a JSON object (only a
-  /// foreign NOTIFY on our channel can send one) keeps its place in the
-  /// sequence but names no table, so it matches no subscription.
+  public let seq: UInt64
+  /// Empty for a refused payload.
+  public let table: String
+  public let operation: Operation?
+  /// The row was too large for a NOTIFY: the event names only its key.
+  public let truncated: Bool
+  /// Why the payload was refused; nil for an event the triggers produced.
+  public let refusal: PayloadRefusal?
+  /// The trigger's text; empty for a refused payload.
+  let payload: [UInt8]
+  let layout: TriggerPayload.Layout
+  /// What the event holds in memory, allocations included (the ring's byte budget counts this).
+  public let retainedBytes: Int
+
   public init(seq: UInt64, payload: [UInt8]) {
     self.seq = seq
-    guard let value = try? JSONParser.parse(payload, maximumDepth: 64), case .object = value else {
+    switch TriggerPayload.validate(payload) {
+    case .success(let valid):
+      table = valid.table
+      operation = valid.operation
+      truncated = valid.truncated
+      refusal = nil
+      self.payload = payload
+      layout = valid.layout
+    case .failure(let reason):
       table = ""
-      op = ""
-      key = .null
-      newRow = nil
-      oldRow = nil
+      operation = nil
       truncated = false
-      payloadMembers = "}"
-      return
+      refusal = reason
+      self.payload = []
+      layout = TriggerPayload.Layout()
     }
-    table = value["table"]?.scalarText ?? ""
-    op = value["op"]?.scalarText ?? ""
-    key = value["key"] ?? .null
-    newRow = value["new"].flatMap { $0.isNull ? nil : $0 }
-    oldRow = value["old"].flatMap { $0.isNull ? nil : $0 }
-    truncated = value["truncated"] == .bool(true)
-    let text = String(decoding: payload, as: UTF8.self)
-    let trimmed = text.drop(while: { $0 != "{" }).dropFirst()
-    payloadMembers = trimmed
-  }
-}
-
-/// What one tab watches: a table, and optionally only rows whose columns equal
-/// given values.
-public struct Subscription: Hashable, Sendable {
-  public let table: String
-  /// Column name → the value's text (a query string has no types; `5` and `"5"` agree).
-  public let filters: [String: String]
-
-  public init(table: String, filters: [String: String] = [:]) {
-    self.table = table
-    self.filters = filters
+    retainedBytes = Self.retainedBytes(payload: self.payload, layout: layout, table: table)
   }
 
-  /// A row change matches when it is on the table and either its new or its
-  /// old row passes the filters (a row that leaves the filter is reported
-  /// too). A truncated event carries no rows to test and goes to every
-  /// subscription on its table; the client fetches the row. A TRUNCATE empties
-  /// every subscription's rows.
-  public func matches(_ event: ChangeEvent) -> Bool {
-    guard event.table == table else { return false }
-    if filters.isEmpty { return true }
-    if event.truncated || event.op == "truncate" { return true }
-    return passes(event.newRow) || passes(event.oldRow)
+  public var isRefused: Bool { refusal != nil }
+
+  public var op: String { operation?.rawValue ?? "" }
+
+  /// The payload's members (without its braces) to splice into an answer's
+  /// event object; empty for a refused payload.
+  public var answerMembers: ArraySlice<UInt8> {
+    payload[Int(layout.membersStart)..<Int(layout.membersEnd)]
   }
 
-  private func passes(_ row: JSONValue?) -> Bool {
-    guard let row else { return false }
-    return filters.allSatisfy { column, value in row[column]?.scalarText == value }
+  /// The row's key, parsed on demand (logs and tests; matching never needs it).
+  public var key: JSONValue {
+    guard let span = layout.key else { return .null }
+    return (try? JSONParser.parse(payload[Int(span.valueStart)..<Int(span.valueEnd)], maximumDepth: 64)) ?? .null
+  }
+
+  public var newColumns: ArraySlice<JSONMemberSpan> { layout.columns[..<Int(layout.newColumnCount)] }
+  public var oldColumns: ArraySlice<JSONMemberSpan> { layout.columns[Int(layout.newColumnCount)...] }
+  public var hasNewRow: Bool { layout.hasNewRow }
+  public var hasOldRow: Bool { layout.hasOldRow }
+
+  /// A column's name as text.
+  public func name(of column: JSONMemberSpan) -> String {
+    let bytes = payload[Int(column.nameStart)..<Int(column.nameEnd)]
+    if !column.nameIsEscaped { return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self) }
+    return (try? JSONParser.parse(bytes))?.scalarText ?? ""
+  }
+
+  /// The text a filter value is compared with (``JSON/JSONValue/scalarText``):
+  /// nil for null, objects and arrays, which no filter matches.
+  public func valueText(of column: JSONMemberSpan) -> String? {
+    let bytes = payload[Int(column.valueStart)..<Int(column.valueEnd)]
+    switch column.kind {
+    case .string: return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
+    case .number, .trueLiteral, .falseLiteral: return String(decoding: bytes, as: UTF8.self)
+    case .escapedString: return (try? JSONParser.parse(bytes))?.scalarText
+    case .null, .object, .array: return nil
+    }
+  }
+
+  /// A row of the payload (`new` or `old`) parsed on demand (tests).
+  public func row(new: Bool) -> JSONValue? {
+    guard new ? hasNewRow : hasOldRow else { return nil }
+    var members: [String: JSONValue] = [:]
+    for column in new ? newColumns : oldColumns {
+      let bytes = payload[Int(column.valueStart)..<Int(column.valueEnd)]
+      members[name(of: column)] = (try? JSONParser.parse(bytes, maximumDepth: 64)) ?? .null
+    }
+    return .object(members)
+  }
+
+  /// Heap blocks are counted with a 16-byte header and the array's own header (32 bytes).
+  private static func retainedBytes(payload: [UInt8], layout: TriggerPayload.Layout, table: String) -> Int {
+    var bytes = MemoryLayout<ChangeEvent>.stride
+    if payload.capacity > 0 { bytes += 48 + payload.capacity }
+    if layout.columns.capacity > 0 { bytes += 48 + layout.columns.capacity * MemoryLayout<JSONMemberSpan>.stride }
+    // Up to 15 bytes of UTF-8 live in the String itself.
+    if table.utf8.count > 15 { bytes += 48 + table.utf8.count }
+    return bytes
   }
 }

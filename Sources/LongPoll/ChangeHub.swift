@@ -40,10 +40,16 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
   private let render: @Sendable (PollAnswer) -> Responder.Answer
   private let log: Log
 
+  /// `ringByteBudget` bounds the ring's memory as `ringCapacity` bounds its
+  /// events.
   public init(
-    ringCapacity: Int, log: Log, render: @escaping @Sendable (PollAnswer) -> Responder.Answer
+    ringCapacity: Int, ringByteBudget: Int = .max, log: Log,
+    render: @escaping @Sendable (PollAnswer) -> Responder.Answer
   ) throws(SystemError) {
-    lot = ConditionLock(Lot(machine: ParkingLot(ringCapacity: ringCapacity)))
+    lot = ConditionLock(
+      Lot(
+        machine: ParkingLot(
+          ringCapacity: ringCapacity, ringByteBudget: ringByteBudget)))
     self.ringCapacity = ringCapacity
     hangUps = try Epoll()
     self.render = render
@@ -82,22 +88,41 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
     public let parked: Int
     public let eventsDelivered: UInt64
     public let current: Cursor?
+    public let ringEvents: Int
+    public let ringBytes: Int
+    public let payloadsRefused: UInt64
   }
 
   public var statistics: Statistics {
     lot.withLock {
       Statistics(
-        parked: $0.machine.parked.count, eventsDelivered: $0.machine.eventsDelivered, current: $0.machine.current)
+        parked: $0.machine.parked.count, eventsDelivered: $0.machine.eventsDelivered, current: $0.machine.current,
+        ringEvents: $0.machine.ring.count, ringBytes: $0.machine.ring.retainedBytes,
+        payloadsRefused: $0.machine.payloadsRefused)
     }
   }
 
-  /// Answers the poll now, or parks it. Returns at once either way.
+  /// Answers the poll now, or parks it. Returns once it is answered or parked.
+  ///
+  /// A poll behind the ring is scanned on a snapshot outside the lock (the
+  /// scan is bounded, but appends and other polls need not wait for it), then
+  /// settled under the lock, scanning again what was appended meanwhile.
   public func submit(_ poll: ChangePoll, responder: Responder) {
-    let immediate = lot.withLock { lot -> PollAnswer? in
-      switch lot.machine.poll(poll, now: MonotonicClock.now()) {
-      case .answer(let answer):
-        return answer
-      case .park(let id):
+    var decision = settle(responder) { $0.poll(poll, now: MonotonicClock.now()) }
+    while case .scan(let pending) = decision {
+      let result = pending.run()
+      decision = settle(responder) { $0.finishScan(pending, result, now: MonotonicClock.now()) }
+    }
+    if case .answer(let answer) = decision { responder.respond(render(answer)) }
+  }
+
+  /// Takes a decision under the lock; a parked poll's responder is kept there too.
+  private func settle(_ responder: Responder, _ decide: (inout ParkingLot) -> ParkingLot.PollDecision)
+    -> ParkingLot.PollDecision
+  {
+    lot.withLock { lot in
+      let decision = decide(&lot.machine)
+      if case .park(let id) = decision {
         lot.responders[id] = responder
         // Registered under the lock, so that no answer can close the socket first.
         // One-shot: a hang-up is reported once, even while the answer is being written.
@@ -106,10 +131,9 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
         } catch {
           log.warning("\(error)")
         }
-        return nil
       }
+      return decision
     }
-    if let immediate { responder.respond(render(immediate)) }
   }
 
   // MARK: From the stream follower

@@ -35,7 +35,7 @@ extension ParkingLot {
   /// watching the same table at the same cursor are the common case.)
   private struct AnswerKey: Hashable {
     let after: UInt64
-    let subscriptions: [Subscription]
+    let subscriptions: SubscriptionSet
   }
 
   /// New events, in sequence order, continuing the ring.
@@ -46,7 +46,10 @@ extension ParkingLot {
       return .gap(expected: previous.seq + 1, received: next.seq)
     }
     guard let epoch = stream.epoch else { return .appended(Deliveries()) }
-    for event in events { ring.append(event) }
+    for event in events {
+      ring.append(event)
+      if event.isRefused { payloadsRefused += 1 }
+    }
     var deliveries = Deliveries()
     var shared: [AnswerKey: (index: Int, eventCount: Int)?] = [:]
     for (id, poll) in parked {
@@ -73,7 +76,7 @@ extension ParkingLot {
   private mutating func reevaluateParked() -> Deliveries {
     var deliveries = Deliveries()
     for (id, poll) in parked {
-      if let answer = answerNow(poll, standing(of: poll.cursor)) {
+      if let answer = answerNow(standing(of: poll.cursor)) {
         parked[id] = nil
         deliveries.add(id, answer)
       }

@@ -15,6 +15,8 @@ struct ParkingLot: Sendable {
   enum PollDecision {
     case answer(PollAnswer)
     case park(PollID)
+    /// The events after the poll's cursor must be scanned first, outside the lock.
+    case scan(PendingScan)
   }
 
   struct Deadline: Comparable {
@@ -24,13 +26,22 @@ struct ParkingLot: Sendable {
   }
 
   var stream: StreamState = .unknown
-  var ring: ChangeRing<ChangeEvent>
+  var ring: EventRing
   var parked: [PollID: ChangePoll] = [:]
   private var deadlines = Heap<Deadline>()
   private var nextID: PollID = 1
   /// Events per answer at most; a client further behind comes straight back for the rest.
   let maximumEventsPerAnswer: Int
+  /// What examining events for one answer may cost at most, whatever the
+  /// poll's cursor and subscriptions (about one unit per event and column
+  /// looked up: ``SubscriptionSet/matches(_:work:)``): a poll that used it up
+  /// is answered with what it found and the cursor of the last event
+  /// examined, and comes straight back for the rest. This bounds the CPU of
+  /// one poll.
+  let scanBudget: Int
   var eventsDelivered: UInt64 = 0
+  /// Payloads refused because the triggers could not have produced them.
+  var payloadsRefused: UInt64 = 0
   /// Epochs this worker has seen end: a cursor of one of them must reset.
   var pastEpochs: Set<UInt64> = []
   /// Set when the worker shuts down: polls are answered at once from then on.
@@ -39,10 +50,19 @@ struct ParkingLot: Sendable {
   /// How long a cursor this worker cannot place yet may wait for the worker to catch up.
   static let graceForUnknownCursors: Duration = .seconds(1)
 
-  init(ringCapacity: Int, maximumEventsPerAnswer: Int = 1000) {
-    ring = ChangeRing(capacity: ringCapacity)
+  init(
+    ringCapacity: Int, ringByteBudget: Int = .max, maximumEventsPerAnswer: Int = 1000,
+    scanBudget: Int = ParkingLot.defaultScanBudget
+  ) {
+    ring = EventRing(capacity: ringCapacity, byteBudget: ringByteBudget)
     self.maximumEventsPerAnswer = maximumEventsPerAnswer
+    self.scanBudget = scanBudget
   }
+
+  /// About 4 ms of a worker's CPU on the 2-core development machine (some
+  /// 4,000 events of a three-column table), so that with the request's own
+  /// parsing no poll costs over 10 ms (bench/hostile_poll.py measures it).
+  static let defaultScanBudget = 16_384
 
   /// The newest position, which snapshot reads hand out as their cursor.
   var current: Cursor? { stream.epoch.map { Cursor(epoch: $0, seq: ring.newestSeq) } }
@@ -51,7 +71,51 @@ struct ParkingLot: Sendable {
 
   mutating func poll(_ poll: ChangePoll, now: Duration) -> PollDecision {
     let standing = standing(of: poll.cursor)
-    if let answer = answerNow(poll, standing) { return .answer(answer) }
+    if standing == .current, let cursor = poll.cursor, cursor.seq < ring.newestSeq {
+      return .scan(
+        PendingScan(
+          poll: poll, snapshot: ring.snapshot, epoch: cursor.epoch, after: cursor.seq,
+          budget: scanBudget, maximumMatches: maximumEventsPerAnswer))
+    }
+    if let answer = answerNow(standing) { return .answer(answer) }
+    return park(poll, standing, now: now)
+  }
+
+  /// Settles a poll with what its scan found: answered when it found events
+  /// or used its budget (the cursor then is the last event examined, so that
+  /// nothing unexamined is skipped); scanned again for the events appended
+  /// meanwhile; parked when it has seen everything.
+  mutating func finishScan(_ pending: PendingScan, _ result: RingScanResult, now: Duration) -> PollDecision {
+    // The ring was reset meanwhile (a new epoch): judge the poll afresh.
+    guard stream.epoch == pending.epoch, ring.generation == pending.snapshot.generation else {
+      return poll(pending.poll, now: now)
+    }
+    let through = Cursor(epoch: pending.epoch, seq: result.through)
+    if !result.matched.isEmpty {
+      let matched = result.matched.map {
+        MatchedEvent(event: $0.event, cursor: Cursor(epoch: pending.epoch, seq: $0.event.seq), matches: $0.matches)
+      }
+      eventsDelivered += UInt64(matched.count)
+      return .answer(.events(matched, through: through))
+    }
+    let budget = pending.budget - result.work
+    // Out of budget, or the ring moved past where the scan stopped: the
+    // client continues from there (and is told to reset if it must).
+    if budget <= 0 || result.through < pending.snapshot.newestSeq || !ring.covers(after: result.through) {
+      return .answer(.noEvents(cursor: through))
+    }
+    if result.through < ring.newestSeq {
+      return .scan(
+        PendingScan(
+          poll: pending.poll, snapshot: ring.snapshot, epoch: pending.epoch, after: result.through, budget: budget,
+          maximumMatches: maximumEventsPerAnswer))
+    }
+    var caughtUp = pending.poll
+    caughtUp.cursor = through
+    return park(caughtUp, .current, now: now)
+  }
+
+  private mutating func park(_ poll: ChangePoll, _ standing: Standing, now: Duration) -> PollDecision {
     if isDraining { return .answer(timeoutAnswer(poll)) }
     let id = nextID
     nextID += 1
@@ -89,22 +153,21 @@ struct ParkingLot: Sendable {
     guard let cursor else { return stream.isFollowing ? .fresh : .awaitingStream }
     if cursor.epoch == epoch {
       if cursor.seq > ring.newestSeq { return .notYetKnown }
-      return ring.events(after: cursor.seq) == nil ? .gone : .current
+      return ring.covers(after: cursor.seq) ? .current : .gone
     }
     return pastEpochs.contains(cursor.epoch) ? .gone : .notYetKnown
   }
 
-  /// The answer a poll gets without waiting, or nil when it must wait.
-  mutating func answerNow(_ poll: ChangePoll, _ standing: Standing) -> PollAnswer? {
+  /// The answer a poll gets without waiting or scanning, or nil when it must
+  /// wait. A `.current` poll has nothing to be answered with here: it is
+  /// scanned (``poll(_:now:)``), or, parked, it has been tested against every
+  /// event after its cursor.
+  func answerNow(_ standing: Standing) -> PollAnswer? {
     guard let current else { return nil }
     switch standing {
-    case .streamUnknown, .notYetKnown, .awaitingStream: return nil
+    case .streamUnknown, .notYetKnown, .awaitingStream, .current: return nil
     case .fresh: return .noEvents(cursor: current)
     case .gone: return .reset(current: current)
-    case .current:
-      let answer = matching(poll, in: ring.events(after: poll.cursor!.seq) ?? [], epoch: current.epoch)
-      if let answer { eventsDelivered += UInt64(answer.eventCount) }
-      return answer?.answer
     }
   }
 
@@ -113,12 +176,13 @@ struct ParkingLot: Sendable {
     let eventCount: Int
   }
 
-  /// The events among `events` that the poll's subscriptions match, or nil when none does.
+  /// The events among `events` (just appended) that the poll's subscriptions
+  /// match, or nil when none does.
   func matching(_ poll: ChangePoll, in events: some Collection<ChangeEvent>, epoch: UInt64) -> Match? {
     var matched: [MatchedEvent] = []
     var through = ring.newestSeq
     for event in events {
-      let matches = poll.subscriptions.indices.filter { poll.subscriptions[$0].matches(event) }
+      let matches = poll.subscriptions.matches(event)
       guard !matches.isEmpty else { continue }
       matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: event.seq), matches: matches))
       if matched.count == maximumEventsPerAnswer {

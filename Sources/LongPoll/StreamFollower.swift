@@ -50,6 +50,7 @@ public struct StreamFollower<Responder: PollResponder>: Sendable {
     var decoder = StreamFrameDecoder()
     var buffer = [UInt8](repeating: 0, count: 256 * 1024)
     var greeted = false
+    var refusals = RefusalLog()
     while true {
       let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
       if count < 0 && errno == EINTR { continue }
@@ -67,7 +68,11 @@ public struct StreamFollower<Responder: PollResponder>: Sendable {
             hub.streamStarted(at: from, resumed: resumed)
             log.info("following pbp-notifyd from \(from) (\(resumed ? "resumed" : "a fresh start"))")
           case .event(let seq, let payload) where greeted:
-            events.append(ChangeEvent(seq: seq, payload: payload))
+            let event = ChangeEvent(seq: seq, payload: payload)
+            if let refusal = event.refusal, let line = refusals.refused(refusal, seq: seq, now: MonotonicClock.now()) {
+              log.warning(line)
+            }
+            events.append(event)
           case .newEpoch(let current) where greeted:
             guard hub.append(events) else { return inconsistent() }
             events.removeAll()

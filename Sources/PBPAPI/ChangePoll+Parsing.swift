@@ -8,13 +8,58 @@ extension ChangePoll {
     public var maximumSubscriptions: Int
     public var defaultTimeout: Duration
     public var maximumTimeout: Duration
+    /// Filters (`where` members) one subscription may have: a row has few columns worth filtering on.
+    public var maximumFiltersPerSubscription: Int
+    /// The longest column name and filter value, in bytes. Generous for names (PostgreSQL's
+    /// have at most 63 bytes): a column that does not exist merely matches nothing.
+    public var maximumFilterColumnBytes: Int
+    public var maximumFilterValueBytes: Int
+    /// All of a poll's column names and values together, in bytes.
+    public var maximumFilterBytes: Int
+    /// All of a poll's filters together (256 rows watched by key need 256).
+    public var maximumFilters: Int
+    /// A poll's body, in bytes: room for the most subscriptions and filters
+    /// allowed, and refused before it is parsed (parsing a megabyte costs a
+    /// worker more than answering the poll).
+    public var maximumBodyBytes: Int
 
     public init(
-      maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55)
+      maximumSubscriptions: Int = 256, defaultTimeout: Duration = .seconds(25), maximumTimeout: Duration = .seconds(55),
+      maximumFiltersPerSubscription: Int = 16, maximumFilterColumnBytes: Int = 256, maximumFilterValueBytes: Int = 1024,
+      maximumFilterBytes: Int = 32 * 1024, maximumFilters: Int = 1024, maximumBodyBytes: Int = 64 * 1024
     ) {
       self.maximumSubscriptions = maximumSubscriptions
       self.defaultTimeout = defaultTimeout
       self.maximumTimeout = maximumTimeout
+      self.maximumFiltersPerSubscription = maximumFiltersPerSubscription
+      self.maximumFilterColumnBytes = maximumFilterColumnBytes
+      self.maximumFilterValueBytes = maximumFilterValueBytes
+      self.maximumFilterBytes = maximumFilterBytes
+      self.maximumFilters = maximumFilters
+      self.maximumBodyBytes = maximumBodyBytes
+    }
+
+    /// Refuses filters over the limits; `total` adds up a poll's filter bytes, `count` its filters.
+    func check(_ filters: [String: String], total: inout Int, count: inout Int) throws(APIError) {
+      guard filters.count <= maximumFiltersPerSubscription else {
+        throw .badRequest("too_many_filters", "at most \(maximumFiltersPerSubscription) filters per subscription")
+      }
+      for (column, value) in filters {
+        guard column.utf8.count <= maximumFilterColumnBytes, value.utf8.count <= maximumFilterValueBytes else {
+          throw .badRequest(
+            "filter_too_long",
+            "a filter's column name may have at most \(maximumFilterColumnBytes) bytes, its value \(maximumFilterValueBytes)"
+          )
+        }
+        total += column.utf8.count + value.utf8.count
+      }
+      count += filters.count
+      guard count <= maximumFilters else {
+        throw .badRequest("too_many_filters", "at most \(maximumFilters) filters per poll")
+      }
+      guard total <= maximumFilterBytes else {
+        throw .badRequest("filters_too_large", "a poll's filters may have at most \(maximumFilterBytes) bytes in all")
+      }
     }
   }
 
@@ -22,6 +67,7 @@ extension ChangePoll {
   public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
     -> ChangePoll
   {
+    guard body.count <= limits.maximumBodyBytes else { throw .tooLarge(limit: limits.maximumBodyBytes) }
     let document: JSONValue
     do {
       document = try JSONParser.parse(body)
@@ -39,6 +85,8 @@ extension ChangePoll {
       throw .badRequest("too_many_subscriptions", "at most \(limits.maximumSubscriptions) subscriptions per poll")
     }
     var subscriptions: [Subscription] = []
+    var filterBytes = 0
+    var filterCount = 0
     for entry in list {
       guard case .string(let table)? = entry["table"] else {
         throw .badRequest("invalid_subscription", "each subscription needs a table name")
@@ -48,6 +96,11 @@ extension ChangePoll {
       switch entry["where"] {
       case nil, .null?: break
       case .object(let conditions)?:
+        // Counted before anything is built from them.
+        guard conditions.count <= limits.maximumFiltersPerSubscription else {
+          throw .badRequest(
+            "too_many_filters", "at most \(limits.maximumFiltersPerSubscription) filters per subscription")
+        }
         for (column, value) in conditions {
           guard let text = value.scalarText else {
             throw .badRequest("invalid_subscription", "filter values must be strings, numbers or booleans")
@@ -57,6 +110,7 @@ extension ChangePoll {
       default:
         throw .badRequest("invalid_subscription", "where must be an object of column: value")
       }
+      try limits.check(filters, total: &filterBytes, count: &filterCount)
       subscriptions.append(Subscription(table: table, filters: filters))
     }
     let timeoutText: String?
@@ -88,6 +142,9 @@ extension ChangePoll {
     }
     guard let table else { throw .badRequest("invalid_poll", "the table parameter is required") }
     guard isKnownTable(table) else { throw .unknownTable(table) }
+    var filterBytes = 0
+    var filterCount = 0
+    try limits.check(filters, total: &filterBytes, count: &filterCount)
     let cursor = try parseCursor(cursorText.map { $0.isEmpty ? JSONValue.null : .string($0) })
     return ChangePoll(
       cursor: cursor, subscriptions: [Subscription(table: table, filters: filters)],

@@ -4,23 +4,34 @@ import LongPoll
 
 extension PollAnswer {
   /// The answer as the body of `/api/changes`: rendered by the hub once per
-  /// distinct answer, outside its lock. Each event's payload is spliced in as
-  /// the trigger wrote it (no second serialisation of its rows).
+  /// distinct answer, outside its lock. Each event's payload members are
+  /// spliced in as the trigger wrote them (no second serialisation of its
+  /// rows); the server's own members of each event come after them, so that even a member
+  /// of the same name could not stand in their place (a JSON reader keeps the
+  /// last), and the worker refuses payloads with members the triggers never
+  /// write anyway (``ChangeStream/TriggerPayload``).
   @Sendable public static func render(_ answer: PollAnswer) -> HTTPResponse {
     switch answer {
     case .events(let matched, let through):
-      var body = "{\"cursor\":\"\(through)\",\"events\":["
+      var body: [UInt8] = []
+      body.reserveCapacity(64 + matched.reduce(0) { $0 + $1.event.answerMembers.count + 64 })
+      // The answer's cursor first: simple readers (the load generator) take the first one.
+      body += Array("{\"cursor\":\"\(through)\",\"events\":[".utf8)
       for (offset, entry) in matched.enumerated() {
-        if offset > 0 { body += "," }
-        body += "{\"cursor\":\"\(entry.cursor)\",\"matches\":["
-        body += entry.matches.map(String.init).joined(separator: ",")
-        body += "]"
-        let members = entry.event.payloadMembers
-        if members.first != "}" { body += "," }
-        body += members
+        if offset > 0 { body.append(UInt8(ascii: ",")) }
+        body.append(UInt8(ascii: "{"))
+        let members = entry.event.answerMembers
+        if !members.isEmpty {
+          body += members
+          body.append(UInt8(ascii: ","))
+        }
+        body += Array("\"cursor\":\"\(entry.cursor)\",\"matches\":[".utf8)
+        body += Array(entry.matches.map(String.init).joined(separator: ",").utf8)
+        body += Array("]}".utf8)
       }
-      body += "]}"
-      return .json(200, body)
+      body += Array("]}".utf8)
+      return HTTPResponse(
+        status: 200, headers: [HeaderField(name: "Content-Type", value: "application/json")], body: body)
     case .noEvents(let cursor):
       return .json(200, "{\"cursor\":\"\(cursor)\",\"events\":[]}")
     case .reset(let current):

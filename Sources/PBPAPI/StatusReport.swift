@@ -18,6 +18,9 @@ struct StatusReport {
       $0.eventsDelivered += $1.eventsDelivered
       $0.requestsServed += $1.requestsServed
       $0.databaseConnections += $1.databaseConnections
+      $0.ringEvents += $1.ringEvents
+      $0.ringBytes += $1.ringBytes
+      $0.payloadsRefused += $1.payloadsRefused
     }
   }
 
@@ -25,7 +28,8 @@ struct StatusReport {
     func fields(_ status: WorkerStatus) -> String {
       "\"busy_threads\":\(status.busyThreads),\"parked_polls\":\(status.parkedPolls),"
         + "\"events_delivered\":\(status.eventsDelivered),\"requests\":\(status.requestsServed),"
-        + "\"database_connections\":\(status.databaseConnections)"
+        + "\"database_connections\":\(status.databaseConnections),\"ring_events\":\(status.ringEvents),"
+        + "\"ring_bytes\":\(status.ringBytes),\"payloads_refused\":\(status.payloadsRefused)"
     }
     let workerList = workers.map { worker in
       "{\"pid\":\(worker.pid),\(fields(worker)),\"cursor\":\(cursorJSON(worker))}"
@@ -52,6 +56,11 @@ struct StatusReport {
     metric("events_delivered_total", "counter", "Events written to long-poll answers.") { $0.eventsDelivered }
     metric("requests_total", "counter", "Requests accepted.") { $0.requestsServed }
     metric("database_connections", "gauge", "Open PostgreSQL connections.") { $0.databaseConnections }
+    metric("ring_events", "gauge", "Events in the worker's ring of recent changes.") { $0.ringEvents }
+    metric("ring_bytes", "gauge", "Bytes the worker's ring of recent changes holds.") { $0.ringBytes }
+    metric("payloads_refused_total", "counter", "Change payloads refused: PBP's triggers could not have sent them.") {
+      $0.payloadsRefused
+    }
     metric("stream_seq", "gauge", "Newest sequence number the worker has of the change stream.") { $0.seq }
     return HTTPResponse(
       status: 200, headers: [HeaderField(name: "Content-Type", value: "text/plain; version=0.0.4")],

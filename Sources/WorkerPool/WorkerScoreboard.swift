@@ -11,6 +11,10 @@ public struct WorkerScoreboard: Sendable {
     case pid, busyThreads, parkedPolls, eventsDelivered, requestsServed, databaseConnections, epoch, seq
     /// 1 once the worker's threads accept (a reload drains the old workers then).
     case accepting
+    /// The worker's ring of recent events: how many, and their bytes.
+    case ringEvents, ringBytes
+    /// Payloads the worker refused: the triggers could not have produced them.
+    case payloadsRefused
   }
 
   /// Counters per slot: a cache line, with room for more fields.
@@ -87,7 +91,8 @@ public struct WorkerScoreboard: Sendable {
         pid: Int32(truncatingIfNeeded: pid), busyThreads: load(slot, .busyThreads),
         parkedPolls: load(slot, .parkedPolls), eventsDelivered: load(slot, .eventsDelivered),
         requestsServed: load(slot, .requestsServed), databaseConnections: load(slot, .databaseConnections),
-        epoch: load(slot, .epoch), seq: load(slot, .seq))
+        epoch: load(slot, .epoch), seq: load(slot, .seq), ringEvents: load(slot, .ringEvents),
+        ringBytes: load(slot, .ringBytes), payloadsRefused: load(slot, .payloadsRefused))
     }
   }
 }
@@ -115,5 +120,11 @@ public struct ScoreboardSlot: Sendable {
     scoreboard.store(slot, .eventsDelivered, eventsDelivered)
     scoreboard.store(slot, .epoch, epoch)
     scoreboard.store(slot, .seq, seq)
+  }
+
+  public func publish(ringEvents: Int, ringBytes: Int, payloadsRefused: UInt64) {
+    scoreboard.store(slot, .ringEvents, UInt64(ringEvents))
+    scoreboard.store(slot, .ringBytes, UInt64(ringBytes))
+    scoreboard.store(slot, .payloadsRefused, payloadsRefused)
   }
 }

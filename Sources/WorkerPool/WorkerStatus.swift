@@ -8,10 +8,14 @@ public struct WorkerStatus: Equatable, Sendable {
   public var databaseConnections: UInt64
   public var epoch: UInt64
   public var seq: UInt64
+  public var ringEvents: UInt64
+  public var ringBytes: UInt64
+  public var payloadsRefused: UInt64
 
   public init(
     pid: Int32, busyThreads: UInt64 = 0, parkedPolls: UInt64 = 0, eventsDelivered: UInt64 = 0,
-    requestsServed: UInt64 = 0, databaseConnections: UInt64 = 0, epoch: UInt64 = 0, seq: UInt64 = 0
+    requestsServed: UInt64 = 0, databaseConnections: UInt64 = 0, epoch: UInt64 = 0, seq: UInt64 = 0,
+    ringEvents: UInt64 = 0, ringBytes: UInt64 = 0, payloadsRefused: UInt64 = 0
   ) {
     self.pid = pid
     self.busyThreads = busyThreads
@@ -21,5 +25,8 @@ public struct WorkerStatus: Equatable, Sendable {
     self.databaseConnections = databaseConnections
     self.epoch = epoch
     self.seq = seq
+    self.ringEvents = ringEvents
+    self.ringBytes = ringBytes
+    self.payloadsRefused = payloadsRefused
   }
 }

@@ -66,6 +66,9 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "Events each worker keeps to answer polls without asking notifyd.")
   var ringSize: Int = 65536
 
+  @Option(help: "Bytes each worker's ring may hold at most; the oldest events go first when it is full.")
+  var ringBytes: Int = 64 << 20
+
   @Option(help: "The largest request body accepted, in bytes.")
   var maxBodyBytes: Int = 1 << 20
 
@@ -106,8 +109,9 @@ struct FcgiCommand: ParsableCommand {
     guard pollTimeout >= 0, maxPollTimeout >= pollTimeout else {
       throw ValidationError("--poll-timeout must be between 0 and --max-poll-timeout")
     }
-    guard ringSize > 0, maxBodyBytes > 0, maxSubscriptions > 0, maxPageBytes > 0 else {
-      throw ValidationError("--ring-size, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
+    guard ringSize > 0, ringBytes > 0, maxBodyBytes > 0, maxSubscriptions > 0, maxPageBytes > 0 else {
+      throw ValidationError(
+        "--ring-size, --ring-bytes, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
     }
     guard !tableList.isEmpty else { throw ValidationError("--tables names no table") }
   }

@@ -24,7 +24,8 @@ struct WorkerProcess {
     }
     let hub: ChangeHub<ParkedRequest>
     do {
-      hub = try ChangeHub(ringCapacity: options.ringSize, log: log, render: PollAnswer.render)
+      hub = try ChangeHub(
+        ringCapacity: options.ringSize, ringByteBudget: options.ringBytes, log: log, render: PollAnswer.render)
     } catch {
       log.error("cannot start: \(error)")
       exit(1)
@@ -42,6 +43,9 @@ struct WorkerProcess {
           slot.publish(
             parkedPolls: statistics.parked, eventsDelivered: statistics.eventsDelivered,
             epoch: statistics.current?.epoch ?? 0, seq: statistics.current?.seq ?? 0)
+          slot.publish(
+            ringEvents: statistics.ringEvents, ringBytes: statistics.ringBytes,
+            payloadsRefused: statistics.payloadsRefused)
           usleep(100_000)
         }
       }

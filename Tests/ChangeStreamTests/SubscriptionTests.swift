@@ -5,7 +5,9 @@ import Testing
   func event(_ payload: String) -> ChangeEvent { ChangeEvent(seq: 1, payload: Array(payload.utf8)) }
 
   @Test func matchesTableAndFiltersOnOldAndNewRows() {
-    let update = event(#"{"table":"t","op":"update","key":5,"new":{"id":5,"val":"b"},"old":{"id":5,"val":"a"}}"#)
+    let update = event(
+      #"{"table":"t","op":"update","key":5,"mtime":"2024-01-01T00:00:00Z","new":{"id":5,"val":"b"},"old":{"id":5,"val":"a"}}"#
+    )
     #expect(Subscription(table: "t").matches(update))
     #expect(!Subscription(table: "u").matches(update))
     #expect(Subscription(table: "t", filters: ["id": "5"]).matches(update))
@@ -16,7 +18,7 @@ import Testing
   }
 
   @Test func aTruncatedEventGoesToEverySubscriptionOnItsTable() {
-    let truncated = event(#"{"table":"t","op":"insert","key":5,"truncated":true}"#)
+    let truncated = event(#"{"table":"t","op":"insert","key":5,"mtime":"2024-01-01T00:00:00Z","truncated":true}"#)
     #expect(truncated.truncated)
     #expect(Subscription(table: "t", filters: ["val": "x"]).matches(truncated))
     #expect(!Subscription(table: "u").matches(truncated))
@@ -30,7 +32,8 @@ import Testing
 
 @Suite struct TruncateTests {
   @Test func aTruncateReachesEverySubscriptionOnItsTable() {
-    let truncate = ChangeEvent(seq: 1, payload: Array(#"{"table":"t","op":"truncate","key":null}"#.utf8))
+    let truncate = ChangeEvent(
+      seq: 1, payload: Array(#"{"table":"t","op":"truncate","key":null,"mtime":"2024-01-01T00:00:00Z"}"#.utf8))
     #expect(Subscription(table: "t", filters: ["id": "5"]).matches(truncate))
     #expect(!Subscription(table: "u").matches(truncate))
   }

@@ -37,7 +37,20 @@ extension ParkingLot.AppendOutcome {
 
 func event(_ seq: UInt64, id: Int, table: String = "t") -> ChangeEvent {
   ChangeEvent(
-    seq: seq, payload: Array(#"{"table":"\#(table)","op":"insert","key":\#(id),"new":{"id":\#(id)},"old":null}"#.utf8))
+    seq: seq,
+    payload: Array(
+      #"{"table":"\#(table)","op":"insert","key":\#(id),"mtime":"2024-01-01T00:00:00Z","new":{"id":\#(id)},"old":null}"#
+        .utf8))
+}
+
+extension ParkingLot {
+  /// A poll decided as the hub decides it: its scans run (here, at once)
+  /// until it is answered or parked.
+  mutating func settle(_ poll: ChangePoll, now: Duration) -> PollDecision {
+    var decision = self.poll(poll, now: now)
+    while case .scan(let pending) = decision { decision = finishScan(pending, pending.run(), now: now) }
+    return decision
+  }
 }
 
 func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(table: "t")]) -> ChangePoll {
@@ -82,7 +95,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func pollsBeforeTheStreamIsKnownWaitThenGetAnswered() {
     var lot = ParkingLot(ringCapacity: 4)
-    let id = parkedID(lot.poll(poll(nil), now: .zero))
+    let id = parkedID(lot.settle(poll(nil), now: .zero))
     #expect(id != nil, "a poll must wait until the stream's position is known")
     let deliveries = lot.streamStarted(at: at(3), resumed: false)
     #expect(deliveries.seen.map(\.id) == [id])
@@ -91,17 +104,17 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func aWorkerThatNeverFollowedAnswersTimeoutsWithStreamUnavailable() {
     var lot = ParkingLot(ringCapacity: 4)
-    _ = lot.poll(poll(nil), now: .zero)
+    _ = lot.settle(poll(nil), now: .zero)
     #expect(lot.expire(now: .seconds(25)).seen.map(\.answer) == [.streamUnavailable])
   }
 
   @Test func pollsThatAgreeShareOneAnswerAndPollsThatDifferGetTheirOwn() {
     var lot = started()
     _ = lot.append([event(1, id: 1)])
-    for _ in 0..<3 { _ = lot.poll(poll(at(1)), now: .zero) }
+    for _ in 0..<3 { _ = lot.settle(poll(at(1)), now: .zero) }
     // An older cursor, parked because event 1 is not its row.
-    _ = lot.poll(poll(at(0), [Subscription(table: "t", filters: ["id": "2"])]), now: .zero)
-    _ = lot.poll(poll(at(1), [Subscription(table: "u"), Subscription(table: "t")]), now: .zero)
+    _ = lot.settle(poll(at(0), [Subscription(table: "t", filters: ["id": "2"])]), now: .zero)
+    _ = lot.settle(poll(at(1), [Subscription(table: "u"), Subscription(table: "t")]), now: .zero)
     let deliveries = lot.append([event(2, id: 2)]).deliveries!
     #expect(deliveries.recipients.count == 5)
     #expect(deliveries.answers.count == 3, "three polls agree: one answer for them, one each for the others")
@@ -113,7 +126,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func pollsLeavingTogetherWithNoEventsShareOneAnswer() {
     var lot = started()
-    for _ in 0..<3 { _ = lot.poll(poll(at(0), [Subscription(table: "other")]), now: .zero) }
+    for _ in 0..<3 { _ = lot.settle(poll(at(0), [Subscription(table: "other")]), now: .zero) }
     let expired = lot.expire(now: .seconds(25))
     #expect(expired.recipients.count == 3)
     #expect(expired.answers.count == 1)
@@ -122,8 +135,8 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func parkedPollsAreAnsweredByMatchingEventsOnly() {
     var lot = started()
-    let all = parkedID(lot.poll(poll(at(0)), now: .zero))
-    let rowTwo = parkedID(lot.poll(poll(at(0), [Subscription(table: "t", filters: ["id": "2"])]), now: .zero))
+    let all = parkedID(lot.settle(poll(at(0)), now: .zero))
+    let rowTwo = parkedID(lot.settle(poll(at(0), [Subscription(table: "t", filters: ["id": "2"])]), now: .zero))
     let first = lot.append([event(1, id: 1)]).deliveries!
     #expect(first.seen.map(\.id) == [all])
     #expect(lot.parked.count == 1)
@@ -134,7 +147,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func eventsThatDoNotContinueTheRingAreAGapAndChangeNothing() {
     var lot = started()
-    _ = lot.poll(poll(at(0)), now: .zero)
+    _ = lot.settle(poll(at(0)), now: .zero)
     guard case .gap(let expected, let received) = lot.append([event(2, id: 2)]) else {
       Issue.record("seq 2 after 0 skips one: a gap")
       return
@@ -157,17 +170,17 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
     _ = lot.streamStarted(at: at(0, epoch: epoch + 1), resumed: false)
     _ = lot.append((1...6).map { event(UInt64($0), id: $0) })
     let current = at(6, epoch: epoch + 1)
-    #expect(answer(lot.poll(poll(at(1, epoch: epoch + 1)), now: .zero)) == .reset(current))
-    #expect(answer(lot.poll(poll(at(6)), now: .zero)) == .reset(current))
+    #expect(answer(lot.settle(poll(at(1, epoch: epoch + 1)), now: .zero)) == .reset(current))
+    #expect(answer(lot.settle(poll(at(6)), now: .zero)) == .reset(current))
     #expect(
-      answer(lot.poll(poll(at(2, epoch: epoch + 1)), now: .zero))
+      answer(lot.settle(poll(at(2, epoch: epoch + 1)), now: .zero))
         == .events(keys: ["3", "4", "5", "6"], matches: [[0], [0], [0], [0]], through: current))
   }
 
   @Test func aCursorAheadOfThisWorkerWaitsBrieflyThenResets() {
     var lot = started()
-    #expect(parkedID(lot.poll(poll(at(3)), now: .zero)) != nil, "it may be from a worker that is ahead")
-    #expect(parkedID(lot.poll(poll(at(1, epoch: epoch + 7)), now: .zero)) != nil)
+    #expect(parkedID(lot.settle(poll(at(3)), now: .zero)) != nil, "it may be from a worker that is ahead")
+    #expect(parkedID(lot.settle(poll(at(1, epoch: epoch + 7)), now: .zero)) != nil)
     #expect(lot.expire(now: ParkingLot.graceForUnknownCursors - .milliseconds(1)).isEmpty)
     let expired = lot.expire(now: ParkingLot.graceForUnknownCursors)
     #expect(expired.seen.map(\.answer) == [.reset(at(0)), .reset(at(0))])
@@ -175,7 +188,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func aWorkerThatCatchesUpAnswersOnlyWhatTheCursorHasNotSeen() {
     var lot = started()
-    _ = lot.poll(poll(at(2)), now: .zero)
+    _ = lot.settle(poll(at(2)), now: .zero)
     #expect(lot.append([event(1, id: 1), event(2, id: 2)]).deliveries?.isEmpty == true)
     let deliveries = lot.append([event(3, id: 3)]).deliveries!
     #expect(deliveries.seen.map(\.answer) == [.events(keys: ["3"], matches: [[0]], through: at(3))])
@@ -183,7 +196,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func aPollInAnEpochNotYetReachedIsAnsweredWhenItsEventsCome() {
     var lot = started()
-    _ = lot.poll(poll(at(0, epoch: epoch + 1)), now: .zero)
+    _ = lot.settle(poll(at(0, epoch: epoch + 1)), now: .zero)
     #expect(lot.streamStarted(at: at(0, epoch: epoch + 1), resumed: false).isEmpty)
     let deliveries = lot.append([event(1, id: 1)]).deliveries!
     #expect(deliveries.seen.map(\.answer) == [.events(keys: ["1"], matches: [[0]], through: at(1, epoch: epoch + 1))])
@@ -191,7 +204,7 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
 
   @Test func aNewEpochResetsParkedPollsAndAResumedStreamKeepsThem() {
     var lot = started()
-    _ = lot.poll(poll(at(0)), now: .zero)
+    _ = lot.settle(poll(at(0)), now: .zero)
     #expect(lot.streamStarted(at: at(0), resumed: true).isEmpty)
     #expect(lot.parked.count == 1)
     let deliveries = lot.streamStarted(at: at(0, epoch: epoch + 1), resumed: false)
@@ -204,25 +217,25 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
     // position is the old epoch's, and a client handed it would be reset.
     var lot = started()
     lot.streamInterrupted()
-    #expect(parkedID(lot.poll(poll(nil), now: .zero)) != nil, "answered while the stream was away")
+    #expect(parkedID(lot.settle(poll(nil), now: .zero)) != nil, "answered while the stream was away")
     let next = at(5, epoch: epoch + 1)
     #expect(lot.streamStarted(at: next, resumed: false).seen.map(\.answer) == [.noEvents(next)])
 
     // The stream comes back where it was: answered at once.
     lot.streamInterrupted()
-    _ = lot.poll(poll(nil), now: .zero)
+    _ = lot.settle(poll(nil), now: .zero)
     #expect(lot.streamStarted(at: next, resumed: true).seen.map(\.answer) == [.noEvents(next)])
 
     // It stays away: after a short grace, the last known position.
     lot.streamInterrupted()
-    _ = lot.poll(poll(nil), now: .zero)
+    _ = lot.settle(poll(nil), now: .zero)
     #expect(lot.expire(now: .milliseconds(999)).isEmpty)
     #expect(lot.expire(now: ParkingLot.graceForUnknownCursors).seen.map(\.answer) == [.noEvents(next)])
   }
 
   @Test func timeoutsAnswerWithTheNewestCursorAndNoEvents() {
     var lot = started()
-    _ = lot.poll(poll(at(0), [Subscription(table: "other")]), now: .zero)
+    _ = lot.settle(poll(at(0), [Subscription(table: "other")]), now: .zero)
     _ = lot.append([event(1, id: 1)])
     #expect(lot.expire(now: .seconds(24)).isEmpty)
     #expect(lot.expire(now: .seconds(25)).seen.map(\.answer) == [.noEvents(at(1))])
@@ -232,28 +245,28 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
     // Ring of 4: six events the poll does not match pass while it waits.
     var lot = started()
     let other = [Subscription(table: "other")]
-    _ = lot.poll(poll(at(0), other), now: .zero)
-    _ = lot.poll(poll(at(0), other), now: .seconds(1))
+    _ = lot.settle(poll(at(0), other), now: .zero)
+    _ = lot.settle(poll(at(0), other), now: .seconds(1))
     #expect(lot.append((1...6).map { event(UInt64($0), id: $0) }).deliveries?.isEmpty == true)
     #expect(lot.expire(now: .seconds(25)).seen.map(\.answer) == [.noEvents(at(6))])
     #expect(lot.releaseAll().seen.map(\.answer) == [.noEvents(at(6))])
     #expect(lot.parked.isEmpty)
     // A poll that arrives with that old cursor now has missed events.
-    #expect(answer(lot.poll(poll(at(0), other), now: .seconds(30))) == .reset(at(6)))
+    #expect(answer(lot.settle(poll(at(0), other), now: .seconds(30))) == .reset(at(6)))
   }
 
   @Test func abandonedPollsLeaveAndDrainingAnswersAtOnce() {
     var lot = started()
-    let id = parkedID(lot.poll(poll(at(0)), now: .zero))!
+    let id = parkedID(lot.settle(poll(at(0)), now: .zero))!
     let first = lot.abandon(id: id)
     let second = lot.abandon(id: id)
     #expect(first)
     #expect(!second, "gone already")
     #expect(lot.parked.isEmpty)
     #expect(lot.expire(now: .seconds(100)).isEmpty, "an abandoned poll's deadline is void")
-    _ = lot.poll(poll(at(0)), now: .zero)
+    _ = lot.settle(poll(at(0)), now: .zero)
     #expect(lot.releaseAll().recipients.count == 1)
-    #expect(answer(lot.poll(poll(at(0)), now: .zero)) == .noEvents(at(0)), "a draining worker parks nothing")
+    #expect(answer(lot.settle(poll(at(0)), now: .zero)) == .noEvents(at(0)), "a draining worker parks nothing")
   }
 
   @Test func answersAreCappedAndTheCursorStopsAtTheLastIncluded() {
@@ -261,6 +274,6 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
     _ = lot.streamStarted(at: at(0), resumed: false)
     _ = lot.append((1...5).map { event(UInt64($0), id: $0) })
     #expect(
-      answer(lot.poll(poll(at(0)), now: .zero)) == .events(keys: ["1", "2"], matches: [[0], [0]], through: at(2)))
+      answer(lot.settle(poll(at(0)), now: .zero)) == .events(keys: ["1", "2"], matches: [[0], [0]], through: at(2)))
   }
 }

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from conftest import Client, WaitingPoll, caught_up_cursor
+from conftest import Client, WaitingPoll, caught_up_cursor, wait_for
 
 
 def snapshot_cursor(client: Client) -> str:
@@ -158,6 +158,77 @@ def test_a_row_too_large_for_notify_arrives_truncated(client, stack):
     assert event["truncated"] is True and event["key"] == row_id and "new" not in event
     fetched = client.get(f"/api/testtype/{row_id}").json()
     assert len(fetched["val"]) == 100000
+
+
+def follow(client: Client, cursor: str, subscriptions: list, until) -> tuple[list, list]:
+    """Polls from `cursor` on, following each answer's cursor, until an event
+    satisfies `until`; returns the events and (cursor seq, event count) per answer."""
+    events, answers = [], []
+    while True:
+        response = client.post("/api/changes", {"cursor": cursor, "subscriptions": subscriptions, "timeout": 20},
+                               timeout=30)
+        assert response.status == 200, response
+        body = response.json()
+        assert seq(body["cursor"]) > seq(cursor), "every answer moves the cursor forward"
+        events += body["events"]
+        answers.append((seq(body["cursor"]), len(body["events"])))
+        cursor = body["cursor"]
+        if any(until(event) for event in body["events"]):
+            return events, answers
+        assert len(answers) < 100, answers
+
+
+def test_a_poll_far_behind_is_answered_in_parts_at_once_and_misses_nothing(client, stack):
+    """A worker bounds what it examines for one answer (some 4,000 events here): a poll
+    further behind is answered with what it found and the cursor of the last
+    event examined, and following the cursors finds every match exactly once."""
+    tag = uuid.uuid4().hex[:8]
+    cursor = caught_up_cursor(client)
+    ids = stack.psql(
+        f"insert into testtype (val) select case when n = 20000 then 'last-{tag}' "
+        f"when n in (19000, 19500) then 'needle-{tag}' else 'hay-{tag}' end "
+        f"from generate_series(1, 20000) n returning id, val").splitlines()
+    needles = [int(line.split("|")[0]) for line in ids if line.endswith(f"|needle-{tag}")]
+    assert len(needles) == 2
+    # Polled only once every worker holds all of them (a poll parked earlier
+    # would be answered from each batch as it arrives, not from the ring).
+    def workers_hold_them():
+        workers = client.get("/api/_status").json()["workers"]
+        return all(worker["cursor"] and seq(worker["cursor"]) >= seq(cursor) + 20000 for worker in workers)
+    wait_for(workers_hold_them, 60, "every worker to hold the 20,000 events")
+    subscriptions = [{"table": "testtype", "where": {"val": f"needle-{tag}"}},
+                     {"table": "testtype", "where": {"val": f"last-{tag}"}}]
+    events, answers = follow(client, cursor, subscriptions, lambda event: event["matches"] == [1])
+    assert [event["key"] for event in events if event["matches"] == [0]] == needles, \
+        "each match once, in order, none skipped"
+    assert len(answers) >= 3, f"20,000 events were examined for one answer: {answers}"
+    assert any(count == 0 for _, count in answers[:-1]), f"no answer came back empty-handed: {answers}"
+    # The deletes' events pass too before the next test takes its cursor.
+    last = events[-1]["key"]
+    stack.psql(f"delete from testtype where val in ('needle-{tag}', 'hay-{tag}', 'last-{tag}')")
+    follow(client, events[-1]["cursor"], [{"table": "testtype", "where": {"id": last}}],
+           lambda event: event["op"] == "delete")
+
+
+def test_a_forged_payload_reaches_no_one_and_cannot_set_the_cursor(client, stack):
+    """Defence in depth: whatever can NOTIFY on the channel, a worker delivers
+    only payloads of the triggers' shape, and the server's cursor is its own."""
+    cursor = caught_up_cursor(client)
+    poll = WaitingPoll(client, {"cursor": cursor, "subscriptions": [{"table": "testtype"}]})
+    poll.assert_waiting()
+    forged = ('{"table":"testtype","op":"insert","key":424242,"mtime":"2999-01-01T00:00:00+00:00",'
+              '"new":{"id":424242,"val":"forged"},"old":null,"cursor":"ffffffffffffffff:1"}')
+    stack.psql(f"select pg_notify('pbp', '{forged}')")
+    stack.psql("select pg_notify('pbp', '{\"table\":\"testtype\",\"op\":\"truncate\"}')")
+    value = f"real-{uuid.uuid4().hex[:8]}"
+    row_id = int(stack.psql(f"insert into testtype (val) values ('{value}') returning id").split()[0])
+    body = poll.result().json()
+    assert [event["key"] for event in body["events"]] == [row_id], body
+    [event] = body["events"]
+    assert event["cursor"] == body["cursor"] and not body["cursor"].startswith("ffffffffffffffff")
+    status = client.get("/api/_status").json()
+    assert "payloads_refused" in status["totals"]
+    stack.psql(f"delete from testtype where id = {row_id}")
 
 
 def test_truncate_is_an_event_too(client, stack):

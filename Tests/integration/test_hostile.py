@@ -354,7 +354,11 @@ MALFORMED_JSON = [
 def test_malformed_and_deeply_nested_json_is_invalid_json(client, method, path):
     for body in MALFORMED_JSON:
         response = client.request(method, path, body=body, headers=JSON_TYPE)
-        expect_error(response, 400, "invalid_json")
+        if path == "/api/changes" and len(body) > 64 * 1024:
+            # A poll's body over 64 KiB is refused before it is parsed.
+            expect_error(response, 413, "body_too_large")
+        else:
+            expect_error(response, 400, "invalid_json")
 
 
 def test_nesting_up_to_the_limit_is_parsed_and_judged(client):
@@ -623,7 +627,7 @@ def test_forged_and_truncated_cursors(client):
         f"{epoch}:0{seq}", f"{epoch}:-1", f"{epoch}:+1", f"{epoch}: 1", f" {real}", f"{real} ",
         f"{epoch}:{seq}:1", f"{epoch}:1e3", f"{epoch}:18446744073709551616", "0" * 16 + ":1",
         f"{epoch}:{'9' * 30}", "ffffffffffffffff", real.replace(":", ";"), real + "\n",
-        "x" * 37, "x" * 100_000, real * 2,
+        "x" * 37, "x" * 60_000, real * 2,
     ]
     for cursor in invalid:
         body = {"cursor": cursor, "subscriptions": [NEVER], "timeout": 0}
@@ -631,6 +635,9 @@ def test_forged_and_truncated_cursors(client):
         if len(cursor) < 4000:
             expect_error(client.get(f"/api/changes?table=testtype&cursor={q(cursor)}&timeout=0", timeout=10),
                          400, "invalid_cursor")
+    # A poll's body over 64 KiB is refused before it is parsed.
+    expect_error(client.post("/api/changes", {"cursor": "x" * 100_000, "subscriptions": [NEVER]}, timeout=10),
+                 413, "body_too_large")
     # Well formed but never issued: the client is told to reset, with the newest cursor.
     other_epoch = ("1" if epoch[0] != "1" else "2") + epoch[1:]
     for cursor in [f"{epoch}:18446744073709551615", f"{epoch}:{int(seq) + 10_000_000}", f"{other_epoch}:{seq}",
@@ -644,13 +651,26 @@ def test_forged_and_truncated_cursors(client):
 
 def test_thousands_of_subscriptions_in_one_poll(client):
     expect_error(client.post("/api/changes", {"subscriptions": [NEVER] * 257}), 400, "too_many_subscriptions")
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype"}] * 1_000}),
+                 400, "too_many_subscriptions")
+    # A poll's body is capped (64 KiB) before it is parsed: parsing costs more than answering.
     expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype"}] * 40_000}),
-                 400, "too_many_subscriptions")
+                 413, "body_too_large")
     expect_error(client.post("/api/changes", {"subscriptions": [{"table": "nope"}] * 40_000}),
-                 400, "too_many_subscriptions")
-    # One subscription with thousands of filters is one subscription.
+                 413, "body_too_large")
+    # Filters are bounded too: in number per subscription, in bytes per name and value, and in all.
     many_filters = {f"col{n}": n for n in range(20_000)}
-    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": many_filters}]})
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": many_filters}]}),
+                 413, "body_too_large")
+    expect_error(client.post("/api/changes", {"subscriptions": [
+        {"table": "testtype", "where": {f"col{n}": n for n in range(17)}}]}), 400, "too_many_filters")
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": {"c" * 257: 1}}]}),
+                 400, "filter_too_long")
+    expect_error(client.get("/api/changes?table=testtype&where.val=" + "v" * 1025), 400, "filter_too_long")
+    big = [{"table": "testtype", "where": {"val": "v" * 1000, "c": "w" * 1000}} for _ in range(20)]
+    expect_error(client.post("/api/changes", {"subscriptions": big}), 400, "filters_too_large")
+    most = {f"c{n}": "v" * 1000 for n in range(16)}
+    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": most}], "timeout": 0})
     assert response.status == 200, response
 
     # The most allowed, parked, and answered with the indexes of all that match.
@@ -970,6 +990,16 @@ def test_floods_of_polls_that_connect_and_vanish(stack, client):
 
 
 # -- the operators' endpoints --------------------------------------------------------------------
+
+def test_status_and_metrics_report_each_workers_ring(stack, client):
+    report = status(client)
+    for entry in [*report["workers"], report["totals"]]:
+        assert entry["ring_events"] > 0 and entry["ring_bytes"] > entry["ring_events"] * 100, entry
+        assert entry["payloads_refused"] >= 0
+    metrics = client.get("/api/_metrics").body.decode()
+    for name in ["pbp_ring_events", "pbp_ring_bytes", "pbp_payloads_refused_total"]:
+        assert f"# TYPE {name} " in metrics and f"\n{name}{{pid=" in metrics, name
+
 
 def test_status_and_metrics_answer_loopback_clients_only(stack, client):
     assert client.get("/api/_status").status == 200

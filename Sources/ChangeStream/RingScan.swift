@@ -1,0 +1,77 @@
+/// What a scan of a ``RingSnapshot`` for one poll's subscriptions found.
+public struct RingScanResult: Sendable {
+  /// The events matched, in order, each with the indices of the subscriptions it matched.
+  public var matched: [(event: ChangeEvent, matches: [Int])] = []
+  /// Every event up to this one was considered: the cursor a client may
+  /// continue from. The snapshot's newest unless the scan stopped early.
+  public var through: UInt64
+  /// Events of the subscriptions' tables examined.
+  public var examined = 0
+  /// What examining them cost, in the units of ``SubscriptionSet/matches(_:work:)``.
+  public var work = 0
+}
+
+extension RingSnapshot {
+  /// The events after `seq` that `subscriptions` match, visiting only the
+  /// events of their tables: examining stops once it has cost `budget` (in
+  /// the units of ``SubscriptionSet/matches(_:work:)``, about one per event
+  /// and column) or `maximumMatches` were collected; `through` says where the
+  /// scan stopped, never past an event it did not examine.
+  ///
+  /// `seq` must be covered by the snapshot (the ring said so when it was taken).
+  public func scan(
+    after seq: UInt64, for subscriptions: SubscriptionSet, budget: Int, maximumMatches: Int
+  ) -> RingScanResult {
+    precondition(seq + 1 >= oldestSeq && seq <= newestSeq, "the snapshot holds every event after the position")
+    var result = RingScanResult(through: newestSeq)
+    /// False when the scan stops at `event`: its budget or its answer is full.
+    func examine(_ event: ChangeEvent) -> Bool {
+      result.examined += 1
+      let matches = subscriptions.matches(event, work: &result.work)
+      if !matches.isEmpty { result.matched.append((event, matches)) }
+      guard result.work < budget, result.matched.count < maximumMatches else {
+        result.through = event.seq
+        return false
+      }
+      return true
+    }
+    for chunk in sealed[firstChunk(after: seq)...] {
+      let start = seq >= chunk.firstSeq ? Int(seq - chunk.firstSeq) + 1 : 0
+      for offset in offsets(in: chunk, from: start, tables: subscriptions.tableNames) {
+        guard examine(chunk.events[offset]) else { return result }
+      }
+    }
+    for event in tail where event.seq > seq && subscriptions.watches(table: event.table) {
+      guard examine(event) else { return result }
+    }
+    return result
+  }
+
+  /// The index of the first chunk holding an event after `seq` (binary search: chunks are in order).
+  private func firstChunk(after seq: UInt64) -> Int {
+    var low = 0
+    var high = sealed.count
+    while low < high {
+      let middle = (low + high) / 2
+      if sealed[middle].lastSeq <= seq { low = middle + 1 } else { high = middle }
+    }
+    return low
+  }
+
+  /// The offsets, in order, of the chunk's events on `tables` from `start` on.
+  private func offsets(in chunk: EventChunk, from start: Int, tables: [String]) -> [Int] {
+    var offsets: [Int] = []
+    for table in tables {
+      guard let ofTable = chunk.offsetsByTable[table] else { continue }
+      var low = 0
+      var high = ofTable.count
+      while low < high {
+        let middle = (low + high) / 2
+        if Int(ofTable[middle]) < start { low = middle + 1 } else { high = middle }
+      }
+      offsets += ofTable[low...].lazy.map(Int.init)
+    }
+    if tables.count > 1 { offsets.sort() }
+    return offsets
+  }
+}

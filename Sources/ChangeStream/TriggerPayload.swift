@@ -1,0 +1,147 @@
+import JSON
+
+/// Why a payload on the channel is not one PBP's triggers produce. Anyone who
+/// can NOTIFY on the channel can send anything; only payloads of the
+/// triggers' exact shape reach clients (their members are spliced into the
+/// answers, so an extra member such as `cursor` must never get through).
+public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+  case notJSON(JSONParseError)
+  case notAnObject
+  case duplicateMember(String)
+  /// The members are not one of the triggers' sets.
+  case unexpectedMembers([String])
+  case wrongType(member: String)
+  case unknownOperation(String)
+
+  public var description: String {
+    switch self {
+    case .notJSON(let error): "not JSON: \(error)"
+    case .notAnObject: "not a JSON object"
+    case .duplicateMember(let name): "member \(name) given twice"
+    case .unexpectedMembers(let names): "members \(names.joined(separator: ", ")) are not a trigger's"
+    case .wrongType(let member): "member \(member) has the wrong type"
+    case .unknownOperation(let op): "unknown op \(op)"
+    }
+  }
+}
+
+/// The shapes `pbp_notify()` and `pbp_notify_truncate()` (sql/01-pbp.sql)
+/// produce, and nothing else:
+/// - a row change: `table`, `op` (insert, update or delete), `key`, `mtime`,
+///   `new` and `old` (each an object, or null where the op has no such row);
+/// - a row too large for a NOTIFY: `table`, `op`, `key`, `mtime`, `truncated: true`;
+/// - a TRUNCATE: `table`, `op: "truncate"`, `key: null`, `mtime`.
+public enum TriggerPayload {
+  /// Where the parts of a valid payload are, as offsets into it.
+  struct Layout: Sendable {
+    var membersStart: UInt16 = 0
+    var membersEnd: UInt16 = 0
+    var key: JSONMemberSpan?
+    /// The new row's columns, then the old row's.
+    var columns: [JSONMemberSpan] = []
+    var newColumnCount: UInt16 = 0
+    var hasNewRow = false
+    var hasOldRow = false
+  }
+
+  struct Valid {
+    let table: String
+    let operation: ChangeEvent.Operation
+    let truncated: Bool
+    let layout: Layout
+  }
+
+  private static let rowChange: Set<String> = ["table", "op", "key", "mtime", "new", "old"]
+  private static let truncatedRow: Set<String> = ["table", "op", "key", "mtime", "truncated"]
+  private static let truncate: Set<String> = ["table", "op", "key", "mtime"]
+
+  static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
+    let value: JSONValue
+    do {
+      value = try JSONParser.parse(payload, maximumDepth: 64)
+    } catch {
+      return .failure(.notJSON(error))
+    }
+    guard case .object(let members) = value else { return .failure(.notAnObject) }
+    // The parser keeps the last of two equal names; the text is scanned for them.
+    let start = JSONMemberScanner.skipWhitespace(payload, 0)
+    let (spans, end) = JSONMemberScanner.members(of: payload, objectAt: start)
+    guard spans.count == members.count else {
+      return .failure(.duplicateMember(duplicate(in: spans, of: payload) ?? "?"))
+    }
+    var layout = Layout()
+    layout.membersStart = UInt16(JSONMemberScanner.skipWhitespace(payload, start + 1))
+    layout.membersEnd = UInt16(closingBrace(payload, end: end))
+
+    let names = Set(members.keys)
+    guard case .string(let table)? = members["table"], !table.isEmpty else {
+      return .failure(.wrongType(member: "table"))
+    }
+    guard case .string(let opText)? = members["op"] else { return .failure(.wrongType(member: "op")) }
+    guard let operation = ChangeEvent.Operation(rawValue: opText) else { return .failure(.unknownOperation(opText)) }
+    guard case .string? = members["mtime"] else { return .failure(.wrongType(member: "mtime")) }
+    let key = members["key"]
+    layout.key = spans.first { name(of: $0, in: payload) == "key" }
+    var truncated = false
+    switch (operation, names) {
+    case (.truncate, truncate):
+      guard key == .null else { return .failure(.wrongType(member: "key")) }
+    case (.insert, truncatedRow), (.update, truncatedRow), (.delete, truncatedRow):
+      guard members["truncated"] == .bool(true) else { return .failure(.wrongType(member: "truncated")) }
+      guard key != .null else { return .failure(.wrongType(member: "key")) }
+      truncated = true
+    case (.insert, rowChange), (.update, rowChange), (.delete, rowChange):
+      guard key != .null else { return .failure(.wrongType(member: "key")) }
+      let needsNew = operation != .delete
+      let needsOld = operation != .insert
+      for (member, needed) in [("new", needsNew), ("old", needsOld)] {
+        switch members[member] {
+        case .object?: guard needed else { return .failure(.wrongType(member: member)) }
+        case .null?: guard !needed else { return .failure(.wrongType(member: member)) }
+        default: return .failure(.wrongType(member: member))
+        }
+      }
+      for member in ["new", "old"] {
+        guard let span = spans.first(where: { name(of: $0, in: payload) == member }), span.kind == .object else {
+          continue
+        }
+        let row = JSONMemberScanner.members(of: payload, objectAt: Int(span.valueStart)).members
+        if let twice = duplicate(in: row, of: payload) { return .failure(.duplicateMember("\(member).\(twice)")) }
+        layout.columns += row
+        if member == "new" {
+          layout.newColumnCount = UInt16(row.count)
+          layout.hasNewRow = true
+        } else {
+          layout.hasOldRow = true
+        }
+      }
+    default:
+      return .failure(.unexpectedMembers(names.sorted()))
+    }
+    return .success(Valid(table: table, operation: operation, truncated: truncated, layout: layout))
+  }
+
+  private static func name(of span: JSONMemberSpan, in payload: [UInt8]) -> String {
+    let bytes = payload[Int(span.nameStart)..<Int(span.nameEnd)]
+    if !span.nameIsEscaped { return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self) }
+    return (try? JSONParser.parse(bytes))?.scalarText ?? ""
+  }
+
+  private static func duplicate(in spans: [JSONMemberSpan], of payload: [UInt8]) -> String? {
+    var seen: Set<String> = []
+    for span in spans where !seen.insert(name(of: span, in: payload)).inserted { return name(of: span, in: payload) }
+    return nil
+  }
+
+  /// The offset of the object's closing brace, with whitespace before it skipped back over.
+  private static func closingBrace(_ payload: [UInt8], end: Int) -> Int {
+    var index = end - 1
+    while index > 0,
+      payload[index - 1] == 0x20 || payload[index - 1] == 0x0A || payload[index - 1] == 0x0D
+        || payload[index - 1] == 0x09
+    {
+      index -= 1
+    }
+    return index
+  }
+}

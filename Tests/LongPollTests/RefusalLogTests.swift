@@ -1,0 +1,15 @@
+import ChangeStream
+import Testing
+
+@testable import LongPoll
+
+@Suite struct RefusalLogTests {
+  @Test func logsAtMostOneLinePerIntervalAndCountsTheRest() {
+    var log = RefusalLog(interval: .seconds(10))
+    #expect(log.refused(.notAnObject, seq: 1, now: .seconds(100)) != nil)
+    for seq in 2...50 { #expect(log.refused(.notAnObject, seq: UInt64(seq), now: .seconds(105)) == nil) }
+    let next = log.refused(.notAnObject, seq: 51, now: .seconds(110))
+    #expect(next?.contains("event 51") == true && next?.contains("49 more") == true)
+    #expect(log.refused(.notAnObject, seq: 52, now: .seconds(125))?.contains("more") == false)
+  }
+}

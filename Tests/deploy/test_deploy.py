@@ -307,7 +307,7 @@ def test_connection_limit_per_client_answers_429(deployed):
 
 def test_journal_shows_readiness_and_watchdog(deployed):
     journal = deployed.run("journalctl -u pbp-notifyd.service -o cat --no-pager").stdout
-    assert re.search(r"LISTEN pbp in place; epoch [0-9a-f]+:0", journal), journal
+    assert re.search(r"LISTEN in place; epoch [0-9a-f]+:0", journal), journal
     assert show(deployed, "pbp-notifyd.service", "WatchdogUSec") == "20s"
     # Pings arrive every 10 s (WatchdogSec/2); the earlier tests took longer than that.
     first = int(show(deployed, "pbp-notifyd.service", "WatchdogTimestampMonotonic"))

@@ -1,17 +1,55 @@
 // ChangePoll.parse(json:): the body of POST /api/changes (cursor,
 // subscriptions, timeout). Properties: no crash; errors are 400 or 404 with a
-// JSON body; an accepted poll has 1…limit subscriptions on known tables, each
-// as the body lists it, a timeout in 0…maximum and the body's cursor text; a
-// lower subscription limit accepts the same poll or says too_many_subscriptions.
+// JSON body, and an error about the filter caps is true of the body; an
+// accepted poll has 1…limit subscriptions on known tables, each as the body
+// lists it, within every filter cap, a timeout in 0…maximum and the body's
+// cursor text; tighter limits (subscriptions, filters, their bytes, the
+// body's bytes) refuse whatever the defaults refuse, and accept the same poll
+// unless it exceeds one of them, which the error code names.
 import ChangeStream
 import JSON
-
 import LongPoll
+
 @testable import PBPAPI
 
 private let knownTables: Set<String> = ["testtype", "other"]
 private let limits = ChangePoll.Limits()
-private let smallLimits = ChangePoll.Limits(maximumSubscriptions: 2)
+private let tightLimits = ChangePoll.Limits(
+  maximumSubscriptions: 2, maximumFiltersPerSubscription: 2, maximumFilterColumnBytes: 4, maximumFilterValueBytes: 8,
+  maximumFilterBytes: 24, maximumFilters: 3, maximumBodyBytes: 256)
+
+/// The filter caps (by the error code that names each) that these filters exceed.
+private func exceeded(_ subscriptions: [[String: String]], bodyBytes: Int, limits: ChangePoll.Limits) -> Set<String> {
+  var codes: Set<String> = []
+  if subscriptions.count > limits.maximumSubscriptions { codes.insert("too_many_subscriptions") }
+  if bodyBytes > limits.maximumBodyBytes { codes.insert("body_too_large") }
+  var bytes = 0
+  var count = 0
+  for filters in subscriptions {
+    if filters.count > limits.maximumFiltersPerSubscription { codes.insert("too_many_filters") }
+    for (column, value) in filters {
+      if column.utf8.count > limits.maximumFilterColumnBytes || value.utf8.count > limits.maximumFilterValueBytes {
+        codes.insert("filter_too_long")
+      }
+      bytes += column.utf8.count + value.utf8.count
+    }
+    count += filters.count
+  }
+  if count > limits.maximumFilters { codes.insert("too_many_filters") }
+  if bytes > limits.maximumFilterBytes { codes.insert("filters_too_large") }
+  return codes
+}
+
+/// The body's subscriptions' filters as texts, as far as they are filters.
+private func bodyFilters(_ body: [UInt8]) -> [[String: String]] {
+  guard case .array(let list)? = (try? JSONParser.parse(body))?["subscriptions"] else { return [] }
+  return list.map { entry in
+    guard case .object(let conditions)? = entry["where"] else { return [:] }
+    return conditions.mapValues { $0.scalarText ?? "" }
+  }
+}
+
+private let filterCodes: Set<String> = ["too_many_filters", "filter_too_long", "filters_too_large"]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
@@ -21,6 +59,16 @@ public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     poll = try ChangePoll.parse(json: body, limits: limits, isKnownTable: knownTables.contains)
   } catch {
     checkErrorResponse(error, allowedStatuses: [400, 404])
+    if filterCodes.contains(error.code) {
+      let codes = exceeded(bodyFilters(body), bodyBytes: body.count, limits: limits)
+      require(codes.contains(error.code), "\(error.code) for a body within that cap (exceeds \(codes))")
+    }
+    do throws(APIError) {
+      let tight = try ChangePoll.parse(json: body, limits: tightLimits, isKnownTable: knownTables.contains)
+      require(false, "tighter limits accept \(tight), which the defaults refuse with \(error.code)")
+    } catch {
+      checkErrorResponse(error, allowedStatuses: [400, 404, 413])
+    }
     return 0
   }
   checkPoll(poll, limits: limits)
@@ -49,13 +97,14 @@ public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   default: require(poll.cursor == nil, "a cursor from nowhere")
   }
 
+  let over = exceeded(poll.subscriptions.map(\.filters), bodyBytes: body.count, limits: tightLimits)
   do throws(APIError) {
-    let small = try ChangePoll.parse(json: body, limits: smallLimits, isKnownTable: knownTables.contains)
-    require(small == poll, "a lower limit changed the poll")
+    let tight = try ChangePoll.parse(json: body, limits: tightLimits, isKnownTable: knownTables.contains)
+    require(over.isEmpty, "tighter limits accept a poll that exceeds \(over)")
+    require(tight == poll, "tighter limits changed the poll")
   } catch {
-    require(
-      error.code == "too_many_subscriptions" && poll.subscriptions.count > smallLimits.maximumSubscriptions,
-      "a lower limit failed with \(error.code)")
+    checkErrorResponse(error, allowedStatuses: [400, 413])
+    require(over.contains(error.code), "tighter limits fail with \(error.code), but the poll exceeds \(over)")
   }
   return 0
 }
@@ -67,6 +116,8 @@ func checkPoll(_ poll: ChangePoll, limits: ChangePoll.Limits) {
     require(knownTables.contains(subscription.table), "unknown table \(subscription.table) accepted")
   }
   require(poll.timeout >= .zero && poll.timeout <= limits.maximumTimeout, "timeout \(poll.timeout)")
+  let over = exceeded(poll.subscriptions.map(\.filters), bodyBytes: 0, limits: limits)
+  require(over.isEmpty, "an accepted poll exceeds \(over)")
   if let cursor = poll.cursor {
     require(Cursor(parsing: cursor.description) == cursor, "cursor \(cursor) does not parse back")
   }

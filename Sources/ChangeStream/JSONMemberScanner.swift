@@ -5,7 +5,8 @@ public enum JSONValueKind: UInt8, Sendable {
 }
 
 /// One member of a JSON object, as offsets into the text that holds it.
-/// Offsets are 16-bit: a notifyd frame, and so a payload, is under 64 KiB.
+/// Offsets are 16-bit: a notifyd frame, and so a payload, is under 64 KiB
+/// (``TriggerPayload`` refuses a longer one rather than trap).
 public struct JSONMemberSpan: Sendable, Equatable {
   /// The name with its quotes.
   public let nameStart: UInt16

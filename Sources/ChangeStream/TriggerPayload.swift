@@ -5,6 +5,9 @@ import JSON
 /// triggers' exact shape reach clients (their members are spliced into the
 /// answers, so an extra member such as `cursor` must never get through).
 public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+  /// Longer than the 16-bit offsets reach (a trigger's payload has under 8000
+  /// bytes, a notifyd frame under 64 KiB: only a changed limit lets one in).
+  case tooLarge(bytes: Int)
   case notJSON(JSONParseError)
   case notAnObject
   case duplicateMember(String)
@@ -15,6 +18,7 @@ public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible 
 
   public var description: String {
     switch self {
+    case .tooLarge(let bytes): "\(bytes) bytes, more than an event can hold"
     case .notJSON(let error): "not JSON: \(error)"
     case .notAnObject: "not a JSON object"
     case .duplicateMember(let name): "member \(name) given twice"
@@ -56,6 +60,7 @@ public enum TriggerPayload {
   private static let truncate: Set<String> = ["table", "op", "key", "mtime"]
 
   static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
+    guard payload.count <= Int(UInt16.max) else { return .failure(.tooLarge(bytes: payload.count)) }
     let value: JSONValue
     do {
       value = try JSONParser.parse(payload, maximumDepth: 64)

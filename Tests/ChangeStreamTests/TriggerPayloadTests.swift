@@ -69,4 +69,17 @@ enum Payloads {
     #expect(!Subscription(table: "t").matches(refused))
     #expect(SubscriptionSet([Subscription(table: "t")]).matches(refused).isEmpty)
   }
+
+  /// The offsets are 16-bit, which a notifyd frame's limit keeps true; a
+  /// payload longer than that (whitespace before a trigger's shape, found by
+  /// Fuzz/Targets/change-event.swift) is refused, not a trap in a worker.
+  @Test func aPayloadLongerThanItsOffsetsCanReachIsRefused() {
+    let padded = [UInt8](repeating: 0x20, count: 1 << 16) + Array(Payloads.insert.utf8)
+    let refused = ChangeEvent(seq: 1, payload: padded)
+    #expect(refused.refusal == .tooLarge(bytes: padded.count))
+    #expect(refused.answerMembers.isEmpty && SubscriptionSet([Subscription(table: "t")]).matches(refused).isEmpty)
+    let longest =
+      [UInt8](repeating: 0x20, count: Int(UInt16.max) - Payloads.insert.utf8.count) + Array(Payloads.insert.utf8)
+    #expect(ChangeEvent(seq: 2, payload: longest).refusal == nil)
+  }
 }

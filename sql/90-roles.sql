@@ -21,6 +21,7 @@ revoke create on schema public from public;
 grant usage on schema public to pbp_app, pbp_notifyd;
 grant execute on function pbp_stream_channel() to pbp_notifyd;
 grant select on table_mtime to pbp_app;
+grant execute on function pbp_page(regclass, text, regtype, text, int, bigint) to pbp_app;
 -- Every watched table: the tables with the pbp_notify trigger.
 do $$
 declare

@@ -45,8 +45,8 @@ struct TableResource {
     /// The rows as a JSON array.
     let rows: String
     let stamp: Stamp?
-    /// The key of the page's last row when more rows may follow (the page is
-    /// full, or stopped at its byte budget): the next page is `after=` it.
+    /// The key of the page's last row when more rows follow it (past its
+    /// row limit or its byte budget): the next page is `after=` it.
     let continuesAfter: String?
   }
 
@@ -55,38 +55,21 @@ struct TableResource {
   /// JSON unless the first row alone is larger. The table's stamp is read in
   /// the same snapshot.
   ///
-  /// The rows are walked one index step at a time (a recursive query) so
-  /// that PostgreSQL renders no row past the one that crosses the budget: a
-  /// filter on a running sum would render them all first.
+  /// `pbp_page()` (sql/01-pbp.sql) renders the rows one at a time and stops at
+  /// the budget: PostgreSQL renders no row past the one that would cross it.
   func list(limit: Int, after: String?, byteBudget: Int) throws(APIError) -> Page {
-    let key = table.quotedKey
     let sql = """
-      with recursive walk(k, json, n, bytes) as (
-        (select t.\(key), j.json, 1, octet_length(j.json)::bigint
-         from \(table.quotedName) t cross join lateral (select row_to_json(t)::text as json) j
-         where $2::text is null or t.\(key) > $2::text::\(table.keyType)
-         order by t.\(key) limit 1)
-        union all
-        (select next.\(key), j.json, walk.n + 1, walk.bytes + octet_length(j.json)
-         from walk
-         cross join lateral (
-           select * from \(table.quotedName) t where t.\(key) > walk.k order by t.\(key) limit 1) next
-         cross join lateral (select row_to_json(next)::text as json) j
-         where walk.n < $1 and (walk.bytes <= $4 or walk.n = 1))
-      ), stamp as (\(Self.stampQuery(parameter: 3)))
-      select '[' || coalesce(string_agg(json, ',' order by n) filter (where n = 1 or bytes <= $4), '') || ']',
-             (select version from stamp), (select http_date from stamp),
-             (array_agg(k::text order by n desc) filter (where n = 1 or bytes <= $4))[1],
-             count(*) filter (where n = 1 or bytes <= $4) = $1 or coalesce(bool_or(n > 1 and bytes > $4), false)
-      from walk
+      with stamp as (\(Self.stampQuery(parameter: 7)))
+      select p.rows, p.last_key, p.more, (select version from stamp), (select http_date from stamp)
+      from pbp_page($1::regclass, $2, $3::regtype, $4, $5, $6) p
       """
-    // The walk renders one row past the budget (the one that crosses it, or
-    // the second after a first row larger than the budget) to know that more follow.
-    let parameters: [String?] = [String(limit), after, table.name, String(byteBudget)]
+    let parameters: [String?] = [
+      table.quotedName, table.keyColumn, table.keyType, after, String(limit), String(byteBudget), table.name,
+    ]
     let row = try session.run(readOnly: true) { try $0.execute(sql, parameters).rows.first }
     guard let row, row.count >= 5 else { return Page(rows: "[]", stamp: nil, continuesAfter: nil) }
     return Page(
-      rows: row[0] ?? "[]", stamp: Self.stamp(Array(row[1...2])), continuesAfter: row[4] == "t" ? row[3] : nil)
+      rows: row[0] ?? "[]", stamp: Self.stamp(Array(row[3...4])), continuesAfter: row[2] == "t" ? row[1] : nil)
   }
 
   func get(key: String) throws(APIError) -> String {

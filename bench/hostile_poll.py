@@ -20,14 +20,14 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 
-from pbpstack import Stack, free_port  # noqa: E402
+from pbpstack import Stack  # noqa: E402
+from standalone import on_a_stack_of_its_own, printed  # noqa: E402
 
 TICK_NS = 1e9 / os.sysconf("SC_CLK_TCK")
 
@@ -164,14 +164,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="pbp-bench-"))
-    os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), args.bin_dir, workers=args.workers, log=lambda message: None)
-    stack.start()
-    try:
-        results = measure(stack, args.rows, args.behind, args.polls, log=lambda line: print(line, flush=True))
-    finally:
-        stack.stop()
+    results = on_a_stack_of_its_own(
+        args.bin_dir, lambda stack: measure(stack, args.rows, args.behind, args.polls, log=printed), workers=args.workers)
     print(f"hostile polls: worst {results['worst_ms']:.2f} ms of worker CPU per poll")
     return 0
 

@@ -7,9 +7,7 @@ return to the last event at a subscriber speaking notifyd's protocol."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +16,8 @@ sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 
 from notifyd_client import NotifydClient  # noqa: E402
-from pbpstack import Stack, free_port  # noqa: E402
+from pbpstack import Stack  # noqa: E402
+from standalone import on_a_stack_of_its_own, printed  # noqa: E402
 
 
 def measure(stack: Stack, rows: int = 100_000, rounds: int = 3, log=print) -> list[dict]:
@@ -52,14 +51,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="pbp-bench-"))
-    os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), args.bin_dir, log=lambda message: None)
-    stack.start()
-    try:
-        results = measure(stack, args.rows, args.rounds, log=lambda line: print(line, flush=True))
-    finally:
-        stack.stop()
+    results = on_a_stack_of_its_own(args.bin_dir, lambda stack: measure(stack, args.rows, args.rounds, log=printed))
     rates = sorted(result["events_per_s"] for result in results)
     print(f"notifyd intake, median of {len(rates)}: {rates[len(rates) // 2]:,.0f} events/s")
     return 0

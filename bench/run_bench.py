@@ -558,38 +558,32 @@ def main() -> int:
                                                         {"lo": lo, "hi": hi})
                 note_logs(f"crud {clients}", watch)
 
-        if "intake" in selected:
-            import notifyd_intake
+        def run_part(name: str, label: str, measure) -> None:
+            """A part measured by a script of its own (bench/<part>.py): its failure is reported, never hidden."""
             watch = LogWatch(stack_logs(stack))
             try:
+                results[name] = {"ok": True, **measure()}
+            except Exception as error:  # reported, never hidden
+                results[name] = {"ok": False, "errors": [repr(error)]}
+                log(f"ERROR: {label}: {error!r}")
+            note_logs(name, watch)
+
+        if "intake" in selected:
+            import notifyd_intake
+
+            def intake() -> dict:
                 rounds = notifyd_intake.measure(stack, args.intake_rows, args.intake_rounds, log=log)
                 rates = sorted(r["events_per_s"] for r in rounds)
-                results["intake"] = {"ok": True, "rows": args.intake_rows, "rounds": rounds,
-                                     "median_events_per_s": rates[len(rates) // 2]}
-            except Exception as error:  # reported, never hidden
-                results["intake"] = {"ok": False, "errors": [repr(error)]}
-                log(f"ERROR: notifyd intake: {error!r}")
-            note_logs("intake", watch)
+                return {"rows": args.intake_rows, "rounds": rounds, "median_events_per_s": rates[len(rates) // 2]}
+            run_part("intake", "notifyd intake", intake)
 
         if "slow" in selected:
             import slow_subscriber
-            watch = LogWatch(stack_logs(stack))
-            try:
-                results["slow"] = {"ok": True, **slow_subscriber.measure(stack, args.slow_rows, log=log)}
-            except Exception as error:  # reported, never hidden
-                results["slow"] = {"ok": False, "errors": [repr(error)]}
-                log(f"ERROR: slow subscriber: {error!r}")
-            note_logs("slow", watch)
+            run_part("slow", "slow subscriber", lambda: slow_subscriber.measure(stack, args.slow_rows, log=log))
 
         if "hostile" in selected:
             import hostile_poll
-            watch = LogWatch(stack_logs(stack))
-            try:
-                results["hostile"] = {"ok": True, **hostile_poll.measure(stack, polls=args.hostile_polls, log=log)}
-            except Exception as error:  # reported, never hidden
-                results["hostile"] = {"ok": False, "errors": [repr(error)]}
-                log(f"ERROR: hostile polls: {error!r}")
-            note_logs("hostile", watch)
+            run_part("hostile", "hostile polls", lambda: hostile_poll.measure(stack, polls=args.hostile_polls, log=log))
     except (StackError, BenchError, BenchTimeout, subprocess.SubprocessError, OSError) as error:
         failed = True
         results["problems"].append({"fatal": repr(error)})

@@ -20,7 +20,6 @@ import signal
 import socket
 import struct
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 
 from notifyd_client import EVENT, HELLO, WELCOME  # noqa: E402
-from pbpstack import Stack, free_port  # noqa: E402
+from pbpstack import Stack  # noqa: E402
+from standalone import on_a_stack_of_its_own, printed  # noqa: E402
 
 MIB = 1 << 20
 
@@ -199,15 +199,8 @@ def main() -> int:
     parser.add_argument("--read-mib-s", type=float, default=20.0)
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="pbp-bench-"))
-    os.chmod(root, 0o755)
-    stack = Stack(root, free_port(), args.bin_dir, log=lambda message: None)
-    stack.start()
-    try:
-        measure(stack, args.rows, args.batch, args.row_bytes, args.read_mib_s,
-                log=lambda line: print(line, flush=True))
-    finally:
-        stack.stop()
+    on_a_stack_of_its_own(
+        args.bin_dir, lambda stack: measure(stack, args.rows, args.batch, args.row_bytes, args.read_mib_s, log=printed))
     return 0
 
 

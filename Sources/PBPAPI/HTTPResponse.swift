@@ -23,10 +23,12 @@ public struct HTTPResponse: Equatable, Sendable {
   }
 
   public static func json(_ status: Int, _ text: String, headers: [HeaderField] = []) -> HTTPResponse {
+    json(status, Array(text.utf8), headers: headers)
+  }
+
+  public static func json(_ status: Int, _ body: [UInt8], headers: [HeaderField] = []) -> HTTPResponse {
     HTTPResponse(
-      status: status,
-      headers: [HeaderField(name: "Content-Type", value: "application/json")] + headers,
-      body: Array(text.utf8))
+      status: status, headers: [HeaderField(name: "Content-Type", value: "application/json")] + headers, body: body)
   }
 
   public static func noContent() -> HTTPResponse { HTTPResponse(status: 204) }

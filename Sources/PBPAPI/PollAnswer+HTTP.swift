@@ -30,8 +30,7 @@ extension PollAnswer {
         body += Array("]}".utf8)
       }
       body += Array("]}".utf8)
-      return HTTPResponse(
-        status: 200, headers: [HeaderField(name: "Content-Type", value: "application/json")], body: body)
+      return .json(200, body)
     case .noEvents(let cursor):
       return .json(200, "{\"cursor\":\"\(cursor)\",\"events\":[]}")
     case .reset(let current):

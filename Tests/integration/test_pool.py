@@ -106,19 +106,27 @@ def test_parked_polls_whose_clients_leave_are_freed(pool_stack, pool_client):
     wait_for(lambda: status(pool_client)["totals"]["parked_polls"] == 0, 10, "the parked count to return to zero")
 
 
-def test_sighup_under_a_steady_stream_of_requests_fails_none(pool_stack, pool_client):
-    row_id = pool_client.post("/api/testtype", {"val": "reload"}).json()["id"]
-    before = set(pool_stack.worker_pids())
-    stop = threading.Event()
-    failures, counts = [], {"requests": 0}
-    lock = threading.Lock()
+class Hammer:
+    """Threads sending short requests (reads, writes, and polls unless told
+    not to) until stopped; every answer that is not a success is kept."""
 
-    def hammer(kind: int):
-        client = Client(pool_stack.port)
-        while not stop.is_set():
+    def __init__(self, stack, row_id: int, threads: int = 6, polls: bool = True):
+        self.stack, self.row_id, self.polls = stack, row_id, polls
+        self.stop_event = threading.Event()
+        self.failures, self.count = [], 0
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+        for thread in self.threads:
+            thread.start()
+
+    def _run(self, index: int):
+        client = Client(self.stack.port)
+        kinds = 4 if self.polls else 3
+        while not self.stop_event.is_set():
+            kind = index % kinds
             try:
                 if kind == 0:
-                    response = client.get(f"/api/testtype/{row_id}", timeout=30)
+                    response = client.get(f"/api/testtype/{self.row_id}", timeout=30)
                 elif kind == 1:
                     response = client.post("/api/testtype", {"val": "during reload"}, timeout=30)
                 elif kind == 2:
@@ -128,26 +136,32 @@ def test_sighup_under_a_steady_stream_of_requests_fails_none(pool_stack, pool_cl
                 ok = response.status in (200, 201)
             except OSError as error:
                 ok, response = False, error
-            with lock:
-                counts["requests"] += 1
+            with self.lock:
+                self.count += 1
                 if not ok:
-                    failures.append(response)
+                    self.failures.append(response)
 
-    threads = [threading.Thread(target=hammer, args=(i % 4,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
+    def finish(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(60)
+        assert self.count > 20, f"only {self.count} requests were sent"
+        assert self.failures == [], f"{len(self.failures)} of {self.count} failed: {self.failures[:3]}"
+
+
+def test_sighup_under_a_steady_stream_of_requests_fails_none(pool_stack, pool_client):
+    row_id = pool_client.post("/api/testtype", {"val": "reload"}).json()["id"]
+    before = set(pool_stack.worker_pids())
+    hammer = Hammer(pool_stack, row_id, threads=8)
     time.sleep(1)
     for _ in range(2):
         os.kill(pool_stack.pid("pbp-fcgi"), signal.SIGHUP)
         time.sleep(1.5)
-    stop.set()
-    for thread in threads:
-        thread.join(60)
+    hammer.finish()
     after = set(pool_stack.worker_pids())
-    assert counts["requests"] > 100
-    assert failures == [], f"{len(failures)} of {counts['requests']} failed: {failures[:3]}"
+    assert hammer.count > 100
     assert not (before & after), "SIGHUP replaced the workers"
-    print(f"SIGHUP twice under load: {counts['requests']} requests, none failed")
+    print(f"SIGHUP twice under load: {hammer.count} requests, none failed")
 
 
 def test_workers_started_by_a_reload_serve_cursors_their_predecessors_handed_out(pool_stack, pool_client):
@@ -237,49 +251,6 @@ def reload_stack(tmp_path_factory):
         stack.fcgi_config = config
         yield stack
     config.write_text(GOOD_CONFIG)
-
-
-class Hammer:
-    """Threads sending short requests (reads, writes, and polls unless told
-    not to) until stopped; every answer that is not a success is kept."""
-
-    def __init__(self, stack, row_id: int, threads: int = 6, polls: bool = True):
-        self.stack, self.row_id, self.polls = stack, row_id, polls
-        self.stop_event = threading.Event()
-        self.failures, self.count = [], 0
-        self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
-        for thread in self.threads:
-            thread.start()
-
-    def _run(self, index: int):
-        client = Client(self.stack.port)
-        kinds = 4 if self.polls else 3
-        while not self.stop_event.is_set():
-            kind = index % kinds
-            try:
-                if kind == 0:
-                    response = client.get(f"/api/testtype/{self.row_id}", timeout=30)
-                elif kind == 1:
-                    response = client.post("/api/testtype", {"val": "during reload"}, timeout=30)
-                elif kind == 2:
-                    response = client.get(f"/api/testtype/{self.row_id}", timeout=30)
-                else:
-                    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype"}]}, timeout=30)
-                ok = response.status in (200, 201)
-            except OSError as error:
-                ok, response = False, error
-            with self.lock:
-                self.count += 1
-                if not ok:
-                    self.failures.append(response)
-
-    def finish(self) -> None:
-        self.stop_event.set()
-        for thread in self.threads:
-            thread.join(60)
-        assert self.count > 20, f"only {self.count} requests were sent"
-        assert self.failures == [], f"{len(self.failures)} of {self.count} failed: {self.failures[:3]}"
 
 
 def hangup(stack) -> None:

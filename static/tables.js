@@ -6,12 +6,15 @@
 
 import { columnKind } from './columns.js';
 
-/** A described table; `columns` in table order, each with its `kind` (columns.js). */
+/**
+ * A described table; `columns` in table order, each with its `kind` (columns.js)
+ * and `updatable` (an edit may change it: writable, and not the key).
+ */
 export class TableDescription {
   constructor({ name, key, columns }) {
     this.name = name;
     this.key = key;
-    this.columns = columns.map((c) => Object.freeze({ ...c, ...columnKind(c) }));
+    this.columns = columns.map((c) => Object.freeze({ ...c, ...columnKind(c), updatable: c.writable && !c.key }));
     Object.freeze(this.columns);
     this.keyColumn = this.columns.find((c) => c.name === key) ?? null;
   }

@@ -44,7 +44,7 @@ def driver(stack):
 
 
 def wait(driver, cond, message, timeout=WAIT):
-    """Wait until cond(driver) is truthy and return it; fail with `message`."""
+    """Wait until cond(driver) is truthy and return it; fail with `message` (or what `message()` says then)."""
     def safe(d):
         try:
             return cond(d)
@@ -53,7 +53,7 @@ def wait(driver, cond, message, timeout=WAIT):
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.05).until(safe)
     except TimeoutException:
-        raise AssertionError(f"{message} (waited {timeout} s)") from None
+        raise AssertionError(f"{message() if callable(message) else message} (waited {timeout} s)") from None
 
 
 def status(driver):

@@ -509,7 +509,7 @@ def keyed_stack():
 
 def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
     """Nothing in the page assumes a key column named `id`: the table `keyed`
-    is keyed by `code`, which only the server's PBP-Key says."""
+    is keyed by `code`, which only the server's description says."""
     stack = keyed_stack
     stack.psql("insert into keyed (code, val) values ('alpha', 'first'), ('beta', 'second')")
     open_page(driver, stack, "#/keyed")
@@ -554,6 +554,15 @@ def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
          "the big update of the watched row did not arrive")
     applied = driver.execute_script("return pbp.applied.map(e => e.key);")
     assert "alpha" in applied and "beta" not in applied, f"the row view was handed another row's event: {applied}"
+
+    # A text key that reads as a number stays the text the server gave: row '007', not 7.
+    stack.psql("insert into keyed (code, val) values ('007', 'zeros kept')")
+    open_page(driver, stack, "#/keyed/007")
+    wait(driver, lambda d: d.find_element(By.ID, "detail-badge").text == "watching", "the row view of `007` did not say 'watching'")
+    assert driver.find_element(By.ID, "detail-sub").text == '{"table":"keyed","where":{"code":"007"}}'
+    assert detail_value(driver).text == "zeros kept"
+    stack.psql("update keyed set val = 'zeros changed' where code = '007'")
+    wait(driver, lambda d: detail_value(d).text == "zeros changed", "a change to row `007` did not reach its view")
     assert_no_js_errors(driver)
 
 

@@ -62,8 +62,10 @@ const refused = (error) => ({ ok: false, error });
 
 /** Where a JSON text fails to parse, for a person. */
 function jsonError(raw, err) {
-  const at = /position (\d+)/.exec(err?.message ?? '');
-  if (!at) return `not valid JSON: ${err?.message ?? 'cannot be read'}`;
+  // V8 quotes the whole text back ('…, "{"a": }" is not valid JSON'): the person has it in front of them.
+  const message = String(err?.message ?? 'cannot be read').replace(/, ".*" is not valid JSON$/s, '');
+  const at = /position (\d+)/.exec(message);
+  if (!at) return `not valid JSON: ${message}`;
   const pos = Number(at[1]);
   const before = raw.slice(0, pos);
   const line = before.split('\n').length;

@@ -29,12 +29,13 @@ export class FieldEditor {
     this.el = h('span', { class: 'editor', 'data-kind': column.kind, 'data-col': column.name });
     this.errorEl = h('span', { class: 'editor-error', role: 'alert', hidden: true, id: `${this.id}-error` });
     this.input = this._build(label);
-    this.el.append(this.input, this.errorEl);
+    this.el.append(this.input);
     if (column.nullable) {
       this.nullBox = h('input', { type: 'checkbox', class: 'null-check', 'aria-label': `${label} is NULL` });
       this.el.append(h('label', { class: 'null-toggle', title: 'SQL NULL: no value at all (not an empty text)' }, this.nullBox, ' NULL'));
       this.nullBox.addEventListener('change', () => this._showNull());
     }
+    this.el.append(this.errorEl);
     this.el.addEventListener('input', () => this._changed());
     this.el.addEventListener('change', () => this._changed());
   }
@@ -52,11 +53,7 @@ export class FieldEditor {
       case 'integer': return h('input', { ...common, type: 'number', step: '1', inputmode: 'numeric', class: 'edit-input' });
       case 'decimal': return h('input', { ...common, type: 'number', step: 'any', inputmode: 'decimal', class: 'edit-input' });
       case 'date': return h('input', { ...common, type: 'date', class: 'edit-input' });
-      case 'json': {
-        const area = h('textarea', { ...common, class: 'edit-input json-editor', rows: '3' });
-        area.addEventListener('input', () => this._validate());
-        return area;
-      }
+      case 'json': return h('textarea', { ...common, class: 'edit-input json-editor', rows: '3' });
       case 'array': return this._buildList(label);
       default: return h('input', { ...common, type: 'text', class: 'edit-input' });
     }

@@ -192,6 +192,7 @@ export class TableView extends ReplicaSection {
       const was = this.editing.row;
       this.editing.row = row;
       for (const c of this.columns) {
+        if (c.key) continue;
         const ed = this.editing.editors.get(c.name);
         if (!ed) { this._fillCell(tr, c, row); continue; }
         if (sameValue(was?.[c.name] ?? null, row[c.name] ?? null)) continue;

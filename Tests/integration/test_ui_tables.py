@@ -322,6 +322,28 @@ def test_edit_each_type_sends_only_what_changed(driver, stack):
     assert_no_js_errors(driver)
 
 
+def test_a_change_made_elsewhere_while_editing_keeps_what_is_typed(driver, stack):
+    key = insert_todo(stack, f"typed over {uuid.uuid4().hex[:8]}")
+    open_page(driver, stack, "#/todo")
+    wait(driver, lambda d: cell_text(d, key, "title"), "the todo is not shown")
+    row = start_edit(driver, key)
+    title = editor(row, "title").find_element(By.CSS_SELECTOR, ".edit-input")
+    type_into(title, "mine")
+    stack.psql(f"update todo set title = 'theirs', done = true where todo_id = {key}")
+    hint = cell(driver, key, "title").find_element(By.CSS_SELECTOR, ".edit-hint")
+    wait(driver, lambda d: hint.is_displayed() and "theirs" in hint.text, "the edit was not told of the change made elsewhere")
+    assert title.get_attribute("value") == "mine", "what was typed was overwritten"
+    # A column not typed in follows the change; the key cell keeps its link.
+    assert editor(row, "done").find_element(By.CSS_SELECTOR, "input").is_selected()
+    assert cell(driver, key, "todo_id").find_element(By.CSS_SELECTOR, "a.row-link").text == str(key)
+    record_writes(driver)
+    save_edit(driver, key)
+    wait(driver, lambda d: cell_text(d, key, "title") == "mine", "the edit typed over a change did not save")
+    assert sent(driver)[-1]["body"] == {"title": "mine"}
+    stack.psql(f"delete from todo where todo_id = {key}")
+    assert_no_js_errors(driver)
+
+
 def test_a_nullable_column_is_set_to_null_and_back(driver, stack):
     key = insert_todo(stack, f"nullable {uuid.uuid4().hex[:8]}", "due = '2026-05-06'; tags = '{x}'; meta = '[1]'")
     open_page(driver, stack, "#/todo")

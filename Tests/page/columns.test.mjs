@@ -112,3 +112,10 @@ test('a list is parsed item by item; a bad item refuses the list and is named', 
   assert.match(refusal(['1', 'x'], { kind: 'array', element: 'integer' }), /^item 2: /);
   refusal('a,b', { kind: 'array', element: 'text' });
 });
+
+test('a JSON refusal says what is wrong without quoting the whole text back', () => {
+  const why = parseInput('{"prio": }', { kind: 'json' });
+  assert.equal(why.ok, false);
+  assert.match(why.error, /^not valid JSON/);
+  assert.doesNotMatch(why.error, /prio/);
+});

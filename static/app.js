@@ -33,8 +33,8 @@
 // Addresses (routes.js): `/` or `#/` list the tables; `#/todo` shows a table;
 // `#/todo/5` (`/?table=todo&id=5`) shows row 5 alone, and this tab then
 // subscribes to that row only: {"table": "todo", "where": {"todo_id": 5}} (the
-// key column named by /api/_tables). The tables are read once per page load:
-// a table watched later shows after a reload.
+// key column named by /api/_tables). The tables are read when the page loads,
+// and again when an address names a table the list lacks (watched since).
 
 import * as api from './api.js';
 import { retrying } from './poller.js';
@@ -84,7 +84,12 @@ let mounting = 0;     // the newest mount(): an older one still loading gives wa
 /** Shows the route's view, built from its table's description. */
 async function mount(route) {
   const mine = ++mounting;
-  const all = await described();
+  let all = await described();
+  if (route.table != null && !all.has(route.table)) {
+    // Watched since the list was read, maybe: read it again before saying there is no such table.
+    tables = null;
+    all = await described();
+  }
   if (mine !== mounting) return;
   const { key } = route;
   const table = route.table == null ? null : all.get(route.table);

@@ -5,6 +5,7 @@ Needs the `stack` fixture (Tests/integration/conftest.py): `base_url`,
 Every wait is explicit; nothing relies on a fixed sleep.
 """
 import re
+import time
 import uuid
 
 import pytest
@@ -16,7 +17,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import temporary_stack
+from conftest import Client, temporary_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -504,6 +505,12 @@ def keyed_stack():
     """A stack of its own that serves a second table, keyed by `code` (text)."""
     with temporary_stack("ui-keyed", extra_fcgi_args=["--tables", "testtype,keyed"]) as instance:
         instance.psql(KEYED_SQL)
+        # The server reads its catalog of watched tables every few seconds: wait until it serves `keyed`.
+        client = Client(instance.port)
+        deadline = time.monotonic() + 15
+        while "keyed" not in [t["name"] for t in client.get("/api/_tables").json()["tables"]]:
+            assert time.monotonic() < deadline, "the server never served the table watched while it ran"
+            time.sleep(0.1)
         yield instance
 
 

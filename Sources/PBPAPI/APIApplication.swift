@@ -67,10 +67,11 @@ public struct APIApplication: Sendable {
       return .poll(try changePoll(request, session: session))
     case ("openapi.json"?, 1):
       try requireGet(request)
-      return .response(.json(200, OpenAPIDocument.json(tables: try catalogSnapshot(session).sorted.map(\.name))))
+      return .response(
+        .json(200, OpenAPIDocument.json(tables: try catalogSnapshot(session, reason: .miss).sorted.map(\.name))))
     case ("_tables"?, 1):
       try requireGet(request)
-      return .response(.json(200, TableDescription.json(try catalogSnapshot(session).sorted)))
+      return .response(.json(200, TableDescription.json(try catalogSnapshot(session, reason: .miss).sorted)))
     case ("_status"?, 1):
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).json())

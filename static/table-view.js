@@ -65,6 +65,7 @@ export class TableView extends ReplicaSection {
     this.desc = table;
     this.name = table.name;
     this.columns = table.columns;
+    this.table.classList.toggle('wide', this.columns.length > 4);
     this.titleEl.textContent = table.name;
     this._buildHead();
     this._buildAddForm();

@@ -71,7 +71,8 @@ public struct APIApplication: Sendable {
       return .poll(try changePoll(request))
     case ("openapi.json"?, 1):
       try requireGet(request)
-      return .response(.json(200, OpenAPIDocument.json(tables: configuration.tables)))
+      let document = OpenAPIDocument(tables: try servedTables(session), pollLimits: configuration.pollLimits)
+      return .response(.json(200, document.text))
     case ("_status"?, 1):
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).json())
@@ -96,6 +97,15 @@ public struct APIApplication: Sendable {
     guard let info = try catalog.table(named: name, using: session.connected) else { throw .unknownTable(name) }
     session.knownTables[name] = info
     return TableResource(table: info, session: session)
+  }
+
+  /// The served tables as the catalog describes them, sorted by name.
+  func servedTables(_ session: DatabaseSession) throws(APIError) -> [TableInfo] {
+    var tables: [TableInfo] = []
+    for name in configuration.tables.sorted() {
+      if let info = try catalog.table(named: name, using: session.connected) { tables.append(info) }
+    }
+    return tables
   }
 
   // MARK: Helpers

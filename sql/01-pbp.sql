@@ -219,9 +219,23 @@ begin
   return null;
 end $$;
 
+-- The watched tables: what pbp-fcgi serves (pbp_watched_tables()). A
+-- regclass follows a renamed table; a dropped one leaves an oid that no
+-- longer names a table, which the readers skip.
+create table if not exists pbp_private.watched (
+  relation regclass primary key,
+  since timestamptz not null default clock_timestamp()
+);
+revoke all on pbp_private.watched from public;
+-- Tables watched before the catalog existed: those with the notify trigger.
+insert into pbp_private.watched (relation)
+select distinct tgrelid::regclass from pg_trigger where tgname = 'pbp_notify'
+on conflict do nothing;
+
 -- Makes a table watched: mtime column maintained, table_mtime bumped, every
--- row change notified. The table needs a single-column primary key and an
--- `mtime timestamptz` column. Calling it again changes nothing.
+-- row change notified, the table in the catalog. The table needs a
+-- single-column primary key and an `mtime timestamptz` column. Calling it
+-- again changes nothing.
 create or replace function pbp_watch(target regclass) returns void
 language plpgsql as $$
 declare
@@ -253,7 +267,27 @@ begin
   select table_name, slot, case when slot = 0 then clock_timestamp() else '-infinity' end
   from generate_series(0, 3) slot
   on conflict do nothing;
+  insert into pbp_private.watched (relation) values (target) on conflict do nothing;
 end $$;
+
+-- Stops watching a table: its triggers and its catalog row go, its rows and
+-- its mtime column stay. pbp-fcgi stops serving it at its next look at the
+-- catalog (within seconds; at a reload at the latest).
+create or replace function pbp_unwatch(target regclass) returns void
+language plpgsql as $$
+begin
+  execute format('drop trigger if exists pbp_set_mtime on %s', target);
+  execute format('drop trigger if exists pbp_touch_table on %s', target);
+  execute format('drop trigger if exists pbp_notify on %s', target);
+  execute format('drop trigger if exists pbp_notify_truncate on %s', target);
+  delete from pbp_private.watched where relation = target;
+end $$;
+
+-- The watched tables that still exist, for pbp-fcgi's catalog.
+create or replace function public.pbp_watched_tables() returns setof regclass
+language sql stable security definer set search_path = pg_catalog as $$
+  select w.relation from pbp_private.watched w join pg_class c on c.oid = w.relation
+$$;
 
 -- One page of a collection, for pbp-fcgi: the rows of `target` in key order
 -- after `after` (keyset pagination; null for the first page), at most
@@ -295,4 +329,5 @@ end $$;
 -- whoever writes, but CREATE TRIGGER needs EXECUTE): a role with a table of
 -- its own named like a watched one could otherwise send events in its name.
 revoke all on function pbp_set_mtime(), pbp_touch_table(), pbp_notify(), pbp_notify_truncate(),
-  pbp_watch(regclass), pbp_stream_channel(), pbp_page(regclass, text, regtype, text, int, bigint) from public;
+  pbp_watch(regclass), pbp_unwatch(regclass), pbp_watched_tables(), pbp_stream_channel(),
+  pbp_page(regclass, text, regtype, text, int, bigint) from public;

@@ -22,12 +22,13 @@ grant usage on schema public to pbp_app, pbp_notifyd;
 grant execute on function pbp_stream_channel() to pbp_notifyd;
 grant select on table_mtime to pbp_app;
 grant execute on function pbp_page(regclass, text, regtype, text, int, bigint) to pbp_app;
--- Every watched table: the tables with the pbp_notify trigger.
+grant execute on function pbp_watched_tables() to pbp_app;
+-- Every watched table.
 do $$
 declare
   watched regclass;
 begin
-  for watched in select distinct tgrelid::regclass from pg_trigger where tgname = 'pbp_notify' loop
+  for watched in select pbp_watched_tables() loop
     execute format('grant select, insert, update, delete on %s to pbp_app', watched);
   end loop;
 end $$;

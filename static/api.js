@@ -121,6 +121,11 @@ export async function rowWithCursor(table, key, { signal } = {}) {
   return { row, cursor };
 }
 
+/** GET /api/_tables: the tables the API serves and their columns (tables.js reads it). */
+export async function listTables({ signal } = {}) {
+  return (await request('GET', '/_tables', { signal })).data;
+}
+
 const keyColumns = new Map();   // table → Promise of its key column's name
 
 /**
@@ -163,8 +168,9 @@ export async function createRow(table, fields) {
   return (await request('POST', `/${seg(table)}`, { body: fields })).data;
 }
 
-export async function updateRow(table, key, fields) {
-  return (await request('PUT', `/${seg(table)}/${seg(key)}`, { body: fields })).data;
+/** Changes only the columns in `fields` (PATCH); the answer is the whole row. */
+export async function patchRow(table, key, fields) {
+  return (await request('PATCH', `/${seg(table)}/${seg(key)}`, { body: fields })).data;
 }
 
 export async function deleteRow(table, key) {

@@ -1,7 +1,7 @@
 // app.js: wires the pieces together and picks the view from the address.
 // Plain ES modules, no build step; one concept each:
 //
-//   api.js            HTTP calls (CRUD, snapshots, long-poll, a table's key column)
+//   api.js            HTTP calls (the tables served, CRUD, snapshots, long-poll)
 //   replica.js        the local copy of the rows (snapshot + deltas), keyed by
 //                     the key column the server names
 //   watch.js          what a view watches (a table, or one row) as a TabSync member
@@ -17,17 +17,24 @@
 //     transports.js   messages between tabs (BroadcastChannel, or localStorage)
 //     liveness.js     which tabs still live (their locks, or heartbeats)
 //     ids.js          ids for tabs and members
-//   routes.js         the addresses: which view, which row
+//   tables.js         the tables the API serves, from GET /api/_tables: key, columns
+//   columns.js        a column's type → its editor's kind, its text, its parsed value
+//   row-edits.js      the bodies of a create (POST) and an edit (PATCH of what changed)
+//   routes.js         the addresses: the list of tables, a table, one row
 //   indicators.js     the header: connection state, this tab's role
-//   table-view.js     the whole-table view
+//   table-list.js     the list of tables: the home, and the navigation
+//   table-view.js     the whole-table view, a column per column
 //   detail-view.js    the one-row view
+//   field-editors.js  the input for one column (checkbox, date, number, JSON, list, NULL)
+//   values.js         a value shown as its kind calls for (NULL apart from '')
 //   section.js        what both views share: a section following a replica
 //   dom.js, format.js element building, the change highlight, alerts; text for people
 //
-// Addresses (routes.js): `/` or `#/testtype` show the table; `#/testtype/5` or
-// `/?id=5` (`/?table=testtype&id=5`) show row 5 alone, and this tab then
-// subscribes to that row only: {"table": "testtype", "where": {"id": 5}} (the
-// key column named by the server).
+// Addresses (routes.js): `/` or `#/` list the tables; `#/todo` shows a table;
+// `#/todo/5` (`/?table=todo&id=5`) shows row 5 alone, and this tab then
+// subscribes to that row only: {"table": "todo", "where": {"todo_id": 5}} (the
+// key column named by /api/_tables). The tables are read when the page loads,
+// and again when an address names a table the list lacks (watched since).
 
 import * as api from './api.js';
 import { retrying } from './poller.js';
@@ -35,11 +42,14 @@ import { TabSync } from './tabs.js';
 import { watchTable, watchRow } from './watch.js';
 import { writesTo } from './writes.js';
 import { parseRoute, keyValue } from './routes.js';
+import { readTables } from './tables.js';
 import { Indicators } from './indicators.js';
+import { TableList } from './table-list.js';
 import { TableView } from './table-view.js';
 import { DetailView } from './detail-view.js';
 
 const indicators = new Indicators();
+const tableList = new TableList();
 const tableView = new TableView();
 const detailView = new DetailView();
 
@@ -52,8 +62,8 @@ const sync = new TabSync({
 
 /** The API calls a view's edits make (writes.js adds what they do to the replica). */
 const actionsFor = (table) => ({
-  create: (val) => api.createRow(table, { val }),
-  update: (key, val) => api.updateRow(table, key, { val }),
+  create: (fields) => api.createRow(table, fields),
+  update: (key, fields) => api.patchRow(table, key, fields),
   remove: (key) => api.deleteRow(table, key),
 });
 
@@ -63,26 +73,49 @@ const onApply = (events) => {
   if (applied.length > 500) applied.splice(0, applied.length - 500);
 };
 
-let current = null;   // {route, replica, member}
-let mounting = 0;     // the newest mount(): an older one still asking for its table's key gives way
+const onFailure = () => indicators.setStatus('reconnecting');
+let tables = null;    // Promise of the Map name → TableDescription, read once
+const described = () => (tables ??= retrying(async () => readTables(await api.listTables()), { onFailure })
+  .then((t) => { tableList.setTables(t); return t; }));
 
-/** Shows the route's view. Its key column is the server's, asked once per table. */
+let current = null;   // {route, replica, member}
+let mounting = 0;     // the newest mount(): an older one still loading gives way
+
+/** Shows the route's view, built from its table's description. */
 async function mount(route) {
-  const { table, key } = route;
   const mine = ++mounting;
+  let all = await described();
+  if (route.table != null && !all.has(route.table)) {
+    // Watched since the list was read, maybe: read it again before saying there is no such table.
+    tables = null;
+    all = await described();
+  }
+  if (mine !== mounting) return;
+  const { key } = route;
+  const table = route.table == null ? null : all.get(route.table);
+  tableList.setCurrent(table?.name ?? null);
+  if (!table) {
+    tableView.detach();
+    detailView.detach();
+    tableList.show(route.table == null ? null : `The API serves no table named “${route.table}”. These are the tables it serves:`);
+    current = { route, replica: null, member: null };
+    sync.setMember(null);
+    return;
+  }
   const watched = await retrying(() => (key == null
-    ? watchTable(table, { onApply })
-    : watchRow(table, keyValue(key), { onApply })), { onFailure: () => indicators.setStatus('reconnecting') });
+    ? watchTable(table.name, { keyField: table.key, onApply })
+    : watchRow(table.name, keyValue(key, table.keyColumn), { keyField: table.key, onApply })), { onFailure });
   if (mine !== mounting) return;
   const { replica, member, subscription } = watched;
-  const actions = writesTo(replica, actionsFor(table));
+  const actions = writesTo(replica, actionsFor(table.name));
+  tableList.hide();
   if (key == null) {
     detailView.detach();
-    tableView.attach({ replica, actions, name: table });
-    document.title = `PBP · ${table}`;
+    tableView.attach({ replica, actions, table });
+    document.title = `PBP · ${table.name}`;
   } else {
     tableView.detach();
-    detailView.attach({ replica, actions, name: table, key, subscription });
+    detailView.attach({ replica, actions, table, key, subscription });
   }
   current = { route, replica, member };
   sync.setMember(member);
@@ -93,7 +126,7 @@ addEventListener('hashchange', () => {
   if (current && route.table === current.route.table && route.key === current.route.key) return;
   mount(route);
   // Move the focus to the new view's heading, for keyboards and screen readers.
-  const heading = document.querySelector(route.key == null ? '#table-title' : '#detail-title');
+  const heading = document.querySelector(route.table == null ? '#home-title' : route.key == null ? '#table-title' : '#detail-title');
   heading?.setAttribute('tabindex', '-1');
   heading?.focus({ preventScroll: true });
 });
@@ -107,8 +140,9 @@ globalThis.pbp = {
   get replica() { return current?.replica; },
   get member() { return current?.member; },
   get route() { return current?.route; },
+  get tables() { return tables; },
   applied,
   sync,
   api,
-  views: { table: tableView, detail: detailView },
+  views: { list: tableList, table: tableView, detail: detailView },
 };

@@ -1,13 +1,22 @@
-// detail-view.js: one row (`#/testtype/5`, `/?id=5`): its fields, edit,
-// delete, and what became of it (deleted, or not there at all). No network:
-// the clicks and keys become calls of the `actions` it is given (writes.js,
-// which also brings the replica up to date with each answer).
+// detail-view.js: one row of any table (`#/todo/5`): its fields, a column per
+// column of the table's description (tables.js), an edit form of its
+// updatable columns (a PATCH of what changed), delete, and what became of it
+// (deleted, or not there at all). No network: the clicks and keys become calls
+// of the `actions` it is given (writes.js, which also brings the replica up to
+// date with each answer).
 
 import { keyOf } from './replica.js';
-import { h, flash, setTime, Alert } from './dom.js';
+import { h, flash, Alert } from './dom.js';
 import { formatMtime, lengthText } from './format.js';
 import { tableHref } from './routes.js';
 import { ReplicaSection } from './section.js';
+import { FieldEditor } from './field-editors.js';
+import { showValue } from './values.js';
+import { patchBody, refusalText, sameValue } from './row-edits.js';
+import { isTextual } from './columns.js';
+
+/** Kinds whose values may be long: shown across the whole width. */
+const WIDE = new Set(['text', 'json', 'array']);
 
 export class DetailView extends ReplicaSection {
   constructor({ doc = document } = {}) {
@@ -23,58 +32,76 @@ export class DetailView extends ReplicaSection {
     this.alert = new Alert($('detail-alert'));
     this.goneEl = $('detail-gone');
     this.fieldsEl = $('detail-fields');
-    this.keyNameEl = $('detail-key-name');
-    this.keyEl = $('detail-key');
-    this.valEl = $('detail-val');
-    this.lenEl = $('detail-len');
-    this.mtimeEl = $('detail-mtime');
     this.form = $('detail-form');
-    this.input = $('detail-input');
+    this.editFieldsEl = $('detail-edit-fields');
     this.hintEl = $('detail-hint');
     this.saveBtn = this.form.querySelector('button[type="submit"]');
     this.deleteBtn = $('detail-delete');
     this.actionsEl = $('detail-actions');
     this.footnoteEl = $('detail-footnote');
     this.replica = null;
+    this.editors = new Map();
     this.form.addEventListener('submit', (e) => { e.preventDefault(); this.save(); });
-    this.input.addEventListener('keydown', (e) => {
-      if (e.key === 'Escape' && !e.isComposing) { e.preventDefault(); this.revert(); }
-    });
-    this.input.addEventListener('input', () => {
-      if (this.input.value === this.shownVal) this.typedFrom = null;
-      else this.typedFrom ??= this.shownVal;
-      this._updateHint();
+    this.form.addEventListener('keydown', (e) => {
+      if (e.isComposing) return;
+      if (e.key === 'Escape') { e.preventDefault(); this.revert(); }
+      // A JSON editor takes Enter as a new line; Ctrl+Enter saves from it too.
+      else if (e.key === 'Enter' && e.target.tagName === 'TEXTAREA' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); this.save(); }
     });
     this.deleteBtn.addEventListener('click', () => this.remove());
     this.hintEl.addEventListener('click', (e) => {
-      if (e.target.closest('[data-action="take"]')) { this.revert(); this.input.focus(); }
+      if (e.target.closest('[data-action="take"]')) { this.revert(); this.editors.values().next().value?.focusTarget.focus(); }
     });
   }
 
   /**
-   * Show row `key` of table `name` from `replica` (which holds that row or
-   * nothing; its keyField names the key column). actions: { update(key, val)
-   * → row, remove(key) }.
+   * Show row `key` of `table` (a TableDescription) from `replica` (which holds
+   * that row or nothing; its keyField names the key column). actions: {
+   * update(key, fields) → row, remove(key) }.
    */
-  attach({ replica, actions, name, key, subscription }) {
+  attach({ replica, actions, table, key, subscription }) {
     this.detach();
     this.replica = replica;
     this.actions = actions;
-    this.name = name;
+    this.desc = table;
+    this.name = table.name;
     this.key = keyOf(key);
     this.lastRow = null;         // the row as last shown (kept on screen, dimmed, once deleted)
-    this.shownVal = null;        // the row's value as last shown
-    this.typedFrom = null;       // the value the person started typing over (null: not editing)
+    this.typedOver = null;       // the row as it was when the person started typing (null: not typing)
     this.busy = false;
     this.alert.clear();
-    this.input.value = '';
-    this.backEl.href = tableHref(name);
-    this.crumbTableEl.textContent = name;
+    this.backEl.href = tableHref(table.name);
+    this.crumbTableEl.textContent = table.name;
     this.titleEl.textContent = `Row ${this.key}`;
-    this.keyNameEl.textContent = replica.keyField;
     this.subEl.textContent = JSON.stringify(subscription);
-    this.doc.title = `PBP · ${name} · row ${this.key}`;
+    this.doc.title = `PBP · ${table.name} · row ${this.key}`;
+    this._buildFields();
+    this._buildForm();
     this._follow(() => this.render());
+  }
+
+  _buildFields() {
+    this.valueEls = new Map();
+    this.fieldsEl.replaceChildren(...this.desc.columns.map((c) => {
+      const dd = h('dd', { class: WIDE.has(c.kind) ? 'value value-box' : 'value', 'data-kind': c.kind, id: c.key ? 'detail-key' : null });
+      this.valueEls.set(c.name, dd);
+      return h('div', { class: WIDE.has(c.kind) ? 'field field-wide' : 'field', 'data-col': c.name },
+        h('dt', { id: c.key ? 'detail-key-name' : null, title: c.type },
+          c.name, ' ', h('span', { class: 'type', text: c.type }), ' ', h('span', { class: 'len' })),
+        dd);
+    }));
+  }
+
+  _buildForm() {
+    this.editors = new Map();
+    this.editFieldsEl.replaceChildren(...this.desc.updatableColumns.map((c) => {
+      const ed = new FieldEditor(c);
+      ed.onChange = () => this._typed();
+      this.editors.set(c.name, ed);
+      return h('div', { class: 'edit-field', 'data-col': c.name, 'data-kind': c.kind },
+        h('label', { for: ed.id, title: c.type }, h('span', { class: 'field-name', text: c.name })),
+        ed.el);
+    }));
   }
 
   /** 'loading' | 'present' | 'deleted' (seen, then gone) | 'missing' (not there when loaded). */
@@ -88,7 +115,7 @@ export class DetailView extends ReplicaSection {
     if (!this.replica) return;
     const row = this.replica.get(this.key);
     const state = this.state;
-    const changed = row && this.lastRow && row !== this.lastRow;
+    const previous = this.lastRow;
     if (row) this.lastRow = row;
     this.section.dataset.state = state;
     this.badgeEl.dataset.state = state;
@@ -102,7 +129,7 @@ export class DetailView extends ReplicaSection {
       const what = info?.truncate ? `The table was emptied (TRUNCATE)${when}.` : `This row was deleted${who}${when}.`;
       this.goneEl.replaceChildren(
         h('strong', { text: what }),
-        ` Its last value is shown below. This tab keeps watching row ${this.key}: if it is created again, it appears here.`,
+        ` Its last values are shown below. This tab keeps watching row ${this.key}: if it is created again, it appears here.`,
       );
     } else if (state === 'missing') {
       this.goneEl.replaceChildren(
@@ -117,64 +144,89 @@ export class DetailView extends ReplicaSection {
     const shown = row ?? this.lastRow;
     this.fieldsEl.hidden = !shown;
     if (shown) {
-      this.keyEl.textContent = keyOf(shown[this.replica.keyField]);
-      const val = String(shown.val ?? '');
-      if (this.valEl.textContent !== val) this.valEl.textContent = val;
-      this.lenEl.textContent = lengthText(val.length);
-      setTime(this.mtimeEl, shown.mtime);
-      if (changed) flash(this.valEl);
+      const changed = [];
+      for (const c of this.desc.columns) {
+        const el = this.valueEls.get(c.name);
+        const value = shown[c.name];
+        if (c.key) el.textContent = keyOf(value);
+        else if (showValue(el, value, c) && previous && row && !sameValue(previous[c.name] ?? null, value ?? null)) changed.push(el);
+        el.closest('.field').querySelector('.len').textContent = isTextual(c.kind) && typeof value === 'string' ? lengthText(value.length) : '';
+      }
+      for (const el of changed) flash(el);
     }
 
     // Editing: only a row that is there.
     const present = state === 'present';
-    this.form.hidden = !present;
+    this.form.hidden = !present || this.editors.size === 0;
     this.actionsEl.hidden = !present;
     this.footnoteEl.hidden = !present;
     this.saveBtn.disabled = !present || this.busy;
     this.deleteBtn.disabled = !present || this.busy;
-    this.input.readOnly = this.busy;
+    for (const el of this.editFieldsEl.querySelectorAll('input, textarea')) el.readOnly = this.busy;
     if (present) {
-      const val = String(row.val ?? '');
-      // Follow changes made elsewhere, unless the person is typing.
-      if (this.typedFrom === null) this.input.value = val;
-      this.shownVal = val;
+      // Follow changes made elsewhere, but not over what the person is typing.
+      for (const [name, ed] of this.editors) {
+        const value = row[name] ?? null;
+        if (!ed.dirty && (ed.shown === undefined || !sameValue(ed.shown, value))) ed.set(value);
+      }
       this._updateHint();
     }
   }
 
+  _typed() {
+    this.typedOver ??= this.replica?.get(this.key) ?? null;
+    this._updateHint();
+  }
+
+  /** The columns the person typed over that changed elsewhere since. */
+  _stale() {
+    const row = this.replica?.get(this.key);
+    if (!this.typedOver || !row) return [];
+    return [...this.editors].filter(([name, ed]) => ed.dirty && !sameValue(this.typedOver[name] ?? null, row[name] ?? null)).map(([name]) => name);
+  }
+
   /** Says so when the row changed elsewhere while the person was typing over it. */
   _updateHint() {
-    const stale = this.typedFrom !== null && this.shownVal !== null && this.typedFrom !== this.shownVal;
-    this.hintEl.hidden = !stale;
-    if (stale) {
-      const v = this.shownVal;
+    const stale = this._stale();
+    this.hintEl.hidden = stale.length === 0;
+    if (stale.length) {
       this.hintEl.replaceChildren(
-        `Changed elsewhere to “${v.length > 80 ? `${v.slice(0, 80)}…` : v}” while you were typing. `,
-        h('button', { type: 'button', class: 'btn small ghost', 'data-action': 'take', text: 'Use that value' }),
+        `${stale.join(', ')} changed elsewhere while you were typing. `,
+        h('button', { type: 'button', class: 'btn small ghost', 'data-action': 'take', text: 'Use the new values' }),
       );
     }
   }
 
-  /** Escape: put the row's current value back in the input. */
+  /** Escape: put the row's current values back in the editors. */
   revert() {
-    if (this.shownVal === null) return;
-    this.input.value = this.shownVal;
-    this.typedFrom = null;
+    const row = this.replica?.get(this.key);
+    if (!row) return;
+    for (const [name, ed] of this.editors) ed.set(row[name] ?? null);
+    this.typedOver = null;
     this._updateHint();
   }
 
+  /** PATCH what changed; a value that cannot be read is refused here, before anything is sent. */
   async save() {
     if (this.busy || this.state !== 'present') return;
     const { replica, key } = this;
-    const value = this.input.value;
+    const readings = new Map([...this.editors].map(([name, ed]) => [name, ed.read()]));
+    const patch = patchBody(this.desc, replica.get(key), readings);
+    if (!patch.ok) {
+      this.alert.show(`Not saved: ${refusalText(patch.errors)}`);
+      this.editors.get(patch.errors[0].column)?.focusTarget.focus();
+      return;
+    }
+    if (Object.keys(patch.body).length === 0) { this.alert.clear(); this.revert(); return; }   // nothing changed
     this.busy = true;
     this.form.setAttribute('aria-busy', 'true');
     this.render();
     try {
-      await this.actions.update(key, value);
+      await this.actions.update(key, patch.body);
       if (this.replica !== replica) return;
       this.alert.clear();
-      this.typedFrom = null;         // the input shows the row again
+      this.busy = false;
+      this.revert();                 // the editors show the row again
     } catch (err) {
       if (this.replica !== replica) return;
       this.alert.show(err.message);
@@ -183,8 +235,7 @@ export class DetailView extends ReplicaSection {
         this.busy = false;
         this.form.removeAttribute('aria-busy');
         this.render();
-        if (this.state === 'present') this.input.focus();
-        else this.backEl.focus();
+        if (this.state !== 'present') this.backEl.focus();
       }
     }
   }

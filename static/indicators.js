@@ -3,6 +3,7 @@
 // does).
 
 const STATUS_TEXT = {
+  idle: 'This view watches no rows',
   connecting: 'Connecting to the server…',
   live: 'Live: changes appear as they happen',
   reconnecting: 'Connection lost: retrying',

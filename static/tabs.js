@@ -95,7 +95,7 @@ export class TabSync {
   // ---- the page's side ------------------------------------------------------
 
   /**
-   * Show a view: `member` is {subscriptions, keyField, load(signal) →
+   * Show a view (null: one that watches nothing): `member` is {subscriptions, keyField, load(signal) →
    * {cursor}, apply(events)} (watch.js makes them; member.js says what is
    * added to it). load() reads the snapshot into the view's replica and
    * resolves to the cursor taken before it; apply() gets the events that
@@ -104,8 +104,9 @@ export class TabSync {
   setMember(member) {
     const old = this.member;
     if (old) this._leave(old);
-    this.member = enrol(member);
-    if (this.started) this._load(member, 'connecting');
+    this.member = member ? enrol(member) : null;   // null: a view that watches nothing (the list of tables)
+    if (member && this.started) this._load(member, 'connecting');
+    else this._showStatus();
     return member;
   }
 
@@ -166,6 +167,8 @@ export class TabSync {
   // ---- this tab's member ------------------------------------------------------
 
   _showStatus() {
+    // A tab that watches nothing still shows the browser's connection once it takes part in it.
+    if (!this.member) { this.onStatus(this.role ? this.leaderState : 'idle'); return; }
     this.onStatus(this.member?.loading ?? (this.member?.ready ? this.leaderState : 'connecting'));
   }
 

@@ -3,8 +3,9 @@
 // how to apply events. The page and the convergence harness (Tests/chaos) both
 // make their views here, so the algorithm exists once. No DOM.
 //
-// The key column comes from the server (PBP-Key), never from a name assumed
-// here: a row view must know it before its first snapshot, to subscribe to
+// The key column comes from the server, never from a name assumed here: the
+// page passes it from /api/_tables (`keyField`), else it is asked (PBP-Key). A
+// row view must know it before its first snapshot, to subscribe to
 // `{table, where: {<key>: value}}`.
 
 import * as defaultApi from './api.js';
@@ -14,8 +15,8 @@ import { Replica } from './replica.js';
  * The whole table. `onApply(events)` sees each batch before the replica
  * applies it (the page keeps the last ones for its tests).
  */
-export async function watchTable(table, { api = defaultApi, signal, onApply = () => {} } = {}) {
-  const keyField = await api.tableKey(table, { signal });
+export async function watchTable(table, { api = defaultApi, signal, keyField: known = null, onApply = () => {} } = {}) {
+  const keyField = known ?? await api.tableKey(table, { signal });
   const replica = new Replica(table, { keyField });
   const member = {
     subscriptions: [{ table }],
@@ -34,8 +35,8 @@ export async function watchTable(table, { api = defaultApi, signal, onApply = ()
 }
 
 /** One row, by the value of its key (it need not exist yet, or any more). */
-export async function watchRow(table, key, { api = defaultApi, signal, onApply = () => {} } = {}) {
-  const keyField = await api.tableKey(table, { signal });
+export async function watchRow(table, key, { api = defaultApi, signal, keyField: known = null, onApply = () => {} } = {}) {
+  const keyField = known ?? await api.tableKey(table, { signal });
   const where = { [keyField]: key };
   const replica = new Replica(table, { keyField, where });
   const member = {

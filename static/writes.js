@@ -16,21 +16,21 @@
 // Any other failure is thrown, with the replica unchanged.
 
 /**
- * `actions`: {create(val) → row, update(key, val) → row, remove(key)}, the
- * API calls for one table (they throw an ApiError). Resolves as they do.
+ * `actions`: {create(fields) → row, update(key, fields) → row, remove(key)},
+ * the API calls for one table (they throw an ApiError). Resolves as they do.
  */
 export function writesTo(replica, actions) {
   return {
-    async create(val) {
-      const row = await actions.create(val);
+    async create(fields) {
+      const row = await actions.create(fields);
       if (row) replica.upsertLocal(row);
       return row;
     },
 
-    async update(key, val) {
+    async update(key, fields) {
       let row;
       try {
-        row = await actions.update(key, val);
+        row = await actions.update(key, fields);
       } catch (err) {
         if (err.status === 404) replica.removeLocal(key);
         throw err;

@@ -35,3 +35,24 @@ private func nulEscapesAsOne(_ text: String) -> String {
   }
   return String(decoding: output, as: UTF8.self)
 }
+
+/// The tables the poll targets know: `testtype` and `other`, both with `id`
+/// (bigint, the key), `val` (text) and `mtime`, as the catalog would describe them.
+let fuzzTables: [String: TableInfo] = Dictionary(
+  uniqueKeysWithValues: ["testtype", "other"].map { name in
+    (
+      name,
+      TableInfo(
+        name: name,
+        columns: [
+          ColumnInfo(name: "id", type: "bigint", notNull: true, defaultExpression: "identity", isKey: true),
+          ColumnInfo(name: "val", type: "text", notNull: true),
+          ColumnInfo(name: "mtime", type: "timestamp with time zone", notNull: true, defaultExpression: "now()"),
+        ])!
+    )
+  })
+
+func describeFuzzTable(_ name: String) throws(APIError) -> TableInfo {
+  guard let table = fuzzTables[name] else { throw .unknownTable(name) }
+  return table
+}

@@ -2,8 +2,8 @@
 // subscriptions, timeout). Properties: no crash; errors are 400 or 404 with a
 // JSON body, and an error about the filter caps is true of the body; an
 // accepted poll has 1…limit subscriptions on known tables, each as the body
-// lists it, within every filter cap, a timeout in 0…maximum and the body's
-// cursor text; tighter limits (subscriptions, filters, their bytes, the
+// lists it, filters only on the table's columns with values of their types,
+// within every filter cap, a timeout in 0…maximum and the body's cursor text; tighter limits (subscriptions, filters, their bytes, the
 // body's bytes) refuse whatever the defaults refuse, and accept the same poll
 // unless it exceeds one of them, which the error code names.
 import ChangeStream
@@ -12,7 +12,7 @@ import LongPoll
 
 @testable import PBPAPI
 
-private let knownTables: Set<String> = ["testtype", "other"]
+private let knownTables = Set(fuzzTables.keys)
 private let limits = ChangePoll.Limits()
 private let tightLimits = ChangePoll.Limits(
   maximumSubscriptions: 2, maximumFiltersPerSubscription: 2, maximumFilterColumnBytes: 4, maximumFilterValueBytes: 8,
@@ -56,7 +56,7 @@ public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   let body = FuzzInput.bytes(data, size)
   let poll: ChangePoll
   do throws(APIError) {
-    poll = try ChangePoll.parse(json: body, limits: limits, isKnownTable: knownTables.contains)
+    poll = try ChangePoll.parse(json: body, limits: limits, describe: describeFuzzTable)
   } catch {
     checkErrorResponse(error, allowedStatuses: [400, 404])
     if filterCodes.contains(error.code) {
@@ -64,7 +64,7 @@ public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
       require(codes.contains(error.code), "\(error.code) for a body within that cap (exceeds \(codes))")
     }
     do throws(APIError) {
-      let tight = try ChangePoll.parse(json: body, limits: tightLimits, isKnownTable: knownTables.contains)
+      let tight = try ChangePoll.parse(json: body, limits: tightLimits, describe: describeFuzzTable)
       require(false, "tighter limits accept \(tight), which the defaults refuse with \(error.code)")
     } catch {
       checkErrorResponse(error, allowedStatuses: [400, 404, 413])
@@ -99,7 +99,7 @@ public func fuzzChangesJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
 
   let over = exceeded(poll.subscriptions.map(\.filters), bodyBytes: body.count, limits: tightLimits)
   do throws(APIError) {
-    let tight = try ChangePoll.parse(json: body, limits: tightLimits, isKnownTable: knownTables.contains)
+    let tight = try ChangePoll.parse(json: body, limits: tightLimits, describe: describeFuzzTable)
     require(over.isEmpty, "tighter limits accept a poll that exceeds \(over)")
     require(tight == poll, "tighter limits changed the poll")
   } catch {
@@ -114,6 +114,11 @@ func checkPoll(_ poll: ChangePoll, limits: ChangePoll.Limits) {
   require(poll.subscriptions.count <= limits.maximumSubscriptions, "\(poll.subscriptions.count) subscriptions")
   for subscription in poll.subscriptions {
     require(knownTables.contains(subscription.table), "unknown table \(subscription.table) accepted")
+    for (column, value) in subscription.filters {
+      let described = fuzzTables[subscription.table]?.column(named: column)
+      require(described != nil, "a filter on \(column), which \(subscription.table) lacks, accepted")
+      require(described?.kind.filterRefusal(value) == nil, "filter \(column) = \(value) accepted against its type")
+    }
   }
   require(poll.timeout >= .zero && poll.timeout <= limits.maximumTimeout, "timeout \(poll.timeout)")
   let over = exceeded(poll.subscriptions.map(\.filters), bodyBytes: 0, limits: limits)

@@ -5,11 +5,11 @@
 // timeout, and equals the poll parsed from the same request sent as JSON.
 import ChangeStream
 import JSON
-
 import LongPoll
+
 @testable import PBPAPI
 
-private let knownTables: Set<String> = ["testtype", "other"]
+private let knownTables = Set(fuzzTables.keys)
 private let limits = ChangePoll.Limits()
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -19,7 +19,7 @@ public func fuzzChangesQuery(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   let poll: ChangePoll
   do throws(APIError) {
     query = try FormDecoding.decode(queryString[...])
-    poll = try ChangePoll.parse(query: query, limits: limits, isKnownTable: knownTables.contains)
+    poll = try ChangePoll.parse(query: query, limits: limits, describe: describeFuzzTable)
   } catch {
     checkErrorResponse(error, allowedStatuses: [400, 404])
     return 0
@@ -46,7 +46,7 @@ public func fuzzChangesQuery(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   members["subscriptions"] = .array([.object(["table": table, "where": .object(conditions)])])
   let body = JSONWriter.serialize(.object(members))
   do throws(APIError) {
-    let fromJSON = try ChangePoll.parse(json: Array(body.utf8), limits: limits, isKnownTable: knownTables.contains)
+    let fromJSON = try ChangePoll.parse(json: Array(body.utf8), limits: limits, describe: describeFuzzTable)
     require(fromJSON == poll, "query and JSON disagree: \(body)")
   } catch {
     require(false, "the query's poll fails as JSON (\(error.code)): \(body)")

@@ -14,17 +14,13 @@ public enum APIOutcome: Sendable {
 /// endpoint are in their own files.
 public struct APIApplication: Sendable {
   public struct Configuration: Sendable {
-    public var tables: [String]
     public var pollLimits: ChangePoll.Limits
     /// The most bytes of JSON in one collection page (the first row is sent
     /// whatever its size): with large rows a page of 10,000 would be gigabytes.
     public var pageBytes: Int
     public static let defaultPageBytes = 4 << 20
 
-    public init(
-      tables: [String], pollLimits: ChangePoll.Limits = .init(), pageBytes: Int = defaultPageBytes
-    ) {
-      self.tables = tables
+    public init(pollLimits: ChangePoll.Limits = .init(), pageBytes: Int = defaultPageBytes) {
       self.pollLimits = pollLimits
       self.pageBytes = pageBytes
     }
@@ -40,11 +36,11 @@ public struct APIApplication: Sendable {
   public let workerStatuses: (@Sendable () -> [WorkerStatus])?
 
   public init(
-    configuration: Configuration, stream: any StreamPosition,
+    configuration: Configuration, catalog: TableCatalog, stream: any StreamPosition,
     workerStatuses: (@Sendable () -> [WorkerStatus])? = nil
   ) {
     self.configuration = configuration
-    self.catalog = TableCatalog(configuredNames: configuration.tables)
+    self.catalog = catalog
     self.stream = stream
     self.workerStatuses = workerStatuses
   }
@@ -68,11 +64,14 @@ public struct APIApplication: Sendable {
     let segments = request.path.dropFirst(Self.prefix.count).split(separator: "/", omittingEmptySubsequences: false)
     switch (segments.first, segments.count) {
     case ("changes"?, 1):
-      return .poll(try changePoll(request))
+      return .poll(try changePoll(request, session: session))
     case ("openapi.json"?, 1):
       try requireGet(request)
-      let document = OpenAPIDocument(tables: try servedTables(session), pollLimits: configuration.pollLimits)
+      let document = OpenAPIDocument(tables: try catalogSnapshot(session).sorted, pollLimits: configuration.pollLimits)
       return .response(.json(200, document.text))
+    case ("_tables"?, 1):
+      try requireGet(request)
+      return .response(.json(200, TableDescription.json(try catalogSnapshot(session).sorted)))
     case ("_status"?, 1):
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).json())
@@ -80,32 +79,69 @@ public struct APIApplication: Sendable {
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).prometheus())
     case (let name?, 1) where !name.isEmpty:
-      return .response(try collection(request, table: try table(String(name), session)))
+      return .response(
+        try describedAfresh(String(name), session) { table throws(APIError) in
+          try collection(request, table: table)
+        })
     case (let name?, 2) where !segments[1].isEmpty:
       // The path is nginx's DOCUMENT_URI, percent-decoded already: decoding
       // again would read /api/t/%2531 as row 1.
-      return .response(try item(request, table: try table(String(name), session), key: String(segments[1])))
+      let key = String(segments[1])
+      return .response(
+        try describedAfresh(String(name), session) { table throws(APIError) in
+          try item(request, table: table, key: key)
+        })
     default:
       throw .notFound("no such resource: \(request.path)")
     }
   }
 
-  func table(_ name: String, _ session: DatabaseSession) throws(APIError) -> TableResource {
-    // The thread's own copy first: the shared catalog's lock, taken by every
-    // request of every thread, showed up contended in profiles.
-    if let known = session.knownTables[name] { return TableResource(table: known, session: session) }
-    guard let info = try catalog.table(named: name, using: session.connected) else { throw .unknownTable(name) }
-    session.knownTables[name] = info
-    return TableResource(table: info, session: session)
+  /// The catalog as this thread knows it, or the shared one's newest when
+  /// this thread's copy is due to be read again (or when `reason` is a miss).
+  func catalogSnapshot(_ session: DatabaseSession, reason: CatalogRefreshPolicy.Reason = .use) throws(APIError)
+    -> TableCatalog.Snapshot
+  {
+    let now = ContinuousClock.now
+    if reason == .use, let known = session.catalogSnapshot,
+      !catalog.policy.mustReload(loadedAt: known.loadedAt, now: now, reason: .use)
+    {
+      return known
+    }
+    let fresh = try catalog.snapshot(reason: reason, now: now)
+    session.catalogSnapshot = fresh
+    return fresh
   }
 
-  /// The served tables as the catalog describes them, sorted by name.
-  func servedTables(_ session: DatabaseSession) throws(APIError) -> [TableInfo] {
-    var tables: [TableInfo] = []
-    for name in configuration.tables.sorted() {
-      if let info = try catalog.table(named: name, using: session.connected) { tables.append(info) }
+  /// A served table by name: a name the description does not know has the
+  /// catalog read again first, since the table may be newly watched.
+  func tableInfo(_ name: String, _ session: DatabaseSession) throws(APIError) -> TableInfo {
+    if let known = try catalogSnapshot(session).tables[name] { return known }
+    guard let fresh = try catalogSnapshot(session, reason: .miss).tables[name] else { throw .unknownTable(name) }
+    return fresh
+  }
+
+  /// Runs `body` on the table as described; when it fails in a way that a
+  /// change of the table (DDL) since it was described can explain, once more
+  /// on the table described afresh. The statement that failed did not run, so
+  /// running it again writes nothing twice.
+  func describedAfresh(
+    _ name: String, _ session: DatabaseSession, _ body: (TableResource) throws(APIError) -> HTTPResponse
+  ) throws(APIError) -> HTTPResponse {
+    let described = try tableInfo(name, session)
+    do {
+      return try body(TableResource(table: described, session: session))
+    } catch  where Self.mayComeFromAnOldDescription(error) {
+      if error.code == "schema_changed" { session.forgetPreparedStatements() }
+      guard let fresh = try catalogSnapshot(session, reason: .miss).tables[name] else { throw .unknownTable(name) }
+      guard fresh != described || error.code == "schema_changed" else { throw error }
+      return try body(TableResource(table: fresh, session: session))
     }
-    return tables
+  }
+
+  /// The refusals that the table's description decides, and the database's
+  /// failures when the table is not as described.
+  static func mayComeFromAnOldDescription(_ error: APIError) -> Bool {
+    ["schema_changed", "unknown_column", "missing_field", "no_fields", "invalid_value"].contains(error.code)
   }
 
   // MARK: Helpers

@@ -27,6 +27,10 @@ extension APIError {
     // A deadlock, a serialization failure, a lock not had in time: nothing
     // was written, and the same request may well succeed at once.
     case "40P01", "40001", "55P03": self = .retry(message)
+    // A column, table, type or operator that the statement named is not
+    // what it was (DDL since the table was described), or a prepared
+    // statement's result changed: the statement did not run.
+    case "42703", "42P01", "42804", "42883", "0A000": self = .schemaChanged(text)
     case "53300", "53200", "57014": self = .databaseUnavailable()
     default: self = .internalError("database error \(state)")
     }

@@ -58,6 +58,15 @@ public struct APIError: Error, Equatable, Sendable {
     error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
     return error
   }
+  /// A table changed under the request (DDL); answered only when it
+  /// failed again on the table as described afresh.
+  public static func schemaChanged(_ reason: String) -> APIError {
+    var error = APIError(
+      status: 503, code: "schema_changed",
+      message: "the table changed while this request ran (\(reason)); nothing was written, try again")
+    error.extraHeaders = [HeaderField(name: "Retry-After", value: "1")]
+    return error
+  }
   public static func streamUnavailable() -> APIError {
     var error = APIError(
       status: 503, code: "stream_unavailable", message: "the change stream is not connected yet; try again")

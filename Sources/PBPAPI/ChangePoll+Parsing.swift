@@ -64,9 +64,9 @@ extension ChangePoll {
   }
 
   /// `POST /api/changes` with `{"cursor": …, "subscriptions": [{"table": …, "where": {…}}], "timeout": seconds}`.
-  public static func parse(json body: [UInt8], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
-    -> ChangePoll
-  {
+  public static func parse(
+    json body: [UInt8], limits: Limits, describe: (String) throws(APIError) -> TableInfo
+  ) throws(APIError) -> ChangePoll {
     guard body.count <= limits.maximumBodyBytes else { throw .tooLarge(limit: limits.maximumBodyBytes) }
     let document: JSONValue
     do {
@@ -85,13 +85,14 @@ extension ChangePoll {
       throw .badRequest("too_many_subscriptions", "at most \(limits.maximumSubscriptions) subscriptions per poll")
     }
     var subscriptions: [Subscription] = []
+    var describedTables: [TableInfo] = []
     var filterBytes = 0
     var filterCount = 0
     for entry in list {
       guard case .string(let table)? = entry["table"] else {
         throw .badRequest("invalid_subscription", "each subscription needs a table name")
       }
-      guard isKnownTable(table) else { throw .unknownTable(table) }
+      let described = try describe(table)
       var filters: [String: String] = [:]
       switch entry["where"] {
       case nil, .null?: break
@@ -112,6 +113,11 @@ extension ChangePoll {
       }
       try limits.check(filters, total: &filterBytes, count: &filterCount)
       subscriptions.append(Subscription(table: table, filters: filters))
+      describedTables.append(described)
+    }
+    // After every limit is checked: a poll over one is refused as such, whatever its columns.
+    for (subscription, table) in zip(subscriptions, describedTables) {
+      try checkFilters(subscription.filters, on: table)
     }
     let timeoutText: String?
     switch members["timeout"] {
@@ -124,9 +130,9 @@ extension ChangePoll {
   }
 
   /// `GET /api/changes?cursor=…&table=…&where.COLUMN=VALUE&timeout=…`: one subscription.
-  public static func parse(query: [(String, String)], limits: Limits, isKnownTable: (String) -> Bool) throws(APIError)
-    -> ChangePoll
-  {
+  public static func parse(
+    query: [(String, String)], limits: Limits, describe: (String) throws(APIError) -> TableInfo
+  ) throws(APIError) -> ChangePoll {
     var cursorText: String?
     var table: String?
     var timeoutText: String?
@@ -141,14 +147,30 @@ extension ChangePoll {
       }
     }
     guard let table else { throw .badRequest("invalid_poll", "the table parameter is required") }
-    guard isKnownTable(table) else { throw .unknownTable(table) }
+    let described = try describe(table)
     var filterBytes = 0
     var filterCount = 0
     try limits.check(filters, total: &filterBytes, count: &filterCount)
+    try checkFilters(filters, on: described)
     let cursor = try parseCursor(cursorText.map { $0.isEmpty ? JSONValue.null : .string($0) })
     return ChangePoll(
       cursor: cursor, subscriptions: [Subscription(table: table, filters: filters)],
       timeout: try parseTimeout(timeoutText, limits: limits))
+  }
+
+  /// A filter on a column the table lacks, or with a value that column's
+  /// values never have in an event, would silently match nothing: refused.
+  static func checkFilters(_ filters: [String: String], on table: TableInfo) throws(APIError) {
+    for (name, value) in filters.sorted(by: { $0.key < $1.key }) {
+      guard let column = table.column(named: name) else {
+        throw .badRequest("unknown_column", "\(table.name) has no column \(JSONWriter.quoted(name))")
+      }
+      if let expected = column.kind.filterRefusal(value) {
+        throw .badRequest(
+          "invalid_filter",
+          "a filter on \(table.name).\(name) (\(column.type)) must be \(expected), not \(JSONWriter.quoted(value))")
+      }
+    }
   }
 
   static func parseCursor(_ value: JSONValue?) throws(APIError) -> Cursor? {

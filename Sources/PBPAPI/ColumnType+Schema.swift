@@ -13,17 +13,19 @@ extension ColumnType {
 
   var schema: JSONValue {
     switch self {
-    case .integer(let minimum, let maximum):
-      return ["type": "integer", "minimum": .integer(minimum), "maximum": .integer(maximum)]
-    case .number: return ["type": "number"]
+    case .integer(let bits):
+      return [
+        "type": "integer", "minimum": .integer(Self.minimum(bits: bits)), "maximum": .integer(Self.maximum(bits: bits)),
+      ]
+    case .decimal, .floating: return ["type": "number"]
     case .boolean: return ["type": "boolean"]
     case .text: return Self.textSchema
     case .date: return Self.textSchema.merging(["format": "date", "pattern": .string(Self.datePattern)])
-    case .timestampWithZone: return Self.textSchema.merging(["format": "date-time"])
+    case .timestamp(withTimeZone: true): return Self.textSchema.merging(["format": "date-time"])
     case .json: return ["$ref": "#/components/schemas/JSON"]
-    case .array(let element): return ["type": "array", "items": element.schema(nullable: true)]
-    case .other(let type):
-      return Self.textSchema.merging(["description": .string("PostgreSQL's input syntax for \(type)")])
+    case .array(let element): return ["type": "array", "items": ColumnType(formatType: element).schema(nullable: true)]
+    case .timestamp(withTimeZone: false), .time, .uuid, .other:
+      return Self.textSchema.merging(["description": "In PostgreSQL's input syntax for the column's type"])
     }
   }
 

@@ -15,8 +15,9 @@ public final class DatabaseSession {
       if delta != 0 { onConnectionCountChange(delta) }
     }
   }
-  /// The tables this thread has used, as the catalog described them.
-  var knownTables: [String: TableInfo] = [:]
+  /// The catalog as this thread last read it: taking the shared one's lock
+  /// for every request of every thread showed up contended in profiles.
+  var catalogSnapshot: TableCatalog.Snapshot?
   /// Told +1 and -1 as the connection opens and closes (for the scoreboard).
   private let onConnectionCountChange: (Int64) -> Void
 
@@ -39,6 +40,18 @@ public final class DatabaseSession {
       return fresh
     } catch {
       throw .databaseUnavailable()
+    }
+  }
+
+  /// After a table changed under a prepared statement whose result it
+  /// changes ("cached plan must not change result type"): the statements are
+  /// prepared again on next use.
+  func forgetPreparedStatements() {
+    guard let connection else { return }
+    do {
+      try connection.forgetPreparedStatements()
+    } catch {
+      self.connection = nil
     }
   }
 

@@ -96,7 +96,7 @@ extension OpenAPIDocument {
   func subscriptionSchema(_ table: TableInfo) -> JSONValue {
     var filters: [String: JSONValue] = [:]
     for column in table.columns {
-      if let schema = filterSchema(ColumnType(postgresType: column.type)) { filters[column.name] = schema }
+      if let schema = filterSchema(column.kind) { filters[column.name] = schema }
     }
     return [
       "type": "object", "required": ["table"],
@@ -114,20 +114,30 @@ extension OpenAPIDocument {
     ]
   }
 
-  /// A filter's value for a column: a scalar of the column's JSON type, or
-  /// nil for a column no scalar can equal (arrays, json).
+  /// A filter's value for a column, as ``ColumnType/filterRefusal(_:)``
+  /// judges its text: one an event's value can equal (`5` or `"5"` for an
+  /// integer, `true` or `"true"` for a boolean, any scalar for text); nil for
+  /// a column no filter can be on (arrays, json).
   func filterSchema(_ type: ColumnType) -> JSONValue? {
     switch type {
-    case .integer, .number, .boolean: return type.schema
-    case .text, .date, .timestampWithZone, .other:
+    case .integer(let bits):
+      // Digits beyond 18 can leave the range: the pattern stops short of it, the integer says it exactly.
+      return ["anyOf": [type.schema, ["type": "string", "pattern": "^(0|-?[1-9][0-9]{0,17})$"]]]
+    case .decimal, .floating:
+      return ["anyOf": [type.schema, ["type": "string", "pattern": "^-?[0-9]{1,300}(\\.[0-9]{1,300})?$"]]]
+    case .boolean:
+      return ["anyOf": [type.schema, ["enum": ["true", "false"]]]]
+    case .json, .array: return nil
+    case .text, .date, .timestamp, .time, .uuid, .other:
       // The length bound is in the pattern: with maxLength beside a pattern,
       // generators (schemathesis's coverage phase) take minutes per case.
       let limit = pollLimits.maximumFilterValueBytes
-      return type.schema.merging([
-        "pattern": .string("^[^\\u0000]{0,\(limit)}$"),
-        "description": .string("At most \(limit) bytes of UTF-8"),
-      ])
-    case .json, .array: return nil
+      return [
+        "anyOf": [
+          ["type": "string", "pattern": .string("^[^\\u0000]{0,\(limit)}$")], ["type": ["number", "boolean"]],
+        ],
+        "description": .string("Compared with the column's text; at most \(limit) bytes of UTF-8"),
+      ]
     }
   }
 

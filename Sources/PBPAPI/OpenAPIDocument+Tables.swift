@@ -20,7 +20,7 @@ extension OpenAPIDocument {
   // MARK: Schemas
 
   static func columnSchema(_ column: ColumnInfo) -> JSONValue {
-    ColumnType(postgresType: column.type).schema(nullable: !column.notNull)
+    column.kind.schema(nullable: !column.notNull)
   }
 
   /// A row as every answer and event carries it: each column, always.
@@ -63,12 +63,8 @@ extension OpenAPIDocument {
     return schema
   }
 
-  static func updatableColumns(_ table: TableInfo) -> [ColumnInfo] {
-    table.writableColumns.filter { $0.name != table.keyColumn }
-  }
-
   static func keySchema(_ table: TableInfo) -> JSONValue {
-    let type = ColumnType(postgresType: table.keyType)
+    let type = ColumnType(formatType: table.keyType)
     if case .integer = type { return type.schema }
     return ColumnType.textSchema
   }
@@ -175,7 +171,8 @@ extension OpenAPIDocument {
     let pointer = table.keyColumn.replacing("~", with: "~0").replacing("/", with: "~1")
     let parameters: JSONValue = .object([keyParameterName(table): .string("$response.body#/\(pointer)")])
     var links: [String: JSONValue] = [:]
-    for verb in ["get", "replace", "update", "delete"] where verb != "replace" || !updatableColumns(table).isEmpty {
+    let writes = table.updatableColumns.isEmpty ? [] : ["replace", "update"]
+    for verb in ["get", "delete"] + writes {
       links[verb.capitalized + "Row"] = ["operationId": .string("\(verb)_\(table.name)"), "parameters": parameters]
     }
     return response.merging(["links": .object(links)])
@@ -189,7 +186,7 @@ extension OpenAPIDocument {
       "name": .string(Self.keyParameterName(table)), "in": "path", "required": true,
       "description": .string("The row's \(table.keyColumn)"), "schema": Self.keySchema(table),
     ]
-    let updatable = Self.updatableColumns(table)
+    let updatable = table.updatableColumns
     let notFound = Self.error(404, ["unknown_table", "not_found"])
     var item: [String: JSONValue] = [
       "parameters": [keyParameter],

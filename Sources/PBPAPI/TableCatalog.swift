@@ -1,86 +1,125 @@
 import PostgresClient
 import Synchronization
 
-/// A column of a served table, as the catalog describes it.
-public struct ColumnInfo: Equatable, Sendable {
-  public let name: String
-  public let type: String
-  public let notNull: Bool
-  public let hasDefault: Bool
-}
-
-/// A table the API serves. Every identifier in generated SQL comes from here,
-/// that is from configuration and the catalog, never from request text.
-public struct TableInfo: Equatable, Sendable {
-  public let name: String
-  public let keyColumn: String
-  public let keyType: String
-  public let columns: [ColumnInfo]
-
-  /// The columns the database maintains: the key and `mtime`. Bodies may
-  /// carry them (a client echoing a row back), and they are ignored.
-  public func isMaintained(_ column: String) -> Bool {
-    column == keyColumn || column == "mtime"
-  }
-
-  public var writableColumns: [ColumnInfo] { columns.filter { !isMaintained($0.name) } }
-
-  /// Writable columns that a new row must be given.
-  public var requiredColumns: [ColumnInfo] { writableColumns.filter { $0.notNull && !$0.hasDefault } }
-
-  public func column(named name: String) -> ColumnInfo? { columns.first { $0.name == name } }
-
-  var quotedName: String { PostgresConnection.quoteIdentifier(name) }
-  var quotedKey: String { PostgresConnection.quoteIdentifier(keyColumn) }
-}
-
-/// The configured tables, described from PostgreSQL's catalog on first use and
-/// then kept for the life of the process.
+/// The tables the API serves: every table watched with `pbp_watch()` (the
+/// catalog that sql/01-pbp.sql keeps), or those of them that `--tables`
+/// names, as PostgreSQL's catalog describes them.
+///
+/// Read with a connection of its own (one per worker, opened on first use):
+/// the threads that answer polls hold no connection, and a request thread's
+/// connection may be in the middle of its own work. Descriptions are read
+/// again as ``CatalogRefreshPolicy`` says.
 public final class TableCatalog: Sendable {
-  public let configuredNames: [String]
-  private let tables = Mutex<[String: TableInfo]>([:])
-
-  public init(configuredNames: [String]) {
-    self.configuredNames = configuredNames
+  /// One reading of the catalog.
+  public struct Snapshot: Sendable {
+    public let tables: [String: TableInfo]
+    public let loadedAt: ContinuousClock.Instant
+    /// The served tables, sorted by name.
+    public var sorted: [TableInfo] { tables.values.sorted { $0.name < $1.name } }
   }
 
+  /// nil serves every watched table.
+  public let restriction: Set<String>?
+  public let policy: CatalogRefreshPolicy
+  private let latest = Mutex<Snapshot?>(nil)
+  /// Held while reading the catalog: one reader at a time, on the catalog's own connection.
+  private let reader: Mutex<DatabaseSession>
+
+  public init(
+    conninfo: String, restriction: Set<String>? = nil, policy: CatalogRefreshPolicy = .init(),
+    statementTimeoutMilliseconds: Int = 10_000
+  ) {
+    self.restriction = restriction
+    self.policy = policy
+    self.reader = Mutex(
+      DatabaseSession(conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds))
+  }
+
+  /// The newest description, read again first when the policy says so. While
+  /// another thread reads, an ordinary request is served from the older one;
+  /// a miss waits for the reading. When the database cannot be reached the
+  /// older description serves, and without one the request fails with 503.
+  public func snapshot(
+    reason: CatalogRefreshPolicy.Reason = .use, now: ContinuousClock.Instant = .now
+  ) throws(APIError) -> Snapshot {
+    let current = latest.withLock { $0 }
+    guard policy.mustReload(loadedAt: current?.loadedAt, now: now, reason: reason) else { return current! }
+    if let current, reason == .use {
+      let fresh = reader.withLockIfAvailable { session in reload(session, unlessNewerThan: current, now: now) }
+      return (fresh ?? nil) ?? current
+    }
+    let outcome = reader.withLock { session in
+      Result { () throws(APIError) -> Snapshot in
+        if let fresh = reload(session, unlessNewerThan: current, now: now) { return fresh }
+        throw .databaseUnavailable()
+      }
+    }
+    return try outcome.get()
+  }
+
+  /// Reads the catalog, unless another thread did since `seen` was read;
+  /// nil when it cannot be read and nothing else is known.
+  private func reload(_ session: DatabaseSession, unlessNewerThan seen: Snapshot?, now: ContinuousClock.Instant)
+    -> Snapshot?
+  {
+    let newest = latest.withLock { $0 }
+    if let newest, newest.loadedAt > (seen?.loadedAt ?? newest.loadedAt - .seconds(1)) { return newest }
+    let rows: [[String?]]
+    do {
+      rows = try session.run(readOnly: true) { try $0.execute(Self.describeSQL).rows }
+    } catch {
+      return newest
+    }
+    var tables: [String: TableInfo] = [:]
+    for table in Self.describe(rows: rows) where restriction?.contains(table.name) ?? true {
+      tables[table.name] = table
+    }
+    let fresh = Snapshot(tables: tables, loadedAt: now)
+    latest.withLock { $0 = fresh }
+    return fresh
+  }
+
+  /// Every watched table's columns in one query: name, column, type, not
+  /// null, default, generated, part of the key. Only tables that the search
+  /// path names by their bare name are served, since that is the name the
+  /// API and the events use.
   static let describeSQL = """
-    select a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-           a.atthasdef or a.attidentity <> '' or a.attgenerated <> '',
+    select c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+           case when a.attidentity <> '' then 'identity'
+                when a.attgenerated = '' then pg_get_expr(d.adbin, d.adrelid) end,
+           a.attgenerated <> '',
            coalesce(a.attnum = any(i.indkey::int2[]), false)
-    from pg_attribute a
-    left join pg_index i on i.indrelid = a.attrelid and i.indisprimary and i.indnkeyatts = 1
-    where a.attrelid = to_regclass($1) and a.attnum > 0 and not a.attisdropped
-    order by a.attnum
+    from pbp_watched_tables() w(relation)
+    join pg_class c on c.oid = w.relation
+    join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+    left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+    left join pg_index i on i.indrelid = c.oid and i.indisprimary and i.indnkeyatts = 1
+    where pg_table_is_visible(c.oid)
+    order by c.relname, a.attnum
     """
 
-  /// The table named in a request, if it is configured and exists.
-  public func table(named name: String, using connection: () throws(APIError) -> PostgresConnection)
-    throws(APIError) -> TableInfo?
-  {
-    guard configuredNames.contains(name) else { return nil }
-    if let known = tables.withLock({ $0[name] }) { return known }
-    let result: PostgresResult
-    do {
-      result = try connection().execute(Self.describeSQL, [name])
-    } catch {
-      throw APIError(databaseFailure: error)
-    }
-    guard let info = Self.describe(name: name, rows: result.rows) else { return nil }
-    tables.withLock { $0[name] = info }
-    return info
-  }
-
-  static func describe(name: String, rows: [[String?]]) -> TableInfo? {
+  /// The tables in rows of ``describeSQL``; a table without a single-column
+  /// primary key (its key dropped since it was watched) is left out.
+  static func describe(rows: [[String?]]) -> [TableInfo] {
+    var tables: [TableInfo] = []
+    var name: String?
     var columns: [ColumnInfo] = []
-    var key: ColumnInfo?
-    for row in rows {
-      guard let columnName = row[0], let type = row[1] else { continue }
-      let column = ColumnInfo(name: columnName, type: type, notNull: row[2] == "t", hasDefault: row[3] == "t")
-      columns.append(column)
-      if row[4] == "t" { key = column }
+    func finish() {
+      if let name, let table = TableInfo(name: name, columns: columns) { tables.append(table) }
+      columns = []
     }
-    guard let key else { return nil }
-    return TableInfo(name: name, keyColumn: key.name, keyType: key.type, columns: columns)
+    for row in rows where row.count >= 7 {
+      guard let table = row[0], let column = row[1], let type = row[2] else { continue }
+      if table != name {
+        finish()
+        name = table
+      }
+      columns.append(
+        ColumnInfo(
+          name: column, type: type, notNull: row[3] == "t", defaultExpression: row[4], isGenerated: row[5] == "t",
+          isKey: row[6] == "t"))
+    }
+    finish()
+    return tables
   }
 }

@@ -82,7 +82,7 @@ struct TableResource {
   }
 
   func create(_ fields: [String: JSONValue]) throws(APIError) -> (key: String, row: String) {
-    let columns = try writableColumns(in: fields, requireAll: true)
+    let columns = try given(table.writableColumns, in: fields, requireAll: true)
     let sql: String
     if columns.isEmpty {
       sql =
@@ -106,10 +106,10 @@ struct TableResource {
   /// PUT (`replace`: every required column given) or PATCH (any of them).
   func update(key: String, _ fields: [String: JSONValue], replace: Bool) throws(APIError) -> String {
     try checkKeySyntax(key)
-    let columns = try writableColumns(in: fields, requireAll: replace)
+    let columns = try given(table.updatableColumns, in: fields, requireAll: replace)
     guard !columns.isEmpty else {
       throw .unprocessable(
-        "no_fields", "give at least one of: \(table.writableColumns.map(\.name).joined(separator: ", "))")
+        "no_fields", "give at least one of: \(table.updatableColumns.map(\.name).joined(separator: ", "))")
     }
     let list = columns.map { PostgresConnection.quoteIdentifier($0) }.joined(separator: ", ")
     let sql = """
@@ -132,24 +132,28 @@ struct TableResource {
     guard affected > 0 else { throw notFound(key) }
   }
 
-  /// The body's writable columns, in table order; unknown names are refused,
-  /// and with `requireAll` so is a missing required column.
-  private func writableColumns(in fields: [String: JSONValue], requireAll: Bool) throws(APIError) -> [String] {
+  /// The names of `writable` that the body gives, in table order. Unknown
+  /// names are refused, and with `requireAll` so is a missing required
+  /// column; the table's other columns (the key, mtime: a client echoing a
+  /// row back) are ignored.
+  private func given(_ writable: [ColumnInfo], in fields: [String: JSONValue], requireAll: Bool) throws(APIError)
+    -> [String]
+  {
     for name in fields.keys.sorted() where table.column(named: name) == nil {
       throw .unprocessable("unknown_column", "\(table.name) has no column \(JSONWriter.quoted(name))")
     }
     if requireAll {
-      for column in table.requiredColumns where fields[column.name] == nil || fields[column.name] == .null {
+      for column in writable where column.isRequired && (fields[column.name] == nil || fields[column.name] == .null) {
         throw .unprocessable("missing_field", "`\(column.name)` is required")
       }
     }
-    for column in table.writableColumns {
+    for column in writable {
       if let value = fields[column.name], !Self.suits(value, type: column.type) {
         throw .unprocessable(
           "invalid_value", "`\(column.name)` (\(column.type)) cannot hold \(JSONWriter.serialize(value).prefix(100))")
       }
     }
-    return table.writableColumns.map(\.name).filter { fields[$0] != nil }
+    return writable.map(\.name).filter { fields[$0] != nil }
   }
 
   /// The given columns' values as one JSON object: the maintained columns a

@@ -67,6 +67,13 @@ public final class PostgresConnection: @unchecked Sendable {
     try check(PQexec(handle, sql))
   }
 
+  /// Drops every statement this connection prepared; they are prepared
+  /// again on next use, against the tables as they are now.
+  public func forgetPreparedStatements() throws(PostgresError) {
+    preparedNames = [:]
+    try executeSimple("DEALLOCATE ALL")
+  }
+
   private func preparedName(for sql: String, parameterCount: Int) throws(PostgresError) -> String {
     if let name = preparedNames[sql] { return name }
     let name = "pbp_\(preparedNames.count)"

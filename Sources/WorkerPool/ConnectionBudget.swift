@@ -1,7 +1,7 @@
 /// Whether the pool's database connections fit the server's limits: each
-/// accepting thread holds one connection, and during a reload two
-/// generations hold theirs at once, so the pool needs
-/// workers × threads × 2, plus pbp-notifyd's LISTEN connection, within what
+/// accepting thread holds one connection, and so does each worker's catalog
+/// reader; during a reload two generations hold theirs at once, so the pool
+/// needs workers × (threads + 1) × 2, plus pbp-notifyd's LISTEN connection, within what
 /// `max_connections` leaves to ordinary roles (and within the role's own
 /// `CONNECTION LIMIT`, when it has one).
 ///
@@ -23,8 +23,10 @@ public struct ConnectionBudget: Equatable, Sendable {
     self.roleConnectionLimit = roleConnectionLimit
   }
 
-  /// The most connections the pool may hold, during a reload included.
-  public static func poolNeeds(workers: Int, threads: Int) -> Int { workers * threads * 2 }
+  /// The most connections the pool may hold, during a reload included: each
+  /// worker's accepting threads and its catalog reader (the threads that
+  /// answer polls hold none).
+  public static func poolNeeds(workers: Int, threads: Int) -> Int { workers * (threads + 1) * 2 }
 
   /// Why `workers` × `threads` do not fit, or nil when they do.
   public func refusal(workers: Int, threads: Int) -> String? {
@@ -32,7 +34,7 @@ public struct ConnectionBudget: Equatable, Sendable {
     let available = maxConnections - reservedConnections
     if needed + Self.otherConnections > available {
       return """
-        \(workers) workers × \(threads) threads need up to \(needed) database connections (twice the pool, \
+        \(workers) workers × (\(threads) threads + 1) need up to \(needed) database connections (twice the pool, \
         during a reload) plus \(Self.otherConnections) for pbp-notifyd, but the server allows \(available) \
         (max_connections \(maxConnections) minus \(reservedConnections) reserved): lower --workers or \
         --threads, or raise max_connections
@@ -40,7 +42,7 @@ public struct ConnectionBudget: Equatable, Sendable {
     }
     if let roleConnectionLimit, needed > roleConnectionLimit {
       return """
-        \(workers) workers × \(threads) threads need up to \(needed) database connections (twice the pool, \
+        \(workers) workers × (\(threads) threads + 1) need up to \(needed) database connections (twice the pool, \
         during a reload), but the API's role has CONNECTION LIMIT \(roleConnectionLimit): lower --workers or \
         --threads, or raise the role's limit
         """

@@ -48,8 +48,9 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "Seconds a statement may run before it is cancelled and the request answered 503.")
   var statementTimeout: Double = 10
 
-  @Option(help: "Comma-separated tables served under /api/ (each needs sql/ to watch it).")
-  var tables: String = "testtype"
+  @Option(
+    help: "Comma-separated tables served under /api/, of those watched with pbp_watch(); empty: every watched table.")
+  var tables: String = ""
 
   @Option(help: "Worker processes (default: the number of cores).")
   var workers: Int = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
@@ -113,11 +114,12 @@ struct FcgiCommand: ParsableCommand {
       throw ValidationError(
         "--ring-size, --ring-bytes, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
     }
-    guard !tableList.isEmpty else { throw ValidationError("--tables names no table") }
   }
 
-  var tableList: [String] {
-    tables.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+  /// The tables `--tables` restricts the API to; nil serves every watched table.
+  var tableRestriction: Set<String>? {
+    let names = tables.split(separator: ",").map { String($0.filter { !$0.isWhitespace }) }.filter { !$0.isEmpty }
+    return names.isEmpty ? nil : Set(names)
   }
 
   func run() throws {

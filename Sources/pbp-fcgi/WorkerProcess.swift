@@ -54,20 +54,28 @@ struct WorkerProcess {
     }
     var workerStatuses: (@Sendable () -> [WorkerStatus])?
     if let scoreboard { workerStatuses = { scoreboard.statuses() } }
+    let catalog = TableCatalog(
+      conninfo: options.conninfo, restriction: options.tableRestriction,
+      statementTimeoutMilliseconds: Int(options.statementTimeout * 1000))
     let application = APIApplication(
       configuration: .init(
-        tables: options.tableList,
         pollLimits: .init(
           maximumSubscriptions: options.maxSubscriptions,
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000))),
         pageBytes: options.maxPageBytes),
-      stream: hub, workerStatuses: workerStatuses)
+      catalog: catalog, stream: hub, workerStatuses: workerStatuses)
 
     // A new worker (at start or in a reload) takes requests once it follows
     // notifyd, so that a snapshot read never meets a worker without a cursor;
     // if notifyd is away, it serves anyway after two seconds.
     if !hub.awaitPosition(patience: .seconds(2)) { log.warning("serving before pbp-notifyd's stream is followed") }
+    // Described before the first request; without the database now, the first request that needs it reads it.
+    do {
+      log.info("serving \(try catalog.snapshot().tables.keys.sorted().joined(separator: ", "))")
+    } catch {
+      log.warning("the watched tables cannot be read yet: \(error.message)")
+    }
     // Accepting threads wait in epoll and then try a non-blocking accept: the
     // ones that lose the race for a connection go back to waiting instead of
     // blocking in accept, so a draining worker stops within one wait.

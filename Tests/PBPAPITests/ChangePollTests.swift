@@ -8,10 +8,29 @@ import Testing
   let limits = ChangePoll.Limits(
     maximumSubscriptions: 3, defaultTimeout: .seconds(25), maximumTimeout: .seconds(55), maximumFilterBytes: 2500,
     maximumFilters: 20)
-  let known = { (name: String) in name == "testtype" }
+  /// `testtype` as the catalog would describe it, with columns of several
+  /// types, and one with the longest name the filter limits allow.
+  static let testtype = TableInfo(
+    name: "testtype",
+    columns: [
+      ColumnInfo(name: "id", type: "bigint", notNull: true, defaultExpression: "identity", isKey: true),
+      ColumnInfo(name: "val", type: "text", notNull: true),
+      ColumnInfo(name: "small", type: "smallint"),
+      ColumnInfo(name: "done", type: "boolean"),
+      ColumnInfo(name: "price", type: "numeric(10,2)"),
+      ColumnInfo(name: "due", type: "date"),
+      ColumnInfo(name: "tags", type: "text[]"),
+      ColumnInfo(name: "meta", type: "jsonb"),
+      ColumnInfo(name: String(repeating: "c", count: 256), type: "text"),
+      ColumnInfo(name: "mtime", type: "timestamp with time zone", notNull: true, defaultExpression: "now()"),
+    ])!
+  let describe = { (name: String) throws(APIError) -> TableInfo in
+    guard name == "testtype" else { throw .unknownTable(name) }
+    return testtype
+  }
 
   func parse(_ json: String) throws(APIError) -> ChangePoll {
-    try ChangePoll.parse(json: Array(json.utf8), limits: limits, isKnownTable: known)
+    try ChangePoll.parse(json: Array(json.utf8), limits: limits, describe: describe)
   }
 
   @Test func parsesABodyWithFilters() throws {
@@ -34,20 +53,20 @@ import Testing
     #expect(throws: APIError.self) {
       try ChangePoll.parse(
         query: [("table", "testtype"), ("where.\(String(repeating: "c", count: 257))", "1")], limits: limits,
-        isKnownTable: known)
+        describe: describe)
     }
   }
 
   @Test func aPollBodyOverItsLimitIsRefusedUnparsed() {
     let body = "{\"subscriptions\":[{\"table\":\"testtype\"}]," + String(repeating: " ", count: 200_000) + "}"
     #expect(throws: APIError.tooLarge(limit: 64 * 1024)) {
-      try ChangePoll.parse(json: Array(body.utf8), limits: ChangePoll.Limits(), isKnownTable: known)
+      try ChangePoll.parse(json: Array(body.utf8), limits: ChangePoll.Limits(), describe: describe)
     }
   }
 
   @Test func parsesAQuery() throws {
     let poll = try ChangePoll.parse(
-      query: [("table", "testtype"), ("where.val", "x y"), ("timeout", "999")], limits: limits, isKnownTable: known)
+      query: [("table", "testtype"), ("where.val", "x y"), ("timeout", "999")], limits: limits, describe: describe)
     #expect(poll.cursor == nil)
     #expect(Array(poll.subscriptions) == [Subscription(table: "testtype", filters: ["val": "x y"])])
     #expect(poll.timeout == .seconds(55), "capped at the maximum")
@@ -57,12 +76,20 @@ import Testing
   func hugeTimeoutsAreCappedNotTrapped(_ text: String) throws {
     #expect(try parse(#"{"subscriptions":[{"table":"testtype"}],"timeout":\#(text)}"#).timeout == .seconds(55))
     let query = try ChangePoll.parse(
-      query: [("table", "testtype"), ("timeout", text)], limits: limits, isKnownTable: known)
+      query: [("table", "testtype"), ("timeout", text)], limits: limits, describe: describe)
     #expect(query.timeout == .seconds(55))
   }
 
   @Test(arguments: [
     (#"{"subscriptions":[{"table":"nope"}]}"#, "unknown_table"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"nosuch":1}}]}"#, "unknown_column"),
+    (#"{"subscriptions":[{"table":"testtype"},{"table":"testtype","where":{"id":"x"}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"id":"5.0"}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"small":40000}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"done":"yes"}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"price":"cheap"}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"tags":"a"}}]}"#, "invalid_filter"),
+    (#"{"subscriptions":[{"table":"testtype","where":{"meta":"a"}}]}"#, "invalid_filter"),
     (
       #"{"subscriptions":[{"table":"testtype"},{"table":"testtype"},{"table":"testtype"},{"table":"testtype"}]}"#,
       "too_many_subscriptions"
@@ -109,6 +136,19 @@ import Testing
       _ = try parse(json)
     } catch {
       #expect(error.code == code)
+    }
+  }
+
+  @Test func filtersOfEachTypeAreTakenAsEventsWriteThem() throws {
+    let poll = try parse(
+      #"{"subscriptions":[{"table":"testtype","where":{"id":-5,"val":"x","done":true,"price":"1.50","due":"2026-12-01","small":"-32768"}}]}"#
+    )
+    #expect(
+      poll.subscriptions.first?.filters == [
+        "id": "-5", "val": "x", "done": "true", "price": "1.50", "due": "2026-12-01", "small": "-32768",
+      ])
+    #expect(throws: APIError.self) {
+      try ChangePoll.parse(query: [("table", "testtype"), ("where.nosuch", "1")], limits: limits, describe: describe)
     }
   }
 }

@@ -602,10 +602,16 @@ def test_sql_injection_text_in_every_position(client, stack, payload):
     expect_error(client.post("/api/changes", {"cursor": payload, "subscriptions": [{"table": "testtype"}]}),
                  400, "invalid_cursor")
 
-    # Filters never reach SQL: compared with event rows only.
-    assert client.get(f"/api/changes?table=testtype&where.{p}={p}", timeout=10).status == 200
-    poll = {"subscriptions": [{"table": "testtype", "where": {payload: payload, "id": payload}}]}
+    # Filters never reach SQL: a value is compared with event rows only, a
+    # column name looked up in the table's description only.
+    assert client.get(f"/api/changes?table=testtype&where.val={p}", timeout=10).status == 200
+    expect_error(client.get(f"/api/changes?table=testtype&where.{p}=1", timeout=10), 400, "unknown_column")
+    poll = {"subscriptions": [{"table": "testtype", "where": {"val": payload}}]}
     assert client.post("/api/changes", poll, timeout=10).status == 200
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": {payload: "x"}}]}),
+                 400, "unknown_column")
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": {"id": payload}}]}),
+                 400, "invalid_filter")
 
     # Headers.
     conditional = client.get("/api/testtype?limit=1", headers={"If-None-Match": payload.encode(),
@@ -669,8 +675,12 @@ def test_thousands_of_subscriptions_in_one_poll(client):
     expect_error(client.get("/api/changes?table=testtype&where.val=" + "v" * 1025), 400, "filter_too_long")
     big = [{"table": "testtype", "where": {"val": "v" * 1000, "c": "w" * 1000}} for _ in range(20)]
     expect_error(client.post("/api/changes", {"subscriptions": big}), 400, "filters_too_large")
+    # Within every cap, the table's columns judge next.
     most = {f"c{n}": "v" * 1000 for n in range(16)}
-    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": most}], "timeout": 0})
+    expect_error(client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": most}], "timeout": 0}),
+                 400, "unknown_column")
+    longest = {"val": "v" * 1024, "id": "9" * 18}
+    response = client.post("/api/changes", {"subscriptions": [{"table": "testtype", "where": longest}], "timeout": 0})
     assert response.status == 200, response
 
     # The most allowed, parked, and answered with the indexes of all that match.

@@ -385,7 +385,7 @@ def test_a_pool_that_would_not_fit_max_connections_refuses_to_start(pool_stack, 
         process.communicate(timeout=30)
         raise AssertionError("pbp-fcgi started a pool that max_connections cannot hold")
     assert process.returncode != 0
-    assert f"need up to {2 * threads * 2} database connections" in output, output
+    assert f"need up to {2 * (threads + 1) * 2} database connections" in output, output
     assert f"allows {allowed}" in output and "max_connections" in output, output
     assert not (tmp_path / "fcgi.sock").exists(), "it refused before it listened"
     fits = subprocess.run(command[:-1] + ["4", "--check-config"], capture_output=True, text=True, timeout=60)

@@ -5,6 +5,7 @@ Needs the `stack` fixture (Tests/integration/conftest.py): `base_url`,
 Every wait is explicit; nothing relies on a fixed sleep.
 """
 import re
+import time
 import uuid
 
 import pytest
@@ -16,12 +17,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from conftest import temporary_stack
+from conftest import Client, temporary_stack
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 10          # seconds: a change made anywhere must reach the page within this
 STATES = {"live", "reconnecting", "resyncing", "connecting"}
+TESTTYPE = "#/testtype"      # the table most tests watch (the page's home lists the tables)
+VAL = 'td[data-col="val"]'   # a row's cell of testtype's `val`
 
 
 # ---- fixtures & helpers ---------------------------------------------------------
@@ -42,7 +45,7 @@ def driver(stack):
 
 
 def wait(driver, cond, message, timeout=WAIT):
-    """Wait until cond(driver) is truthy and return it; fail with `message`."""
+    """Wait until cond(driver) is truthy and return it; fail with `message` (or what `message()` says then)."""
     def safe(d):
         try:
             return cond(d)
@@ -51,7 +54,7 @@ def wait(driver, cond, message, timeout=WAIT):
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.05).until(safe)
     except TimeoutException:
-        raise AssertionError(f"{message} (waited {timeout} s)") from None
+        raise AssertionError(f"{message() if callable(message) else message} (waited {timeout} s)") from None
 
 
 def status(driver):
@@ -60,13 +63,15 @@ def status(driver):
         "return s ? [s.textContent.trim(), s.dataset.state] : [null, null];")
 
 
-def open_page(driver, stack, query=""):
+def open_page(driver, stack, query=TESTTYPE):
     # Leave exactly one window open (a multi-tab test may have opened more).
     handles = driver.window_handles
     for h in handles[1:]:
         driver.switch_to.window(h)
         driver.close()
     driver.switch_to.window(handles[0])
+    # Going to the address the tab shows already, hash and all, would not load the page again.
+    driver.get("about:blank")
     driver.get(stack.base_url.rstrip("/") + "/" + query)
     wait_live(driver)
     record_states(driver)
@@ -91,18 +96,38 @@ def row_id(driver, val):
     """The data-id of the row whose value is exactly `val`, or None."""
     return driver.execute_script(
         "const tr = [...document.querySelectorAll('#rows tr[data-id]')]"
-        "  .find(tr => tr.querySelector('.val')?.textContent === arguments[0]);"
-        "return tr ? tr.dataset.id : null;", val)
+        "  .find(tr => tr.querySelector(arguments[1])?.textContent === arguments[0]);"
+        "return tr ? tr.dataset.id : null;", val, VAL)
 
 
 def row_text(driver, key):
     return driver.execute_script(
         "const tr = document.querySelector(`#rows tr[data-id=\"${arguments[0]}\"]`);"
-        "return tr ? tr.querySelector('.val').textContent : null;", str(key))
+        "return tr ? tr.querySelector(arguments[1]).textContent : null;", str(key), VAL)
 
 
 def row_el(driver, key):
     return driver.find_element(By.CSS_SELECTOR, f'#rows tr[data-id="{key}"]')
+
+
+def add_box(driver, col="val"):
+    """The add form's input for column `col`."""
+    return driver.find_element(By.CSS_SELECTOR, f'#add-form [data-col="{col}"] .edit-input')
+
+
+def detail_value(driver, col="val"):
+    """The row view's value of column `col`."""
+    return driver.find_element(By.CSS_SELECTOR, f'#detail-fields [data-col="{col}"] dd')
+
+
+def detail_len(driver, col="val"):
+    """The row view's "N characters" of text column `col`."""
+    return driver.find_element(By.CSS_SELECTOR, f'#detail-fields [data-col="{col}"] .len')
+
+
+def detail_box(driver, col="val"):
+    """The row view's edit input of column `col`."""
+    return driver.find_element(By.CSS_SELECTOR, f'#detail-form [data-col="{col}"] .edit-input')
 
 
 def scalar(out):
@@ -212,8 +237,8 @@ def test_a_table_longer_than_one_page_is_shown_whole(driver, stack):
     finally:
         stack.psql(f"delete from testtype where val like '{marker}%'")
     wait(driver, lambda d: not d.execute_script(
-        "return [...document.querySelectorAll('#rows tr[data-id] .val')].some(e => e.textContent.startsWith(arguments[0]));",
-        marker), "the deleted rows stayed on the page")
+        "return [...document.querySelectorAll(`#rows tr[data-id] ${arguments[1]}`)].some(e => e.textContent.startsWith(arguments[0]));",
+        marker, VAL), "the deleted rows stayed on the page")
     assert_no_js_errors(driver)
 
 
@@ -222,19 +247,19 @@ def test_a_table_longer_than_one_page_is_shown_whole(driver, stack):
 def test_add_edit_delete_through_the_page(driver, stack):
     open_page(driver, stack)
     val = f"from-ui-{uuid.uuid4()}"
-    box = driver.find_element(By.ID, "new-val")
+    box = add_box(driver)
     box.clear()
     box.send_keys(val)
     driver.find_element(By.CSS_SELECTOR, "#add-form button[type=submit]").click()
     key = wait(driver, lambda d: row_id(d, val), "a row added through the form did not appear")
     assert db_count(stack, key, val) == 1, "the added row is not in the database"
-    wait(driver, lambda d: d.find_element(By.ID, "new-val").get_attribute("value") == "",
+    wait(driver, lambda d: add_box(d).get_attribute("value") == "",
          "the input was not cleared after Add")
 
     # Edit with the Edit button; Enter saves.
     edited = f"{val}-edited"
     row_el(driver, key).find_element(By.CSS_SELECTOR, "button[data-action=edit]").click()
-    editor = wait(driver, lambda d: row_el(d, key).find_element(By.CSS_SELECTOR, ".val input"),
+    editor = wait(driver, lambda d: row_el(d, key).find_element(By.CSS_SELECTOR, f"{VAL} input"),
                   "Edit did not turn the value into an input")
     assert driver.switch_to.active_element == editor, "the edit input did not get the focus"
     editor.clear()
@@ -243,8 +268,8 @@ def test_add_edit_delete_through_the_page(driver, stack):
     wait(driver, lambda d: db_count(stack, key, edited) == 1, "the edit did not reach the database")
 
     # Click the value to edit; Escape cancels and changes nothing.
-    row_el(driver, key).find_element(By.CSS_SELECTOR, ".val .val-text").click()
-    editor = wait(driver, lambda d: row_el(d, key).find_element(By.CSS_SELECTOR, ".val input"),
+    row_el(driver, key).find_element(By.CSS_SELECTOR, f"{VAL} .val-text").click()
+    editor = wait(driver, lambda d: row_el(d, key).find_element(By.CSS_SELECTOR, f"{VAL} input"),
                   "clicking the value did not start editing")
     editor.send_keys("-not-saved", Keys.ESCAPE)
     wait(driver, lambda d: row_text(d, key) == edited, "Escape did not restore the value")
@@ -270,10 +295,18 @@ def test_page_looks_right(driver, stack):
         assert heading.is_displayed() and heading.text.strip()
         form = driver.find_element(By.ID, "add-form")
         assert form.is_displayed()
-        label = form.find_element(By.CSS_SELECTOR, "label[for=new-val]")
-        assert label.is_displayed() and label.text.strip() == "Value"
-        box = driver.find_element(By.ID, "new-val")
+        # A field per writable column, named after it, the required one marked.
+        label = form.find_element(By.CSS_SELECTOR, '[data-col="val"] label')
+        assert label.is_displayed() and label.find_element(By.CSS_SELECTOR, ".field-name").text == "val"
+        assert label.find_element(By.CSS_SELECTOR, ".req").text == "required"
+        box = add_box(driver)
         assert box.is_displayed() and box.is_enabled()
+        assert box.get_attribute("id") == label.get_attribute("for") and box.get_attribute("aria-required") == "true"
+        assert [e.get_attribute("data-col") for e in form.find_elements(By.CSS_SELECTOR, "[data-col].add-field")] == ["val"]
+        # A column per column, in table order; the key column says so.
+        heads = driver.find_elements(By.CSS_SELECTOR, "#rows thead th[data-col]")
+        assert [h.get_attribute("data-col") for h in heads] == ["id", "val", "mtime"]
+        assert "col-key" in heads[0].get_attribute("class")
         add = form.find_element(By.CSS_SELECTOR, "button[type=submit]")
         assert add.is_displayed() and add.text.strip() == "Add"
         table = driver.find_element(By.ID, "rows")
@@ -302,7 +335,7 @@ def test_page_looks_right(driver, stack):
         wait(driver, lambda d: d.execute_script(
             "return document.documentElement.scrollWidth <= window.innerWidth;"),
             "the page scrolls sideways on a narrow screen", timeout=3)
-        assert driver.find_element(By.ID, "new-val").is_displayed()
+        assert add_box(driver).is_displayed()
         assert driver.save_screenshot(str(stack.artifacts_dir / "ui-narrow.png"))
     finally:
         driver.set_window_size(1280, 900)
@@ -316,7 +349,7 @@ def test_page_looks_right(driver, stack):
 def test_row_view_looks_right(driver, stack):
     val = f"a row to look at {uuid.uuid4().hex[:8]}"
     key = int(stack.psql("insert into testtype (val) values ('" + val + "') returning id").split()[0])
-    open_page(driver, stack, f"?id={key}")
+    open_page(driver, stack, f"#/testtype/{key}")
     try:
         badge = driver.find_element(By.ID, "detail-badge")
         wait(driver, lambda d: badge.text == "watching", "the row view did not say 'watching'")
@@ -328,13 +361,18 @@ def test_row_view_looks_right(driver, stack):
         assert back.get_attribute("href").endswith("#/testtype")
         assert driver.find_element(By.ID, "detail-sub").text == '{"table":"testtype","where":{"id":%d}}' % key
         assert driver.find_element(By.ID, "detail-key").text == str(key)
-        assert driver.find_element(By.ID, "detail-val").text == val
-        assert driver.find_element(By.ID, "detail-len").text == f"{len(val)} characters"
-        assert driver.find_element(By.ID, "detail-mtime").text.strip()
-        label = driver.find_element(By.CSS_SELECTOR, "label[for=detail-input]")
-        assert label.is_displayed() and label.text == "New value"
-        box = driver.find_element(By.ID, "detail-input")
+        assert detail_value(driver).text == val
+        assert detail_len(driver).text == f"{len(val)} characters"
+        assert detail_value(driver, "mtime").find_element(By.TAG_NAME, "time").text.strip()
+        # Every column is shown; only the updatable ones can be edited.
+        shown = driver.find_elements(By.CSS_SELECTOR, "#detail-fields [data-col]")
+        assert [e.get_attribute("data-col") for e in shown] == ["id", "val", "mtime"]
+        label = driver.find_element(By.CSS_SELECTOR, '#detail-form [data-col="val"] label')
+        assert label.is_displayed() and label.text == "val"
+        box = detail_box(driver)
         assert box.is_displayed() and box.get_attribute("value") == val
+        assert box.get_attribute("id") == label.get_attribute("for")
+        assert [e.get_attribute("data-col") for e in driver.find_elements(By.CSS_SELECTOR, "#detail-form .edit-field")] == ["val"]
         save = driver.find_element(By.CSS_SELECTOR, "#detail-form button[type=submit]")
         assert save.is_displayed() and save.text == "Save"
         delete = driver.find_element(By.ID, "detail-delete")
@@ -350,13 +388,13 @@ def test_row_view_looks_right(driver, stack):
         wait(driver, lambda d: badge.text == "deleted", "the row view did not say 'deleted'")
         gone = driver.find_element(By.ID, "detail-gone")
         assert gone.is_displayed() and gone.text.startswith("This row was deleted at ")
-        assert driver.find_element(By.ID, "detail-val").text == val, "the last value is not shown"
+        assert detail_value(driver).text == val, "the last value is not shown"
         assert not box.is_displayed() and not delete.is_displayed(), "a deleted row can still be edited"
         assert driver.save_screenshot(str(stack.artifacts_dir / "ui-detail-deleted.png"))
 
         # Created again with the same id: it comes back.
         stack.psql(f"insert into testtype (id, val) values ({key}, 'back again')")
-        wait(driver, lambda d: badge.text == "watching" and d.find_element(By.ID, "detail-val").text == "back again",
+        wait(driver, lambda d: badge.text == "watching" and detail_value(d).text == "back again",
              "the row view did not show the row created again")
         assert not gone.is_displayed()
     finally:
@@ -377,7 +415,7 @@ def test_api_error_message_is_shown(driver, stack):
     inject_fetch(driver, [{"method": "POST", "path": "/api/testtype", "count": 1, "kind": "response",
                            "status": 503, "body": {"error": "db_unavailable",
                                                    "message": "Database unavailable (injected)"}}])
-    box = driver.find_element(By.ID, "new-val")
+    box = add_box(driver)
     box.clear()
     box.send_keys("will-fail", Keys.ENTER)
     alert = driver.find_element(By.ID, "alert")
@@ -467,12 +505,18 @@ def keyed_stack():
     """A stack of its own that serves a second table, keyed by `code` (text)."""
     with temporary_stack("ui-keyed", extra_fcgi_args=["--tables", "testtype,keyed"]) as instance:
         instance.psql(KEYED_SQL)
+        # The server reads its catalog of watched tables every few seconds: wait until it serves `keyed`.
+        client = Client(instance.port)
+        deadline = time.monotonic() + 15
+        while "keyed" not in [t["name"] for t in client.get("/api/_tables").json()["tables"]]:
+            assert time.monotonic() < deadline, "the server never served the table watched while it ran"
+            time.sleep(0.1)
         yield instance
 
 
 def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
     """Nothing in the page assumes a key column named `id`: the table `keyed`
-    is keyed by `code`, which only the server's PBP-Key says."""
+    is keyed by `code`, which only the server's description says."""
     stack = keyed_stack
     stack.psql("insert into keyed (code, val) values ('alpha', 'first'), ('beta', 'second')")
     open_page(driver, stack, "#/keyed")
@@ -485,7 +529,7 @@ def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
     assert link.text == "alpha" and link.get_attribute("href").endswith("#/keyed/alpha")
 
     # The page's own add and delete keep the replica by that key too.
-    box = driver.find_element(By.ID, "new-val")
+    box = add_box(driver)
     box.clear()
     box.send_keys("added here", Keys.ENTER)
     code = wait(driver, lambda d: row_id(d, "added here"), "a row added through the page did not appear")
@@ -513,10 +557,19 @@ def test_rows_are_kept_by_the_key_column_the_server_names(driver, keyed_stack):
     # is not for the watcher of `alpha`.
     stack.psql("update keyed set val = repeat('b', 9000) where code = 'beta'")
     stack.psql("update keyed set val = repeat('a', 9000) where code = 'alpha'")
-    wait(driver, lambda d: d.find_element(By.ID, "detail-val").get_attribute("textContent") == "a" * 9000,
+    wait(driver, lambda d: detail_value(d).get_attribute("textContent") == "a" * 9000,
          "the big update of the watched row did not arrive")
     applied = driver.execute_script("return pbp.applied.map(e => e.key);")
     assert "alpha" in applied and "beta" not in applied, f"the row view was handed another row's event: {applied}"
+
+    # A text key that reads as a number stays the text the server gave: row '007', not 7.
+    stack.psql("insert into keyed (code, val) values ('007', 'zeros kept')")
+    open_page(driver, stack, "#/keyed/007")
+    wait(driver, lambda d: d.find_element(By.ID, "detail-badge").text == "watching", "the row view of `007` did not say 'watching'")
+    assert driver.find_element(By.ID, "detail-sub").text == '{"table":"keyed","where":{"code":"007"}}'
+    assert detail_value(driver).text == "zeros kept"
+    stack.psql("update keyed set val = 'zeros changed' where code = '007'")
+    wait(driver, lambda d: detail_value(d).text == "zeros changed", "a change to row `007` did not reach its view")
     assert_no_js_errors(driver)
 
 
@@ -528,13 +581,13 @@ def role(driver):
 
 @pytest.mark.parametrize("mode", ["", "?tabs=storage"], ids=["weblocks", "localstorage"])
 def test_tabs_share_one_poll_and_hand_over(driver, stack, mode):
-    open_page(driver, stack, mode)
+    open_page(driver, stack, mode + TESTTYPE)
     wait(driver, lambda d: role(d) == "leader", "the only tab did not become leader")
     tab_a = driver.current_window_handle
 
     driver.switch_to.new_window("tab")
     tab_b = driver.current_window_handle
-    driver.get(stack.base_url.rstrip("/") + "/" + mode)
+    driver.get(stack.base_url.rstrip("/") + "/" + mode + TESTTYPE)
     wait(driver, lambda d: role(d) == "follower", "a second tab did not become follower")
     wait_live(driver)
 

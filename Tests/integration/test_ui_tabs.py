@@ -18,7 +18,8 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 
 from test_ui import (  # noqa: F401  (driver is a fixture)
-    api_requests, assert_no_js_errors, driver, row_id, row_text, scalar, status, wait, wait_live,
+    TESTTYPE, VAL, api_requests, assert_no_js_errors, detail_box, detail_len, detail_value, driver, row_id,
+    row_text, scalar, status, wait, wait_live,
 )
 
 TAKEOVER_LIMIT = 1.0   # seconds: the issue's bound for another tab to take over
@@ -160,7 +161,7 @@ def report(request, text):
 
 def test_three_tabs_see_insert_update_delete(driver, stack):
     blank(driver)
-    tabs = open_tabs(driver, stack, ["", "", ""])
+    tabs = open_tabs(driver, stack, [TESTTYPE] * 3)
     leader = wait_one_leader(driver, tabs)
 
     val = f"three-tabs-{uuid.uuid4()}"
@@ -189,7 +190,7 @@ def test_three_tabs_see_insert_update_delete(driver, stack):
 def test_server_sees_one_long_poll_for_three_tabs(driver, stack, request):
     blank(driver)
     t0 = time.time()
-    tabs = open_tabs(driver, stack, ["", "", ""])
+    tabs = open_tabs(driver, stack, [TESTTYPE] * 3)
     wait_one_leader(driver, tabs)
     keys = []
     for i in range(4):
@@ -214,7 +215,7 @@ def test_resent_polls_never_overlap(driver, stack, request):
     re-sends: the server must never see the two at once."""
     blank(driver)
     t0 = time.time()
-    leader, follower = open_tabs(driver, stack, ["", ""])
+    leader, follower = open_tabs(driver, stack, [TESTTYPE] * 2)
     assert wait_one_leader(driver, [leader, follower]) == leader
     resends = 20
     for i in range(resends):
@@ -261,7 +262,7 @@ def leave(driver, how):
 def test_leader_leaves_and_another_takes_over(driver, stack, request, mode, how):
     blank(driver)
     t0 = time.time()
-    tabs = open_tabs(driver, stack, [mode] * 3)
+    tabs = open_tabs(driver, stack, [mode + TESTTYPE] * 3)
     leader = wait_one_leader(driver, tabs)
     rest = [h for h in tabs if h != leader]
     before = f"before-{how}-{uuid.uuid4()}"
@@ -309,7 +310,7 @@ def test_localstorage_election_does_not_end_with_two_leaders(driver, stack, requ
     at once (the lease vanishes, as when a leader closes) while the leader is
     still there: they must settle on one leader, and stay on one."""
     blank(driver)
-    tabs = open_tabs(driver, stack, ["?tabs=storage"] * 3)
+    tabs = open_tabs(driver, stack, ["?tabs=storage" + TESTTYPE] * 3)
     wait_one_leader(driver, tabs)
     for round_ in range(3):
         # Removing the key fires 'storage' in the other tabs, which claim at once.
@@ -342,7 +343,7 @@ def test_row_view_gets_only_its_row_through_the_one_poll(driver, stack, request)
     blank(driver)
     t0 = time.time()
     # The row tab opens first and leads: the table tab's subscription must reach its poll.
-    row_tab, table_tab = open_tabs(driver, stack, [f"?id={watched}", ""])
+    row_tab, table_tab = open_tabs(driver, stack, [f"#/testtype/{watched}", TESTTYPE])
     assert wait_one_leader(driver, [row_tab, table_tab]) == row_tab
 
     driver.switch_to.window(row_tab)
@@ -361,7 +362,7 @@ def test_row_view_gets_only_its_row_through_the_one_poll(driver, stack, request)
                  lambda d: d.execute_script("return pbp.replica.get(arguments[0])?.val;", str(watched)) == "watched-changed",
                  "a change to the watched row did not reach both tabs")
     driver.switch_to.window(row_tab)
-    wait(driver, lambda d: d.find_element("id", "detail-val").text == "watched-changed", "the row view did not show the change")
+    wait(driver, lambda d: detail_value(d).text == "watched-changed", "the row view did not show the change")
 
     # Changes to other rows reach the table tab only.
     stack.psql(f"update testtype set val = 'other-changed' where id = {other}")
@@ -396,7 +397,7 @@ def test_row_view_gets_only_its_row_through_the_one_poll(driver, stack, request)
 def test_row_view_edit_delete_and_in_place_navigation(driver, stack):
     key = insert(stack, f"edit-me-{uuid.uuid4()}")
     blank(driver)
-    table_tab, row_tab = open_tabs(driver, stack, ["", ""])
+    table_tab, row_tab = open_tabs(driver, stack, [TESTTYPE] * 2)
 
     # The second tab switches to the row's own view in place (#/testtype/N).
     driver.switch_to.window(row_tab)
@@ -410,10 +411,10 @@ def test_row_view_edit_delete_and_in_place_navigation(driver, stack):
 
     # Edit through the row view: Enter saves.
     driver.switch_to.window(row_tab)
-    box = driver.find_element("id", "detail-input")
+    box = detail_box(driver)
     box.clear()
     box.send_keys("edited-in-row-view\n")
-    wait(driver, lambda d: d.find_element("id", "detail-val").text == "edited-in-row-view", "the edit did not show")
+    wait(driver, lambda d: detail_value(d).text == "edited-in-row-view", "the edit did not show")
     assert scalar(stack.psql(f"select count(*) from testtype where id = {key} and val = 'edited-in-row-view'")) == 1
     driver.switch_to.window(table_tab)
     wait(driver, lambda d: row_text(d, key) == "edited-in-row-view", "the table tab did not get the edit")
@@ -445,17 +446,17 @@ def test_row_view_edit_delete_and_in_place_navigation(driver, stack):
 
 def test_100kb_row_arrives_in_full(driver, stack):
     blank(driver)
-    tabs = open_tabs(driver, stack, ["", ""])
+    tabs = open_tabs(driver, stack, [TESTTYPE] * 2)
     key = int(stack.psql("insert into testtype (val) values (repeat('x', 100000)) returning id").split()[0])
     in_every_tab(driver, tabs, lambda d: d.execute_script(
         "const tr = document.querySelector(`#rows tr[data-id=\"${arguments[0]}\"]`);"
-        "return tr && tr.querySelector('.val').textContent.length;", str(key)) == 100000,
+        "return tr && tr.querySelector(arguments[1]).textContent.length;", str(key), VAL) == 100000,
         "the 100 KB row did not arrive in full")
     for h in tabs:
         driver.switch_to.window(h)
         assert driver.execute_script("return pbp.replica.get(arguments[0]).val;", str(key)) == "x" * 100000
         # Shown clamped, with its length, not as a page of x's.
-        cell = driver.find_element("css selector", f'#rows tr[data-id="{key}"] td.val')
+        cell = driver.find_element("css selector", f'#rows tr[data-id="{key}"] {VAL}')
         assert cell.get_attribute("data-len") == "100,000 characters"
         assert cell.size["height"] < 150, f"the long value is not clamped: {cell.size}"
     driver.switch_to.window(tabs[0])
@@ -464,9 +465,9 @@ def test_100kb_row_arrives_in_full(driver, stack):
     driver.save_screenshot(str(stack.artifacts_dir / "ui-long-value.png"))
     # Its own view shows it whole too.
     driver.get(url(stack, f"#/testtype/{key}"))
-    wait(driver, lambda d: d.execute_script("return document.getElementById('detail-val').textContent.length;") == 100000,
+    wait(driver, lambda d: len(detail_value(d).get_attribute("textContent")) == 100000,
          "the row view did not show the 100 KB value")
-    assert driver.find_element("id", "detail-len").text == "100,000 characters"
+    assert detail_len(driver).text == "100,000 characters"
     stack.psql(f"delete from testtype where id = {key}")
     driver.switch_to.window(tabs[1])
     wait(driver, lambda d: row_text(d, key) is None, "the big row was not removed")
@@ -478,7 +479,7 @@ def test_100kb_row_arrives_in_full(driver, stack):
 def test_truncate_empties_every_tab(driver, stack):
     key = insert(stack, f"before-truncate-{uuid.uuid4()}")
     blank(driver)
-    table_tab, row_tab = open_tabs(driver, stack, ["", f"?id={key}"])
+    table_tab, row_tab = open_tabs(driver, stack, [TESTTYPE, f"#/testtype/{key}"])
     driver.switch_to.window(table_tab)
     wait(driver, lambda d: row_text(d, key) is not None, "the row is not in the table tab")
 

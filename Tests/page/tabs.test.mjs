@@ -50,3 +50,26 @@ test('a follower whose cursor is from an older epoch than the leader\'s batch re
   assert.equal(join.cursor, `${NEW}:3`, 'it joins the leader\'s epoch');
   sync.shutdown();
 });
+
+test('a view that watches nothing leaves the old member, joins nothing and says it is idle', async () => {
+  const states = [];
+  const sync = new TabSync({ mode: 'single', onStatus: (s) => states.push(s) });
+  const posted = [];
+  sync.transport = { post: (msg) => posted.push(msg) };
+  sync._electing = true;
+  sync.started = true;
+  const view = viewMember([`${OLD}:5`]);
+  sync.setMember(view);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(sync.registry.size, 1);
+  const id = sync.member.id;
+
+  sync.setMember(null);
+  assert.equal(sync.member, null);
+  assert.equal(sync.registry.size, 0, 'the old member is forgotten');
+  assert.deepEqual(posted.filter((m) => m.type === 'leave').map((m) => m.member), [id]);
+  assert.equal(states.at(-1), 'idle', 'not "connecting" forever');
+  sync._rejoin();
+  assert.equal(posted.filter((m) => m.type === 'join').length, 1, 'nothing to join for');
+  sync.shutdown();
+});

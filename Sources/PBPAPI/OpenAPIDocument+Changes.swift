@@ -36,7 +36,8 @@ extension OpenAPIDocument {
         "responses": .object(
           answers.merging([
             "400": Self.error(
-              400, ["invalid_poll", "invalid_cursor", "invalid_timeout", "unknown_parameter"] + ErrorCodes.filters
+              400,
+              ["invalid_poll", "invalid_cursor", "invalid_timeout", "unknown_parameter"] + ErrorCodes.filters
                 + ErrorCodes.query)
           ]) { $1 }),
       ],

@@ -61,7 +61,9 @@ struct OpenAPIDocument {
     ]
     let table: JSONValue = [
       "type": "object", "required": ["name", "key", "columns"],
-      "properties": ["name": ["type": "string"], "key": ["type": "string"], "columns": ["type": "array", "items": column]],
+      "properties": [
+        "name": ["type": "string"], "key": ["type": "string"], "columns": ["type": "array", "items": column],
+      ],
     ]
     return [
       "get": [

@@ -23,8 +23,8 @@ from conftest import REPO, temporary_stack
 
 ARTIFACTS = REPO / "test-artifacts" / "schemathesis"
 CONFIG = Path(__file__).with_name("schemathesis.toml")
-# Cases per operation and phase: with about 20 operations, a run takes 1-2 minutes.
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "40"))
+# Cases per operation and phase: with 17 operations, a run takes about 1-2 minutes.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "100"))
 
 
 def schemathesis_command() -> str:

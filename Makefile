@@ -8,7 +8,7 @@ export PATH := $(SWIFT_PATH)$(PATH)
 
 APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl nodejs
 VENV := .pbp/venv
-PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0
+PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: bench run test unit-test page-test integration-test build build-debug deps apt-deps python-deps format clean

@@ -39,12 +39,16 @@ extension APIApplication {
         headers: [cursorHeader, keyHeader] + Self.nextLink(table, limit: limit, after: page.continuesAfter)
           + (page.stamp.map(Self.validators) ?? []))
     case "POST":
-      let created = try table.create(try fields(request))
+      let created = try table.create(try fields(request, typedFor: table))
       return .json(
         201, created.row,
         headers: [HeaderField(name: "Location", value: "\(Self.prefix)\(table.table.name)/\(created.key)")])
     case "PUT", "PATCH", "DELETE":
       // The original's form posts: `id=…` names the row on the collection URL.
+      // Anything else is a method the collection does not have, whatever its body.
+      guard mediaType(of: request.contentType) == "application/x-www-form-urlencoded" else {
+        throw .methodNotAllowed(request.method, allowed: ["GET", "HEAD", "POST"])
+      }
       var body = try fields(request)
       guard let key = body.removeValue(forKey: table.table.keyColumn)?.scalarText else {
         throw .methodNotAllowed(request.method, allowed: ["GET", "HEAD", "POST"])
@@ -65,7 +69,7 @@ extension APIApplication {
       return .json(200, try table.get(key: key), headers: [Self.keyHeader(table)])
     case "PUT", "PATCH":
       let body: [String: JSONValue]
-      if let given { body = given } else { body = try fields(request) }
+      if let given { body = given } else { body = try fields(request, typedFor: table) }
       let row = try table.update(key: key, body, replace: request.method == "PUT")
       return .json(200, row)
     case "DELETE":
@@ -97,6 +101,16 @@ extension APIApplication {
 
   private func fields(_ request: APIRequest) throws(APIError) -> [String: JSONValue] {
     try RequestBody.fields(of: request)
+  }
+
+  /// A write's fields; a JSON body's values must be of their columns' JSON
+  /// types (a form's are text, in PostgreSQL's input syntax).
+  private func fields(_ request: APIRequest, typedFor table: TableResource) throws(APIError) -> [String: JSONValue] {
+    let fields = try RequestBody.fields(of: request)
+    if mediaType(of: request.contentType) != "application/x-www-form-urlencoded" {
+      try table.table.checkJSONTypes(of: fields)
+    }
+    return fields
   }
 
   private func limitParameter(_ request: APIRequest) throws(APIError) -> Int {

@@ -67,8 +67,9 @@ public struct APIApplication: Sendable {
       return .poll(try changePoll(request, session: session))
     case ("openapi.json"?, 1):
       try requireGet(request)
-      return .response(
-        .json(200, OpenAPIDocument.json(tables: try catalogSnapshot(session, reason: .miss).sorted.map(\.name))))
+      let document = OpenAPIDocument(
+        tables: try catalogSnapshot(session, reason: .miss).sorted, pollLimits: configuration.pollLimits)
+      return .response(.json(200, document.text))
     case ("_tables"?, 1):
       try requireGet(request)
       return .response(.json(200, TableDescription.json(try catalogSnapshot(session, reason: .miss).sorted)))

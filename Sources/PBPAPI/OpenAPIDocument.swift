@@ -1,68 +1,158 @@
 import JSON
+import LongPoll
 
-/// The API described for tools (`GET /api/openapi.json`), with the
-/// configured tables as the only values of `{table}`.
-enum OpenAPIDocument {
-  static func json(tables: [String]) -> String {
-    let tableEnum = "[" + tables.map(JSONWriter.quoted).joined(separator: ",") + "]"
-    let error = ##"{"$ref":"#/components/responses/Error"}"##
-    return """
-      {"openapi":"3.1.0",
-       "info":{"title":"PBP","version":"1","description":"Live PostgreSQL rows over HTTP: CRUD on the configured tables and long-polls for their changes."},
-       "paths":{
-        "/api/{table}":{
-         "parameters":[{"$ref":"#/components/parameters/table"}],
-         "get":{"summary":"The rows, ordered by key","parameters":[
-           {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":10000,"default":1000}},
-           {"name":"after","in":"query","description":"Keyset pagination: rows whose key is greater","schema":{"type":"string"}}],
-          "responses":{"200":{"description":"The rows; PBP-Cursor is the cursor to poll from","headers":{"PBP-Cursor":{"schema":{"type":"string"}},"PBP-Key":{"description":"The key column","schema":{"type":"string"}},"ETag":{"schema":{"type":"string"}}},
-            "content":{"application/json":{"schema":{"type":"array","items":{"$ref":"#/components/schemas/Row"}}}}},
-           "304":{"description":"Unchanged since the ETag given in If-None-Match"},
-           "400":\(error),"404":\(error),"503":\(error)}},
-         "post":{"summary":"Insert a row","requestBody":{"$ref":"#/components/requestBodies/Row"},
-          "responses":{"201":{"description":"The new row","headers":{"Location":{"schema":{"type":"string"}}},"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},
-           "400":\(error),"404":\(error),"409":\(error),"413":\(error),"415":\(error),"422":\(error),"503":\(error)}}},
-        "/api/{table}/{id}":{
-         "parameters":[{"$ref":"#/components/parameters/table"},{"name":"id","in":"path","required":true,"schema":{"type":"string"}}],
-         "get":{"summary":"One row","responses":{"200":{"description":"The row","headers":{"PBP-Key":{"description":"The key column","schema":{"type":"string"}}},"content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"404":\(error),"503":\(error)}},
-         "put":{"summary":"Replace a row's writable columns","requestBody":{"$ref":"#/components/requestBodies/Row"},
-          "responses":{"200":{"description":"The row","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"400":\(error),"404":\(error),"409":\(error),"413":\(error),"415":\(error),"422":\(error),"503":\(error)}},
-         "patch":{"summary":"Change some of a row's columns","requestBody":{"$ref":"#/components/requestBodies/Row"},
-          "responses":{"200":{"description":"The row","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Row"}}}},"400":\(error),"404":\(error),"409":\(error),"413":\(error),"415":\(error),"422":\(error),"503":\(error)}},
-         "delete":{"summary":"Delete a row","responses":{"204":{"description":"Deleted"},"404":\(error),"503":\(error)}}},
-        "/api/changes":{
-         "get":{"summary":"Long-poll for changes to one table","parameters":[
-           {"name":"cursor","in":"query","schema":{"type":"string"}},
-           {"name":"table","in":"query","required":true,"schema":{"type":"string","enum":\(tableEnum)}},
-           {"name":"timeout","in":"query","schema":{"type":"number"}}],
-          "responses":{"200":{"$ref":"#/components/responses/Changes"},"400":\(error),"404":\(error),"409":{"$ref":"#/components/responses/Reset"}}},
-         "post":{"summary":"Long-poll for changes matching any of several subscriptions",
-          "requestBody":{"required":true,"content":{"application/json":{"schema":{"$ref":"#/components/schemas/ChangePoll"}}}},
-          "responses":{"200":{"$ref":"#/components/responses/Changes"},"400":\(error),"404":\(error),"409":{"$ref":"#/components/responses/Reset"},"413":\(error),"415":\(error)}}},
-        "/api/_status":{"get":{"summary":"The worker pool's state (loopback clients only)","responses":{"200":{"description":"Workers, parked polls, events delivered, database connections","content":{"application/json":{"schema":{"type":"object"}}}},"403":\(error)}}},
-        "/api/_metrics":{"get":{"summary":"The same in Prometheus text format (loopback clients only)","responses":{"200":{"description":"Metrics","content":{"text/plain":{"schema":{"type":"string"}}}},"403":\(error)}}},
-        "/api/openapi.json":{"get":{"summary":"This document","responses":{"200":{"description":"OpenAPI 3.1","content":{"application/json":{"schema":{"type":"object"}}}}}}}
-       },
-       "components":{
-        "parameters":{"table":{"name":"table","in":"path","required":true,"schema":{"type":"string","enum":\(tableEnum)}}},
-        "requestBodies":{"Row":{"required":true,"content":{
-          "application/json":{"schema":{"$ref":"#/components/schemas/Row"}},
-          "application/x-www-form-urlencoded":{"schema":{"type":"object","additionalProperties":{"type":"string"}}}}}},
-        "responses":{
-         "Error":{"description":"An error","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}},
-         "Changes":{"description":"Events after the cursor, or none at the timeout","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Changes"}}}},
-         "Reset":{"description":"The cursor is gone: reload the snapshot, then poll from its cursor","content":{"application/json":{"schema":{"$ref":"#/components/schemas/Error"}}}}},
-        "schemas":{
-         "Row":{"type":"object","description":"Column values; the key and mtime are maintained by the database","additionalProperties":true},
-         "Error":{"type":"object","required":["error","message"],"properties":{"error":{"type":"string"},"message":{"type":"string"},"cursor":{"type":"string"}}},
-         "Subscription":{"type":"object","required":["table"],"properties":{"table":{"type":"string","enum":\(tableEnum)},"where":{"type":"object","additionalProperties":{"type":["string","number","boolean"]}}}},
-         "ChangePoll":{"type":"object","required":["subscriptions"],"properties":{"cursor":{"type":["string","null"]},"timeout":{"type":"number"},"subscriptions":{"type":"array","minItems":1,"items":{"$ref":"#/components/schemas/Subscription"}}}},
-         "Event":{"type":"object","required":["table","op","key","cursor","matches"],"properties":{
-           "table":{"type":"string"},"op":{"type":"string","enum":["insert","update","delete"]},"key":{},"mtime":{"type":"string"},
-           "new":{"oneOf":[{"$ref":"#/components/schemas/Row"},{"type":"null"}]},"old":{"oneOf":[{"$ref":"#/components/schemas/Row"},{"type":"null"}]},
-           "truncated":{"type":"boolean"},"cursor":{"type":"string"},"matches":{"type":"array","items":{"type":"integer"}}}},
-         "Changes":{"type":"object","required":["cursor","events"],"properties":{"cursor":{"type":"string"},"events":{"type":"array","items":{"$ref":"#/components/schemas/Event"}}}}
-        }}}
-      """
+/// The API described for tools (`GET /api/openapi.json`), generated from the
+/// catalog: a path pair per served table with its columns' own schemas, so
+/// that a client generator or a fuzzer sees exactly what the server takes
+/// and answers. The tables' parts are in OpenAPIDocument+Tables.swift, the
+/// changes endpoint's in OpenAPIDocument+Changes.swift, the errors in
+/// OpenAPIDocument+Errors.swift.
+struct OpenAPIDocument {
+  let tables: [TableInfo]
+  let pollLimits: ChangePoll.Limits
+
+  var json: JSONValue {
+    [
+      "openapi": "3.1.0",
+      "info": [
+        "title": "PBP", "version": "1",
+        "description":
+          "Live PostgreSQL rows over HTTP: CRUD on the watched tables and long-polls for their changes. Generated from the tables' catalog.",
+      ],
+      "paths": .object(paths),
+      "components": [
+        "schemas": [
+          "JSON": ColumnType.anyJSONSchema,
+          "Error": Self.errorSchema,
+          "Cursor": Self.cursorSchema,
+        ]
+      ],
+    ]
+  }
+
+  var text: String { JSONWriter.serialize(json) }
+
+  private var paths: [String: JSONValue] {
+    var paths: [String: JSONValue] = [:]
+    for table in tables {
+      paths[Self.collectionPath(table)] = collectionPathItem(table)
+      paths[Self.itemPath(table)] = itemPathItem(table)
+    }
+    paths[APIApplication.changesPath] = changesPathItem
+    paths["/api/_tables"] = Self.tablesPathItem
+    paths["/api/_status"] = Self.statusPathItem
+    paths["/api/_metrics"] = Self.metricsPathItem
+    paths["/api/openapi.json"] = Self.documentPathItem
+    return paths
+  }
+
+  // MARK: The service's own resources
+
+  private static var tablesPathItem: JSONValue {
+    let column: JSONValue = [
+      "type": "object",
+      "required": ["name", "type", "nullable", "default", "writable", "required", "key"],
+      "properties": [
+        "name": ["type": "string"], "type": ["type": "string", "description": "PostgreSQL's format_type"],
+        "nullable": ["type": "boolean"],
+        "default": ["type": ["string", "null"], "description": "the default's SQL, \"identity\", or null"],
+        "writable": ["type": "boolean"], "required": ["type": "boolean"], "key": ["type": "boolean"],
+      ],
+    ]
+    let table: JSONValue = [
+      "type": "object", "required": ["name", "key", "columns"],
+      "properties": [
+        "name": ["type": "string"], "key": ["type": "string"], "columns": ["type": "array", "items": column],
+      ],
+    ]
+    return [
+      "get": [
+        "operationId": "listTables", "summary": "The tables this API serves, sorted by name, and their columns",
+        "responses": [
+          "200": jsonResponse(
+            "The served tables",
+            ["type": "object", "required": ["tables"], "properties": ["tables": ["type": "array", "items": table]]]),
+          "503": error(503, ErrorCodes.database),
+        ],
+      ]
+    ]
+  }
+
+  private static var statusPathItem: JSONValue {
+    [
+      "get": [
+        "operationId": "getStatus", "summary": "The worker pool's state (loopback clients only)",
+        "responses": [
+          "200": jsonResponse(
+            "Workers, parked polls, events delivered, database connections",
+            ["type": "object", "required": ["workers", "totals", "notifyd"]]),
+          "403": error(403, ["forbidden"]),
+        ],
+      ]
+    ]
+  }
+
+  private static var metricsPathItem: JSONValue {
+    [
+      "get": [
+        "operationId": "getMetrics", "summary": "The pool's state in Prometheus text format (loopback clients only)",
+        "responses": [
+          "200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]],
+          "403": error(403, ["forbidden"]),
+        ],
+      ]
+    ]
+  }
+
+  private static var documentPathItem: JSONValue {
+    [
+      "get": [
+        "operationId": "getOpenAPIDocument", "summary": "This document",
+        "responses": [
+          "200": jsonResponse("OpenAPI 3.1", ["type": "object", "required": ["openapi", "paths"]]),
+          "503": error(503, ErrorCodes.database),
+        ],
+      ]
+    ]
+  }
+
+  // MARK: Shared pieces
+
+  static func jsonResponse(_ description: String, _ schema: JSONValue, headers: JSONValue? = nil) -> JSONValue {
+    var response: JSONValue = [
+      "description": .string(description), "content": ["application/json": ["schema": schema]],
+    ]
+    if let headers { response = response.merging(["headers": headers]) }
+    return response
+  }
+
+  static func header(_ description: String, required: Bool = false, _ schema: JSONValue = ["type": "string"])
+    -> JSONValue
+  {
+    ["description": .string(description), "required": .bool(required), "schema": schema]
+  }
+
+  /// The cursor's text form (``ChangeStream/Cursor``): 16 lower-case hex
+  /// digits, not all zero, a colon, and a decimal sequence number without
+  /// leading zeros.
+  static var cursorSchema: JSONValue {
+    let nonzeroEpoch = (0..<16).map { zeros in
+      String(repeating: "0", count: zeros) + "[1-9a-f]" + (zeros < 15 ? "[0-9a-f]{\(15 - zeros)}" : "")
+    }
+    return [
+      "type": "string", "description": "A position in the change stream; opaque to clients",
+      "pattern": .string("^(\(nonzeroEpoch.joined(separator: "|"))):(0|[1-9][0-9]{0,18})$"),
+    ]
+  }
+
+  static var errorSchema: JSONValue {
+    [
+      "type": "object", "required": ["error", "message"],
+      "properties": [
+        "error": ["type": "string", "description": "A stable code to act on"],
+        "message": ["type": "string", "description": "For people"],
+        "cursor": ["$ref": "#/components/schemas/Cursor"],
+      ],
+    ]
   }
 }

@@ -218,8 +218,25 @@ def test_openapi_document_describes_the_api(client):
     assert response.status == 200
     document = response.json()
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) >= {"/api/{table}", "/api/{table}/{id}", "/api/changes", "/api/_status"}
-    assert document["components"]["parameters"]["table"]["schema"]["enum"] == ["testtype", "todo"]
+    # A path pair per watched table, named by its own key column.
+    assert set(document["paths"]) >= {"/api/testtype", "/api/testtype/{id}", "/api/todo", "/api/todo/{todo_id}",
+                                      "/api/changes", "/api/_tables", "/api/_status", "/api/_metrics",
+                                      "/api/openapi.json"}
+    todo = document["paths"]["/api/todo"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert todo["required"] == ["title"] and todo["additionalProperties"] is False
+    assert todo["properties"]["done"] == {"type": "boolean"}
+    assert todo["properties"]["due"]["format"] == "date" and "null" in todo["properties"]["due"]["type"]
+    assert todo["properties"]["tags"]["type"] == ["array", "null"]
+    put = document["paths"]["/api/testtype/{id}"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert put["required"] == ["val"]
+    row = document["paths"]["/api/todo/{todo_id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(row["required"]) == {"todo_id", "title", "done", "due", "tags", "meta", "mtime"}
+    assert row["properties"]["todo_id"]["readOnly"] is True
+    errors = document["paths"]["/api/todo"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    assert "missing_field" in errors["allOf"][1]["properties"]["error"]["enum"]
+    tables = [s["properties"]["table"]["const"] for s in document["paths"]["/api/changes"]["post"]["requestBody"]
+              ["content"]["application/json"]["schema"]["properties"]["subscriptions"]["items"]["oneOf"]]
+    assert tables == ["testtype", "todo"]
     from openapi_spec_validator import validate
     validate(document)
     # Every $ref resolves inside the document.

@@ -774,6 +774,32 @@ def test_what_nginx_refuses_is_answered_as_json(stack, what, data, status, code)
     expect_error(raw(stack.port, data), status, code)
 
 
+# Every 405 names the methods the resource has (RFC 9110, 15.5.6), nginx's own
+# (TRACE, a write to a static file) as well as the API's.
+ALLOW_CASES = [
+    ("TRACE", "/api/testtype", "GET, HEAD, POST"),
+    ("TRACE", "/api/testtype?limit=1", "GET, HEAD, POST"),
+    ("TRACE", "/api/testtype/1", "GET, HEAD, PUT, PATCH, DELETE"),
+    ("TRACE", "/api/changes", "GET, POST"),
+    ("TRACE", "/api/_status", "GET, HEAD"),
+    ("TRACE", "/api/openapi.json", "GET, HEAD"),
+    ("TRACE", "/", "GET, HEAD"),
+    ("POST", "/index.html", "GET, HEAD"),
+    ("OPTIONS", "/api/testtype", "GET, HEAD, POST"),
+    ("OPTIONS", "/api/testtype/1", "GET, HEAD, PUT, PATCH, DELETE"),
+    ("DELETE", "/api/changes", "GET, POST"),
+    ("PUT", "/api/testtype", "GET, HEAD, POST"),
+]
+
+
+@pytest.mark.parametrize("method, path, allow", ALLOW_CASES, ids=[f"{m} {p}" for m, p, _ in ALLOW_CASES])
+def test_every_405_carries_allow(stack, method, path, allow):
+    response = raw(stack.port, request_bytes(method.encode(), path.encode(), b"{}" if method == "PUT" else b"",
+                                             [b"Content-Type: application/json"] if method == "PUT" else []))
+    expect_error(response, 405, "method_not_allowed")
+    assert response.headers.get("allow") == allow, response.headers
+
+
 # -- bodies over the limit, truncated and pipelined requests ----------------------------------------
 
 def count_rows_with(stack, value: str) -> int:

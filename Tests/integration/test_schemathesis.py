@@ -1,0 +1,57 @@
+"""schemathesis, a third-party API fuzzer, against the served OpenAPI document
+through nginx: every operation, every check, the examples, coverage, fuzzing
+and stateful phases. A failure is a defect of the server or of the document.
+
+The seed varies from run to run, so that each run of `make test` tries inputs
+the last one did not (the document changes with the tables, and a fixed seed
+would test the same few hundred cases forever); it is printed in the report,
+and SCHEMATHESIS_SEED=N replays a run. The report (JUnit, NDJSON, and the
+pytest file that reproduces failures) is kept in test-artifacts/schemathesis/.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import REPO, temporary_stack
+
+ARTIFACTS = REPO / "test-artifacts" / "schemathesis"
+CONFIG = Path(__file__).with_name("schemathesis.toml")
+# Cases per operation and phase: with 17 operations, a run takes about 1-2 minutes.
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "100"))
+
+
+def schemathesis_command() -> str:
+    found = Path(sys.executable).with_name("schemathesis")
+    assert found.exists(), f"schemathesis is not installed beside {sys.executable}: make python-deps"
+    return str(found)
+
+
+def test_schemathesis_finds_nothing():
+    seed = int(os.environ.get("SCHEMATHESIS_SEED") or random.SystemRandom().randrange(1, 2**31))
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True)
+    # Polls wait by design: short ones keep the fuzzer's many polls within its
+    # request timeout and the run's time, and change nothing else.
+    with temporary_stack("schemathesis", extra_fcgi_args=["--poll-timeout", "1", "--max-poll-timeout", "2"]) as stack:
+        command = [
+            schemathesis_command(), "--config-file", str(CONFIG), "run", f"{stack.base_url}/api/openapi.json",
+            "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
+            "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "2",
+            "--request-timeout", "20", "--continue-on-failure",
+            "--report", "junit,ndjson,pytest", "--report-dir", str(ARTIFACTS),
+        ]
+        started = time.monotonic()
+        result = subprocess.run(command, capture_output=True, text=True, timeout=480, cwd=ARTIFACTS,
+                                env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"})
+        elapsed = time.monotonic() - started
+    report = result.stdout + result.stderr
+    (ARTIFACTS / "report.txt").write_text(f"$ {' '.join(command)}\n\n{report}\n({elapsed:.0f} s)\n")
+    print(report)
+    assert result.returncode == 0, f"schemathesis failed (seed {seed}, {elapsed:.0f} s):\n{report}"

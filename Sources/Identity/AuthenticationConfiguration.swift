@@ -47,7 +47,8 @@ public struct AuthenticationConfiguration: Equatable, Sendable {
       }
       let policy = TokenVerifier.Policy(audience: audience, clockSkewSeconds: clockSkewSeconds)
       return .success(
-        Authenticator(verifier: TokenVerifier(keys: made.keys, policy: policy), rules: roles, skippedKeys: made.skipped))
+        Authenticator(verifier: TokenVerifier(keys: made.keys, policy: policy), rules: roles, skippedKeys: made.skipped)
+      )
     } catch {
       return .failure(error)
     }
@@ -118,6 +119,7 @@ public struct Authenticator: Sendable {
   /// The decision for a request with this `Authorization` header (nil: none), at `now`.
   /// Synchronous and safe from any thread (see `TokenVerifier`).
   public func decide(authorizationHeader: String?, at now: UnixTime) -> RoleDecision {
-    RoleDecision.decide(BearerCredential(authorizationHeader: authorizationHeader), verifier: verifier, rules: rules, at: now)
+    RoleDecision.decide(
+      BearerCredential(authorizationHeader: authorizationHeader), verifier: verifier, rules: rules, at: now)
   }
 }

@@ -13,15 +13,20 @@ public enum BearerCredential: Equatable, Sendable {
       self = .absent
       return
     }
-    let text = value.utf8
-    let trimmed = text.drop(while: Self.isSpace).reversed().drop(while: Self.isSpace).reversed()
+    // One contiguous copy: walking a String's UTF8View byte by byte, backwards too, costs microseconds.
+    let bytes = Array(value.utf8)
+    var start = bytes.startIndex
+    var end = bytes.endIndex
+    while start < end, Self.isSpace(bytes[start]) { start += 1 }
+    while end > start, Self.isSpace(bytes[end - 1]) { end -= 1 }
+    let trimmed = bytes[start..<end]
     let scheme = trimmed.prefix { !Self.isSpace($0) }
     guard Self.isBearerScheme(scheme) else {
       self = .malformed(
         reason: trimmed.isEmpty ? "the Authorization header is empty" : "the Authorization scheme is not Bearer")
       return
     }
-    let credential = trimmed.dropFirst(scheme.count).drop(while: Self.isSpace)
+    let credential = trimmed[scheme.endIndex...].drop(while: Self.isSpace)
     guard !credential.isEmpty else {
       self = .malformed(reason: "the Bearer credential is empty")
       return
@@ -35,11 +40,13 @@ public enum BearerCredential: Equatable, Sendable {
 
   private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
+  private static let bearer = Array("bearer".utf8)
+
   private static func isBearerScheme(_ scheme: some Collection<UInt8>) -> Bool {
-    let bearer = Array("bearer".utf8)
+    let bearer = Self.bearer
     guard scheme.count == bearer.count else { return false }
     // ASCII case folding only: `| 0x20` lowers A-Z and leaves the letters of "bearer" as they are.
-    return zip(scheme, bearer).allSatisfy { $0 | 0x20 == $1 }
+    return zip(scheme, bearer).allSatisfy { ($0 | 0x20) == $1 }
   }
 
   /// RFC 7235's token68: what a compact JWT (base64url parts joined by dots) is made of.

@@ -18,7 +18,9 @@ func waitForAsync<Value: Sendable>(_ operation: @escaping @Sendable () async -> 
   }
   done.wait()
   return result.withLock { stored in
-    guard let value = stored.take() else { preconditionFailure("the semaphore was signalled before the value was stored") }
+    guard let value = stored.take() else {
+      preconditionFailure("the semaphore was signalled before the value was stored")
+    }
     return value
   }
 }

@@ -30,7 +30,8 @@ public struct InvalidToken: Error, Equatable, Sendable, CustomStringConvertible 
     case .algorithmMismatch(let keyID, let keyAlgorithm, let tokenAlgorithm):
       return "key \(keyID) is for \(keyAlgorithm), not \(tokenAlgorithm)"
     case .unknownKeyID(let keyID): return "no key has the id \(keyID)"
-    case .missingKeyID(let algorithm): return "the token names no key id (kid) and several \(algorithm) keys are configured"
+    case .missingKeyID(let algorithm):
+      return "the token names no key id (kid) and several \(algorithm) keys are configured"
     case .badSignature: return "the token's signature does not verify"
     case .missingExpiration: return "the token has no expiry (exp)"
     case .expired: return "the token has expired"

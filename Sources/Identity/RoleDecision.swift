@@ -73,13 +73,24 @@ public enum RoleDecision: Equatable, Sendable {
     }
   }
 
+  /// The `error` code of the JSON body a refusal answers with.
+  public var errorCode: String? {
+    switch self {
+    case .actAs: return nil
+    case .unauthorized: return "unauthorized"
+    case .invalidToken: return "invalid_token"
+    case .forbidden: return "forbidden"
+    }
+  }
+
   /// The `WWW-Authenticate` value for a 401 (RFC 6750 §3), nil otherwise.
   public var wwwAuthenticate: String? {
     switch self {
     case .unauthorized: return "Bearer"
     case .invalidToken(let reason):
       // A quoted-string may not hold `"` or `\` unescaped, nor control characters: keep it plain.
-      let description = String(reason.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
+      let description = String(
+        reason.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "\\" })
       return "Bearer error=\"invalid_token\", error_description=\"\(description)\""
     case .actAs, .forbidden: return nil
     }

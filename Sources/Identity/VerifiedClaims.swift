@@ -6,7 +6,8 @@ public struct VerifiedClaims: Equatable, Sendable {
   public let role: String?
   /// `exp`, in seconds since the epoch.
   public let expiration: Double
-  /// The whole claims object as compact JSON, for `request.jwt.claims`.
+  /// The whole claims object as the issuer signed it (valid JSON, no NUL byte),
+  /// for `request.jwt.claims`.
   public let json: String
 
   public init(subject: String?, role: String?, expiration: Double, json: String) {

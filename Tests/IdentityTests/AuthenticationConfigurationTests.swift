@@ -80,8 +80,14 @@ private func loadError(_ configuration: AuthenticationConfiguration) async -> St
       ("not json", "is not a JWKS"),
       (#"{"kids":[]}"#, "is not a JWKS"),
       (#"{"keys":[\#(ec.publicJWK!),\#(ec.publicJWK!)]}"#, "two keys with kid ec-1"),
-      (#"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"e","x":"AQAB","y":"AQAB"}]}"#, "not a usable ES256 key"),
-      (#"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"p","x":"AQAB","y":"AQAB","d":"AQAB"}]}"#, "private key"),
+      (
+        #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"e","x":"AQAB","y":"AQAB"}]}"#,
+        "not a usable ES256 key"
+      ),
+      (
+        #"{"keys":[{"kty":"EC","crv":"P-256","alg":"ES256","kid":"p","x":"AQAB","y":"AQAB","d":"AQAB"}]}"#,
+        "private key"
+      ),
     ]
     for (index, (contents, expected)) in cases.enumerated() {
       let file = try directory.write("jwks-\(index).json", contents)
@@ -96,7 +102,8 @@ private func loadError(_ configuration: AuthenticationConfiguration) async -> St
     #expect(await loadError(AuthenticationConfiguration(clockSkewSeconds: -1))?.contains("clock skew") == true)
     #expect(await loadError(AuthenticationConfiguration(clockSkewSeconds: 3600))?.contains("clock skew") == true)
     #expect(await loadError(AuthenticationConfiguration(audience: ""))?.contains("audience") == true)
-    #expect(await loadError(AuthenticationConfiguration(roles: RoleRules(anonymousRole: "")))?.contains("anonymous") == true)
+    #expect(
+      await loadError(AuthenticationConfiguration(roles: RoleRules(anonymousRole: "")))?.contains("anonymous") == true)
     let outside = RoleRules(defaultTokenRole: "pbp_user", allowedTokenRoles: ["pbp_admin"])
     #expect(await loadError(AuthenticationConfiguration(roles: outside))?.contains("not among") == true)
     #expect(await loadError(AuthenticationConfiguration()) == nil)

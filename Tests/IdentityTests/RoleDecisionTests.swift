@@ -6,7 +6,8 @@ private func claims(role: String?, subject: String? = "alice") -> VerifiedClaims
 }
 
 @Suite struct RoleDecisionTests {
-  let rules = RoleRules(anonymousRole: "pbp_anon", defaultTokenRole: "pbp_user", allowedTokenRoles: ["pbp_user", "pbp_admin"])
+  let rules = RoleRules(
+    anonymousRole: "pbp_anon", defaultTokenRole: "pbp_user", allowedTokenRoles: ["pbp_user", "pbp_admin"])
 
   @Test func noTokenActsAsTheAnonymousRoleWithEmptyClaims() {
     #expect(RoleDecision.decide(verified: nil, rules: rules) == .actAs(role: "pbp_anon", subject: nil, claims: "{}"))
@@ -16,6 +17,7 @@ private func claims(role: String?, subject: String? = "alice") -> VerifiedClaims
     let decision = RoleDecision.decide(verified: nil, rules: RoleRules())
     #expect(decision == .unauthorized)
     #expect(decision.status == 401)
+    #expect(decision.errorCode == "unauthorized")
     #expect(decision.wwwAuthenticate == "Bearer")
   }
 
@@ -40,6 +42,7 @@ private func claims(role: String?, subject: String? = "alice") -> VerifiedClaims
       return
     }
     #expect(decision.status == 403)
+    #expect(decision.errorCode == "forbidden")
     #expect(decision.wwwAuthenticate == nil)
   }
 
@@ -66,19 +69,23 @@ private func claims(role: String?, subject: String? = "alice") -> VerifiedClaims
     let verifier = try await TestKey.verifier(secret: TestKey.secret)
     let authenticator = Authenticator(verifier: verifier, rules: rules)
     let good = try key.token(claims: #"{"exp":\#(inAnHour),"sub":"bob","role":"pbp_user"}"#)
-    guard case .actAs("pbp_user", "bob", let claimsJSON) = authenticator.decide(authorizationHeader: "Bearer \(good)", at: now)
+    guard
+      case .actAs("pbp_user", "bob", let claimsJSON) = authenticator.decide(
+        authorizationHeader: "Bearer \(good)", at: now)
     else {
       Issue.record("a good token was not accepted")
       return
     }
     #expect(claimsJSON.contains(#""sub":"bob""#))
-    #expect(authenticator.decide(authorizationHeader: nil, at: now) == .actAs(role: "pbp_anon", subject: nil, claims: "{}"))
+    #expect(
+      authenticator.decide(authorizationHeader: nil, at: now) == .actAs(role: "pbp_anon", subject: nil, claims: "{}"))
 
     // A bad token is never served as anonymous, though anonymous is allowed.
     let expired = try key.token(claims: #"{"exp":\#(Int(now.seconds) - 3600),"role":"pbp_user"}"#)
     let decision = authenticator.decide(authorizationHeader: "Bearer \(expired)", at: now)
     #expect(decision == .invalidToken(reason: "the token has expired"))
     #expect(decision.status == 401)
+    #expect(decision.errorCode == "invalid_token")
     #expect(decision.wwwAuthenticate == #"Bearer error="invalid_token", error_description="the token has expired""#)
     guard case .invalidToken = authenticator.decide(authorizationHeader: "Basic YWxpY2U6c2VjcmV0", at: now) else {
       Issue.record("a Basic header was not an invalid token")
@@ -91,6 +98,7 @@ private func claims(role: String?, subject: String? = "alice") -> VerifiedClaims
   @Test func theChallengeCarriesNoQuoteOrControlCharacterOfTheReason() {
     let decision = RoleDecision.invalidToken(reason: "no key has the id \"x\\\"\r\nSet-Cookie: a")
     #expect(
-      decision.wwwAuthenticate == #"Bearer error="invalid_token", error_description="no key has the id xSet-Cookie: a""#)
+      decision.wwwAuthenticate == #"Bearer error="invalid_token", error_description="no key has the id xSet-Cookie: a""#
+    )
   }
 }

@@ -35,7 +35,8 @@ struct TestKey: Sendable {
       {"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\(keyID)","x":"\(parameters.x)","y":"\(parameters.y)"}
       """
     return TestKey(
-      signer: try await collection.getKey(for: JWKIdentifier(string: keyID)), keyID: keyID, publicJWK: jwk, collection: collection)
+      signer: try await collection.getKey(for: JWKIdentifier(string: keyID)), keyID: keyID, publicJWK: jwk,
+      collection: collection)
   }
 
   /// The fixture RSA key (generating one per test would cost a second). `declaresAlgorithm`
@@ -50,7 +51,8 @@ struct TestKey: Sendable {
     let alg = declaresAlgorithm ? #","alg":"RS256""# : ""
     let jwk = #"{"kty":"RSA","kid":"\#(keyID)"\#(alg),"n":"\#(n)","e":"\#(e)"}"#
     return TestKey(
-      signer: try await collection.getKey(for: JWKIdentifier(string: keyID)), keyID: keyID, publicJWK: jwk, collection: collection)
+      signer: try await collection.getKey(for: JWKIdentifier(string: keyID)), keyID: keyID, publicJWK: jwk,
+      collection: collection)
   }
 
   /// A verifier that trusts `keys`: the HMAC one by its secret, the others through a JWKS.

@@ -68,7 +68,8 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
     let second = try await TestKey.es256(keyID: "ec-2")
     let verifier = try await TestKey.verifier(jwks: [first, second])
     let token = try second.token(claims: claims(), header: #"{"alg":"ES256"}"#)
-    #expect(reason { () throws(InvalidToken) in try verifier.verify(token, at: now) } == .missingKeyID(algorithm: "ES256"))
+    #expect(
+      reason { () throws(InvalidToken) in try verifier.verify(token, at: now) } == .missingKeyID(algorithm: "ES256"))
     #expect(try verifier.verify(try second.token(claims: claims()), at: now).expiration == Double(inAnHour))
   }
 
@@ -112,7 +113,9 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
   @Test func aTokenSignedWithAnotherSecretIsRefused() async throws {
     let other = try await TestKey.hmac(TestKey.otherSecret)
     let verifier = try await TestKey.verifier(secret: TestKey.secret)
-    #expect(reason { () throws(InvalidToken) in try verifier.verify(try! other.token(claims: claims()), at: now) } == .badSignature)
+    #expect(
+      reason { () throws(InvalidToken) in try verifier.verify(try! other.token(claims: claims()), at: now) }
+        == .badSignature)
   }
 
   @Test func aTokenSignedWithAnotherKeyUnderAKnownKidIsRefused() async throws {
@@ -138,13 +141,20 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
     let hmac = try await TestKey.hmac()
     let jwksOnly = try await TestKey.verifier(jwks: [ec])
     // HS256 "signed" with a public key's text is the classic confusion: no secret, no HS256.
-    #expect(reason { () throws(InvalidToken) in try jwksOnly.verify(try! hmac.token(claims: claims()), at: now) } == .unsupportedAlgorithm("HS256"))
+    #expect(
+      reason { () throws(InvalidToken) in try jwksOnly.verify(try! hmac.token(claims: claims()), at: now) }
+        == .unsupportedAlgorithm("HS256"))
     let secretOnly = try await TestKey.verifier(secret: TestKey.secret)
-    #expect(reason { () throws(InvalidToken) in try secretOnly.verify(try! ec.token(claims: claims()), at: now) } == .unsupportedAlgorithm("ES256"))
+    #expect(
+      reason { () throws(InvalidToken) in try secretOnly.verify(try! ec.token(claims: claims()), at: now) }
+        == .unsupportedAlgorithm("ES256"))
     let forHS512 = unsignedToken(header: #"{"alg":"HS512"}"#, claims: claims(), signature: "c2ln")
-    #expect(reason { () throws(InvalidToken) in try secretOnly.verify(forHS512, at: now) } == .unsupportedAlgorithm("HS512"))
+    #expect(
+      reason { () throws(InvalidToken) in try secretOnly.verify(forHS512, at: now) } == .unsupportedAlgorithm("HS512"))
     let none = try await TestKey.verifier()
-    #expect(reason { () throws(InvalidToken) in try none.verify(try! hmac.token(claims: claims()), at: now) } == .unsupportedAlgorithm("HS256"))
+    #expect(
+      reason { () throws(InvalidToken) in try none.verify(try! hmac.token(claims: claims()), at: now) }
+        == .unsupportedAlgorithm("HS256"))
   }
 
   @Test func aKidOfAnotherAlgorithmOrUnknownIsRefused() async throws {
@@ -187,7 +197,9 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
     #expect(outcome(#""iat":\#(at - 600),"nbf":\#(at - 600)"#) == nil)
     let strict = try await TestKey.verifier(secret: TestKey.secret, policy: .init(clockSkewSeconds: 0))
     #expect(
-      reason { () throws(InvalidToken) in try strict.verify(try! key.token(claims: claims(#""nbf":\#(at + 1)"#)), at: now) }
+      reason { () throws(InvalidToken) in
+        try strict.verify(try! key.token(claims: claims(#""nbf":\#(at + 1)"#)), at: now)
+      }
         == .notYetValid)
   }
 
@@ -216,6 +228,7 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
       unsignedToken(header: "[1,2]", claims: claims()),
       unsignedToken(header: #"{"typ":"JWT"}"#, claims: claims()),
       unsignedToken(header: #"{"alg":7}"#, claims: claims()),
+      unsignedToken(header: #"{"alg":"HS256","kid":5}"#, claims: claims()),
       signed + "*", signed + "xy",
       String(repeating: "a", count: TokenVerifier.maximumTokenBytes + 1),
     ]
@@ -231,8 +244,12 @@ private func reason(_ body: () throws(InvalidToken) -> VerifiedClaims) -> Invali
   @Test func signedClaimsOfTheWrongShapeAreMalformed() async throws {
     let key = try await TestKey.hmac()
     let verifier = try await TestKey.verifier(secret: TestKey.secret)
-    for claimsText in ["[1]", "\"text\"", claims(#""sub":42"#), claims(#""role":["a"]"#), "{\"exp\":1e999}"] {
-      let refusal = reason { () throws(InvalidToken) in try verifier.verify(try! key.token(claims: claimsText), at: now) }
+    for claimsText in [
+      "[1]", "\"text\"", claims(#""sub":42"#), claims(#""role":["a"]"#), "{\"exp\":1e999}",
+      claims(#""deep":"# + String(repeating: "[", count: 40) + String(repeating: "]", count: 40)),
+    ] {
+      let refusal = reason { () throws(InvalidToken) in try verifier.verify(try! key.token(claims: claimsText), at: now)
+      }
       guard case .malformed = refusal else {
         Issue.record("\(claimsText): \(String(describing: refusal))")
         continue

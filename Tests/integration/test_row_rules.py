@@ -36,7 +36,8 @@ def as_request(stack, role: str, sql: str, claims: dict | None = None) -> subpro
     if claims is not None:
         text = json.dumps(claims).replace("'", "''")
         claims_sql = f"select set_config('request.jwt.claims', '{text}', true) \\g /dev/null\n"
-    return psql_as(stack, f"begin;\nset local role {role};\n{claims_sql}{sql}\ncommit;\n", user="pbp_app")
+    statement = sql.rstrip().rstrip(";")
+    return psql_as(stack, f"begin;\nset local role {role};\n{claims_sql}{statement};\ncommit;\n", user="pbp_app")
 
 
 def rows(result: subprocess.CompletedProcess) -> list[str]:
@@ -104,7 +105,8 @@ def test_a_user_may_not_write_a_note_for_someone_else(stack, notes):
 def test_without_claims_a_user_sees_no_note(stack, notes):
     assert rows(as_request(stack, "pbp_user", f"select id from notes where body like '%-{notes['tag']}'")) == []
     result = as_request(stack, "pbp_user", "insert into notes (body) values ('nobody''s')")
-    assert result.returncode != 0 and "owner" in result.stderr, result
+    assert result.returncode != 0 and "violates row-level security policy" in result.stderr, result
+    assert stack.psql("select count(*) from notes where body = 'nobody''s'").strip() == "0"
 
 
 def test_a_claim_is_compared_exactly(stack, notes):
@@ -253,7 +255,7 @@ def test_a_rule_table_may_have_no_other_policy(stack, scratch_table):
 def notifications(stack, sql: str) -> list[dict]:
     """The payloads on PBP's channel while `sql` runs, as the superuser."""
     channel = stack.psql("select pbp_stream_channel()").strip()
-    result = psql_as(stack, f'listen "{channel}";\n{sql}\nselect 1;\n')
+    result = psql_as(stack, f'listen "{channel}";\n{sql.rstrip().rstrip(";")};\nselect 1;\n')
     assert result.returncode == 0, result.stderr
     pattern = re.compile(r'^Asynchronous notification "[^"]+" with payload "(.*)" received from server process',
                          re.MULTILINE)

@@ -100,7 +100,7 @@ create table if not exists chaos_items (
 );
 select pbp_watch('chaos_items');
 grant select, insert, update, delete on chaos_items to pbp_app;
-grant usage, select on all sequences in schema public to pbp_app;
+grant usage on sequence chaos_items_id_seq to pbp_app;  -- its own only: never notes_id_seq
 """
 
 

@@ -53,7 +53,9 @@ let package = Package(
     // The HTTP API: routing, the tables' protocol, the changes endpoint's requests and answers.
     .target(
       name: "PBPAPI",
-      dependencies: ["ChangeStream", "DaemonSupport", "JSON", "PostgresClient", "LongPoll", "WorkerPool"]),
+      dependencies: [
+        "ChangeStream", "DaemonSupport", "Identity", "JSON", "PostgresClient", "LongPoll", "WorkerPool",
+      ]),
 
     .executableTarget(
       name: "pbp-notifyd",
@@ -64,7 +66,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-fcgi",
       dependencies: [
-        "PBPAPI", "FastCGI", "DaemonSupport", "LongPoll", "WorkerPool", "PostgresClient",
+        "PBPAPI", "FastCGI", "DaemonSupport", "Identity", "LongPoll", "WorkerPool", "PostgresClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 

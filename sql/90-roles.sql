@@ -81,7 +81,5 @@ grant select, insert, update, delete on testtype, todo to pbp_anon, pbp_user;
 grant usage on sequence testtype_id_seq to pbp_anon, pbp_user;
 grant select, insert, update, delete on notes to pbp_user;
 grant usage on sequence notes_id_seq to pbp_user;
--- Transitional, until pbp-fcgi's requests switch roles: pbp_app serves
--- testtype and todo as itself. Never notes: it is for tokens' roles only.
-grant select, insert, update, delete on testtype, todo to pbp_app;
-grant usage on sequence testtype_id_seq to pbp_app;
+-- pbp_app itself uses none of them: every request acts as a token's role
+-- or as pbp_anon (the revokes above take back what earlier versions granted).

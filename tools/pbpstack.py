@@ -9,11 +9,13 @@ ports in a temporary folder, so that both can share a machine.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -49,7 +51,8 @@ class Stack:
                  extra_notifyd_args: list[str] | None = None,
                  nginx_worker_processes: int = 2, nginx_worker_connections: int = 9000,
                  nginx_rlimit_nofile: int = 20000, nginx_listen_options: str = "",
-                 nginx_access_log: str = "on"):
+                 nginx_access_log: str = "on", jwt_key_path: Path | None = None,
+                 anonymous_role: str | None = "pbp_anon"):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
@@ -73,6 +76,10 @@ class Stack:
         self.nginx_access_log = nginx_access_log
         self.as_root = os.geteuid() == 0
         self.pg_dir = self.root / "pg"
+        # The HS256 secret tokens are signed with (tools/mint_token.py reads
+        # the same format), and the role of requests without a token.
+        self.jwt_key_path = (jwt_key_path or self.root / "jwt.key").resolve()
+        self.anonymous_role = anonymous_role
         self.pg_data = self.pg_dir / "data"
         self.run_dir = self.root / "run"
         self.nginx_dir = self.root / "nginx"
@@ -234,9 +241,24 @@ class Stack:
             "--socket", str(self.notifyd_socket), "--socket-mode", "0600", *self.extra_notifyd_args])
         self.wait_for_path(self.notifyd_socket, "pbp-notifyd")
 
+    def ensure_jwt_key(self) -> None:
+        """A key file of 64 random bytes as base64url, made once (mode 0600)."""
+        self.jwt_key_path.parent.mkdir(parents=True, exist_ok=True)
+        text = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=") + b"\n"
+        try:
+            descriptor = os.open(self.jwt_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(text)
+
     def start_fcgi(self) -> None:
+        self.ensure_jwt_key()
+        identity = ["--jwt-secret-file", str(self.jwt_key_path)]
+        if self.anonymous_role:
+            identity += ["--anonymous-role", self.anonymous_role]
         self.spawn("pbp-fcgi", [
-            str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"),
+            str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"), *identity,
             "--socket", str(self.fcgi_socket), "--socket-mode", "0660", "--poll-socket", str(self.fcgi_poll_socket),
             "--notifyd-socket", str(self.notifyd_socket),
             "--workers", str(self.workers), "--threads", str(self.threads), *self.extra_fcgi_args])
@@ -322,6 +344,8 @@ http {{
                 connection.close()
                 if response.status == 200:
                     return
+                if response.status == 401 and not self.anonymous_role:
+                    return  # the workers answer; without an anonymous role, only to tokens
                 if response.status == 404 and table == "testtype":
                     table = self.served_table() or table  # --tables may leave testtype out
                 last = f"status {response.status}"
@@ -434,7 +458,8 @@ def main() -> int:
     if args.bin_dir is None:
         parser.error("run needs --bin-dir")
 
-    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers)
+    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers,
+                  jwt_key_path=REPO / ".pbp" / "jwt.key")
     stopping = False
 
     def request_stop(signum, frame):
@@ -448,7 +473,10 @@ def main() -> int:
     except StackError as error:
         print(f"pbp: {error}", file=sys.stderr)
         return 1
-    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n", flush=True)
+    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n"
+          f"Without a token the page acts as {stack.anonymous_role} (testtype, todo). To sign in as alice:\n"
+          f"  make token SUB=alice   (signed with {stack.jwt_key_path}), then open\n"
+          f"  {stack.base_url}/#/notes&token=<the token>\n", flush=True)
     try:
         while not stopping:
             for name in list(stack.processes):

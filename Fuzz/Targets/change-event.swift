@@ -16,12 +16,15 @@
 // verdict; a refused event names no table, holds nothing and matches nothing;
 // an accepted one has the payload's table, op, key, truncated flag and rows
 // (row(new:), the columns' names and filter texts), and `{` + answerMembers +
-// `}` is the payload again; Subscription.matches and SubscriptionSet.matches
-// both give the oracle's verdict (filters drawn from the event's own rows and
-// from the input); through a ParkingLot, a parked poll and a poll that scans
-// the ring get exactly the oracle's matches, and a refused payload reaches no
-// answer; the rendered answer is JSON without a duplicated member, whose
-// event carries the payload's members and the server's cursor and matches.
+// `}` is the payload again; Subscription.form(of:) and SubscriptionSet.judge
+// both give the oracle's verdict, as is or as a removal (filters drawn from
+// the event's own rows and from the input, owner conditions from its string
+// columns); through a ParkingLot, a parked poll and a poll that scans the ring
+// get exactly the oracle's matches, and a refused payload reaches no answer;
+// the rendered answer is JSON without a duplicated member: an event reached
+// as is carries the payload's members and the server's cursor and matches,
+// one reached as a removal the payload's table, key, mtime and old row as a
+// delete with no new row.
 import ChangeStream
 import JSON
 
@@ -121,6 +124,7 @@ private let rowOps: Set<String> = ["insert", "update", "delete"]
 private let rowChange: Set<String> = ["table", "op", "key", "mtime", "new", "old"]
 private let truncatedRow: Set<String> = ["table", "op", "key", "mtime", "truncated"]
 private let truncate: Set<String> = ["table", "op", "key", "mtime"]
+private let ownedTruncatedRow = rowChange.union(["truncated"])
 
 /// The trigger's shapes, written out: every member once, one of these sets
 /// of names and no other, these types.
@@ -139,7 +143,8 @@ private func oracle(_ payload: [UInt8], _ parsed: JSONValue?, _ ordered: Ordered
   if names == truncatedRow && members["truncated"] == .bool(true) {
     return Expected(table: table, op: op, key: key, truncated: true, new: nil, old: nil)
   }
-  guard names == rowChange else { return nil }
+  let ownerOnly = names == ownedTruncatedRow && members["truncated"] == .bool(true)
+  guard names == rowChange || ownerOnly else { return nil }
   /// nil: not what the op needs; .some(nil): no row, as the op needs.
   func row(_ name: String, present: Bool) -> [String: JSONValue]?? {
     switch members[name] {
@@ -153,18 +158,77 @@ private func oracle(_ payload: [UInt8], _ parsed: JSONValue?, _ ordered: Ordered
   guard let new = row("new", present: op != "delete"), let old = row("old", present: op != "insert") else {
     return nil
   }
-  return Expected(table: table, op: op, key: key, truncated: false, new: new, old: old)
+  if ownerOnly {
+    // Each row its owner column alone, a string or null, the same column in both.
+    var column: String?
+    for row in [new, old] {
+      guard let row else { continue }
+      guard row.count == 1, let (name, value) = row.first, value == .null || value.isString else { return nil }
+      if let column, !column.utf8.elementsEqual(name.utf8) { return nil }
+      column = name
+    }
+  }
+  return Expected(table: table, op: op, key: key, truncated: ownerOnly, new: new, old: old)
 }
 
-/// Whether a subscription should get the event, from the oracle's reading.
-private func shouldMatch(_ subscription: Subscription, _ expected: Expected?) -> Bool {
-  guard let expected, expected.table == subscription.table else { return false }
-  if subscription.filters.isEmpty || expected.truncated || expected.op == "truncate" { return true }
+/// How a subscription should get the event, from the oracle's reading: an
+/// owner condition wants the new row's column to be its string, byte for
+/// byte (as is), else the old row's (a removal, which must pass the filters
+/// by the old row).
+private func expectedForm(_ subscription: Subscription, _ expected: Expected?) -> EventForm? {
+  guard let expected, expected.table == subscription.table else { return nil }
+  var form = EventForm.asIs
+  if let owner = subscription.owner, expected.op != "truncate" {
+    func holds(_ row: [String: JSONValue]?) -> Bool {
+      guard let value = owner.value, let row else { return false }
+      let cell = row.first { $0.key.utf8.elementsEqual(owner.column.utf8) }?.value
+      guard case .string(let text)? = cell else { return false }
+      return text.utf8.elementsEqual(value.utf8)
+    }
+    if holds(expected.new) {
+      form = .asIs
+    } else if holds(expected.old) {
+      form = .asRemoval
+    } else {
+      return nil
+    }
+  }
+  if subscription.filters.isEmpty || expected.truncated || expected.op == "truncate" { return form }
   func passes(_ row: [String: JSONValue]?) -> Bool {
     guard let row else { return false }
     return subscription.filters.allSatisfy { column, value in row[column]?.scalarText == value }
   }
-  return passes(expected.new) || passes(expected.old)
+  switch form {
+  case .asIs: return passes(expected.new) || passes(expected.old) ? .asIs : nil
+  case .asRemoval: return passes(expected.old) ? .asRemoval : nil
+  }
+}
+
+extension JSONValue {
+  fileprivate var isString: Bool {
+    if case .string = self { return true }
+    return false
+  }
+}
+
+/// Owner conditions from the rows' string columns (the first two of each
+/// row): the value itself, the same changed, and no claim; each alone and
+/// with the first filters of the row's own.
+private func ownerSubscriptions(
+  table: String, rows: [(ordered: Ordered, value: [String: JSONValue])], filters: [String: String]
+) -> [Subscription] {
+  var subscriptions: [Subscription] = []
+  for row in rows {
+    for column in row.ordered.members.map(\.name).prefix(2) {
+      guard case .string(let text)? = row.value[column] else { continue }
+      for value in [text, text + "x", nil] {
+        let owner = OwnerCondition(column: column, value: value)
+        subscriptions.append(Subscription(table: table, owner: owner))
+        subscriptions.append(Subscription(table: table, filters: filters, owner: owner))
+      }
+    }
+  }
+  return subscriptions
 }
 
 /// `column=value&…` as filters (no decoding: any text will do).
@@ -271,16 +335,21 @@ public func fuzzChangeEvent(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   if let first = own.first {
     subscriptions.append(Subscription(table: claimed, filters: first.filters.merging(inputFilters) { $1 }))
   }
+  subscriptions += ownerSubscriptions(table: claimed, rows: rows, filters: own.first?.filters ?? inputFilters)
   let set = SubscriptionSet(subscriptions)
-  let wanted = subscriptions.indices.filter { shouldMatch(subscriptions[$0], expected) }
+  let forms = subscriptions.map { expectedForm($0, expected) }
+  let wanted = EventMatches(
+    asIs: subscriptions.indices.filter { forms[$0] == .asIs },
+    asRemoval: subscriptions.indices.filter { forms[$0] == .asRemoval })
   for (index, subscription) in subscriptions.enumerated() {
     require(
-      subscription.matches(event) == wanted.contains(index),
-      "Subscription.matches says \(subscription.matches(event)) for \(subscription)")
+      subscription.form(of: event) == forms[index] && subscription.matches(event) == (forms[index] != nil),
+      "Subscription.form says \(String(describing: subscription.form(of: event))) for \(subscription)")
   }
   var work = 0
-  let matched = set.matches(event, work: &work)
-  require(matched == wanted, "SubscriptionSet matches \(matched), the oracle \(wanted)")
+  let matched = set.judge(event, work: &work)
+  require(matched == wanted, "SubscriptionSet judges \(matched), the oracle \(wanted)")
+  require(set.matches(event) == wanted.all, "SubscriptionSet matches \(set.matches(event))")
   require(work >= 1, "a test that cost nothing")
   require(!event.isRefused || matched.isEmpty, "a refused payload matches \(matched)")
 
@@ -295,7 +364,7 @@ private let epoch: UInt64 = 0x1234
 /// The event appended to a worker's lot: the poll parked before it and the
 /// poll that scans the ring after it get the oracle's matches, or nothing.
 private func checkThroughTheLot(
-  _ event: ChangeEvent, _ template: ChangePoll, _ wanted: [Int],
+  _ event: ChangeEvent, _ template: ChangePoll, _ wanted: EventMatches,
   payload: (ordered: Ordered, members: [String: JSONValue])?
 ) {
   let before = Cursor(epoch: epoch, seq: event.seq - 1)
@@ -335,16 +404,21 @@ private func checkThroughTheLot(
     }
     let cursor = Cursor(epoch: epoch, seq: event.seq)
     require(through == cursor && matched[0].cursor == cursor, "answered through \(through)")
-    require(matched[0].matches == wanted, "answered matches \(matched[0].matches), the oracle \(wanted)")
+    require(
+      matched[0].matches == wanted.asIs && matched[0].removals == wanted.asRemoval,
+      "answered matches \(matched[0].matches) and removals \(matched[0].removals), the oracle \(wanted)")
     require(matched[0].event.seq == event.seq && !matched[0].event.isRefused, "another event answered")
-    checkRendered(answer, payload: payload, cursor: cursor, matches: wanted)
+    checkRendered(answer, payload: payload, cursor: cursor, matches: wanted, truncated: event.truncated)
   }
 }
 
-/// The body of /api/changes: every member once, the payload's first, as it
-/// has them, then the server's.
+/// The body of /api/changes: every member once. The event as a removal
+/// first, if some subscriptions get it so: the payload's table, key, mtime
+/// and old row as a delete without a new row; then as is, if some get it so:
+/// the payload's members, as it has them, then the server's.
 private func checkRendered(
-  _ answer: PollAnswer, payload: (ordered: Ordered, members: [String: JSONValue])?, cursor: Cursor, matches: [Int]
+  _ answer: PollAnswer, payload: (ordered: Ordered, members: [String: JSONValue])?, cursor: Cursor,
+  matches: EventMatches, truncated: Bool
 ) {
   guard let payload else {
     require(false, "an answer for a payload that is not an object")
@@ -358,20 +432,38 @@ private func checkRendered(
   }
   let layout = Ordered(response.body)
   require(layout.members.map(\.name) == ["cursor", "events"], "the answer's members: \(text)")
-  guard case .array(let events)? = body["events"], events.count == 1, case .object(let answered) = events[0],
+  require(body["cursor"] == .string(cursor.description), "the answer's cursor")
+  let forms = [(EventForm.asRemoval, matches.asRemoval), (.asIs, matches.asIs)].filter { !$0.1.isEmpty }
+  guard case .array(let events)? = body["events"], events.count == forms.count,
     case .array(let orderedEvents) = layout.members[1].value
   else {
-    require(false, "the answer has not one event: \(text)")
+    require(false, "the answer has not \(forms.count) events: \(text)")
     return
   }
-  let names = orderedEvents[0].members.map(\.name)
-  require(
-    names == payload.ordered.members.map(\.name) + ["cursor", "matches"],
-    "the event's members \(names), not the payload's and the server's: \(text)")
-  for (name, value) in payload.members {
-    require(answered[name] == value, "member \(name) differs in the answer: \(text)")
+  for ((form, subscriptions), (answered, ordered)) in zip(forms, zip(events, orderedEvents)) {
+    guard case .object(let answered) = answered else {
+      require(false, "an event is not an object: \(text)")
+      return
+    }
+    let names = ordered.members.map(\.name)
+    switch form {
+    case .asIs:
+      require(
+        names == payload.ordered.members.map(\.name) + ["cursor", "matches"],
+        "the event's members \(names), not the payload's and the server's: \(text)")
+      for (name, value) in payload.members {
+        require(answered[name] == value, "member \(name) differs in the answer: \(text)")
+      }
+    case .asRemoval:
+      let removal = ["table", "op", "key", "mtime", "new", "old"] + (truncated ? ["truncated"] : [])
+      require(names == removal + ["cursor", "matches"], "the removal's members \(names): \(text)")
+      for name in ["table", "key", "mtime", "old"] + (truncated ? ["truncated"] : []) {
+        require(answered[name] == payload.members[name], "member \(name) differs in the removal: \(text)")
+      }
+      require(answered["op"] == .string("delete") && answered["new"] == .null, "the removal's op and new: \(text)")
+    }
+    require(answered["cursor"] == .string(cursor.description), "the event's cursor is not the server's: \(text)")
+    require(
+      answered["matches"] == .array(subscriptions.map { .number(String($0)) }), "the event's matches: \(text)")
   }
-  require(body["cursor"] == .string(cursor.description), "the answer's cursor")
-  require(answered["cursor"] == .string(cursor.description), "the event's cursor is not the server's: \(text)")
-  require(answered["matches"] == .array(matches.map { .number(String($0)) }), "the event's matches: \(text)")
 }

@@ -17,7 +17,9 @@ public struct ChangeEvent: Sequenced, Sendable {
   /// Empty for a refused payload.
   public let table: String
   public let operation: Operation?
-  /// The row was too large for a NOTIFY: the event names only its key.
+  /// The row was too large for a NOTIFY, or only the database can tell who
+  /// may see it: the event names only its key (and, for a table with a row
+  /// rule, each row's owner column: see ``TriggerPayload``).
   public let truncated: Bool
   /// Why the payload was refused; nil for an event the triggers produced.
   public let refusal: PayloadRefusal?
@@ -86,6 +88,50 @@ public struct ChangeEvent: Sequenced, Sendable {
     case .escapedString: return (try? JSONParser.parse(bytes))?.scalarText
     case .null, .object, .array: return nil
     }
+  }
+
+  /// The decoded text of a string column of the new or the old row: nil
+  /// when the row lacks the column or holds anything but a string there
+  /// (null, a number). What a row rule compares with the viewer's claim; a
+  /// key-only event of a table with a row rule holds the owner column alone.
+  public func stringValue(ofColumn name: String, new: Bool) -> String? {
+    guard let column = column(named: name, new: new) else { return nil }
+    let bytes = payload[Int(column.valueStart)..<Int(column.valueEnd)]
+    switch column.kind {
+    case .string: return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
+    case .escapedString:
+      guard case .string(let text)? = try? JSONParser.parse(bytes) else { return nil }
+      return text
+    default: return nil
+    }
+  }
+
+  /// Whether the new or the old row's column `name` is the JSON string
+  /// `text`, compared byte for byte as PostgreSQL's deterministic collation
+  /// does (Swift's `==` would also equate canonically equivalent texts, which
+  /// the row's policy does not). Builds no string for an unescaped name or value.
+  func row(new: Bool, holds name: String, string text: String) -> Bool {
+    guard let column = column(named: name, new: new) else { return false }
+    let bytes = payload[Int(column.valueStart)..<Int(column.valueEnd)]
+    switch column.kind {
+    case .string: return bytes.dropFirst().dropLast().elementsEqual(text.utf8)
+    case .escapedString:
+      guard case .string(let decoded)? = try? JSONParser.parse(bytes) else { return false }
+      return decoded.utf8.elementsEqual(text.utf8)
+    default: return false
+    }
+  }
+
+  private func column(named name: String, new: Bool) -> JSONMemberSpan? {
+    guard new ? hasNewRow : hasOldRow else { return nil }
+    for column in new ? newColumns : oldColumns {
+      let matches =
+        column.nameIsEscaped
+        ? self.name(of: column).utf8.elementsEqual(name.utf8)
+        : payload[Int(column.nameStart) + 1..<Int(column.nameEnd) - 1].elementsEqual(name.utf8)
+      if matches { return column }
+    }
+    return nil
   }
 
   /// A row of the payload (`new` or `old`) parsed on demand (tests).

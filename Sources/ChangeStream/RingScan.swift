@@ -1,20 +1,20 @@
 /// What a scan of a ``RingSnapshot`` for one poll's subscriptions found.
 public struct RingScanResult: Sendable {
-  /// The events matched, in order, each with the indices of the subscriptions it matched.
-  public var matched: [(event: ChangeEvent, matches: [Int])] = []
+  /// The events matched, in order, each with the subscriptions it reached and how.
+  public var matched: [(event: ChangeEvent, matches: EventMatches)] = []
   /// Every event up to this one was considered: the cursor a client may
   /// continue from. The snapshot's newest unless the scan stopped early.
   public var through: UInt64
   /// Events of the subscriptions' tables examined.
   public var examined = 0
-  /// What examining them cost, in the units of ``SubscriptionSet/matches(_:work:)``.
+  /// What examining them cost, in the units of ``SubscriptionSet/judge(_:work:)``.
   public var work = 0
 }
 
 extension RingSnapshot {
   /// The events after `seq` that `subscriptions` match, visiting only the
   /// events of their tables: examining stops once it has cost `budget` (in
-  /// the units of ``SubscriptionSet/matches(_:work:)``, about one per event
+  /// the units of ``SubscriptionSet/judge(_:work:)``, about one per event
   /// and column) or `maximumMatches` were collected; `through` says where the
   /// scan stopped, never past an event it did not examine.
   ///
@@ -27,7 +27,7 @@ extension RingSnapshot {
     /// False when the scan stops at `event`: its budget or its answer is full.
     func examine(_ event: ChangeEvent) -> Bool {
       result.examined += 1
-      let matches = subscriptions.matches(event, work: &result.work)
+      let matches = subscriptions.judge(event, work: &result.work)
       if !matches.isEmpty { result.matched.append((event, matches)) }
       guard result.work < budget, result.matched.count < maximumMatches else {
         result.through = event.seq

@@ -17,6 +17,11 @@ public struct SubscriptionSet: RandomAccessCollection, Hashable, Sendable {
     var unfiltered: [Int] = []
     /// Column → value text → the subscriptions with that filter.
     var byColumn: [String: [String: [Int]]] = [:]
+    /// The distinct owner conditions of the table's subscriptions (one per
+    /// viewer, so mostly one or none): each is judged once per event.
+    var owners: [OwnerCondition] = []
+    /// Subscription → its condition's index in `owners`, for those with one.
+    var ownerOf: [Int: Int] = [:]
   }
 
   public init(_ subscriptions: [Subscription]) {
@@ -27,6 +32,12 @@ public struct SubscriptionSet: RandomAccessCollection, Hashable, Sendable {
       if subscription.filters.isEmpty { byTable[subscription.table]!.unfiltered.append(index) }
       for (column, value) in subscription.filters {
         byTable[subscription.table]!.byColumn[column, default: [:]][value, default: []].append(index)
+      }
+      if let owner = subscription.owner {
+        let owners = byTable[subscription.table]!.owners
+        let slot = owners.firstIndex(of: owner) ?? owners.count
+        if slot == owners.count { byTable[subscription.table]!.owners.append(owner) }
+        byTable[subscription.table]!.ownerOf[index] = slot
       }
     }
     self.byTable = byTable
@@ -46,38 +57,82 @@ public struct SubscriptionSet: RandomAccessCollection, Hashable, Sendable {
 
   public func watches(table: String) -> Bool { byTable[table] != nil }
 
-  /// The indices, ascending, of the subscriptions the event matches (see
-  /// ``Subscription/matches(_:)`` for the rules); empty when none does.
-  public func matches(_ event: ChangeEvent) -> [Int] {
+  /// The indices, ascending, of the subscriptions the event reaches, either
+  /// way (see ``Subscription/form(of:)`` for the rules); empty when none does.
+  public func matches(_ event: ChangeEvent) -> [Int] { judge(event).all }
+
+  /// Which subscriptions the event reaches, and how.
+  public func judge(_ event: ChangeEvent) -> EventMatches {
     var work = 0
-    return matches(event, work: &work)
+    return judge(event, work: &work)
   }
 
-  /// As ``matches(_:)``, adding to `work` what the test cost: one for the
+  /// As ``judge(_:)``, adding to `work` what the test cost: one for the
   /// event, one per column of its rows looked up, one per filter that a
-  /// column passed. A scan's budget is counted in these units, so a poll's
+  /// column passed, one per owner condition judged and one per subscription
+  /// sorted by it. A scan's budget is counted in these units, so a poll's
   /// CPU is bounded whatever its subscriptions (256 subscriptions that share
   /// one filter a row passes cost 256 per event, not one).
-  public func matches(_ event: ChangeEvent, work: inout Int) -> [Int] {
+  public func judge(_ event: ChangeEvent, work: inout Int) -> EventMatches {
     work += 1
-    guard !event.isRefused, let index = byTable[event.table] else { return [] }
-    if event.truncated || event.operation == .truncate || index.byColumn.isEmpty { return index.all }
-    var passing = index.unfiltered
-    let rows = [(event.hasNewRow, event.newColumns), (event.hasOldRow, event.oldColumns)]
-    for (present, columns) in rows where present {
-      var hits: [Int: Int] = [:]
-      work += columns.count
-      for column in columns {
-        guard let values = index.byColumn[event.name(of: column)], let text = event.valueText(of: column),
-          let filtered = values[text]
-        else { continue }
-        work += filtered.count
-        for subscription in filtered { hits[subscription, default: 0] += 1 }
-      }
-      for (subscription, count) in hits where count == filterCounts[subscription] { passing.append(subscription) }
+    guard !event.isRefused, let index = byTable[event.table] else { return EventMatches() }
+    let unfilteredEvent = event.truncated || event.operation == .truncate || index.byColumn.isEmpty
+    // Tables without a row rule take the path they always took.
+    guard !index.owners.isEmpty else {
+      if unfilteredEvent { return EventMatches(asIs: index.all) }
+      var passing = index.unfiltered
+      if event.hasNewRow { passing += filtered(event, event.newColumns, index, work: &work) }
+      if event.hasOldRow { passing += filtered(event, event.oldColumns, index, work: &work) }
+      guard passing.count > index.unfiltered.count else { return EventMatches(asIs: passing) }
+      return EventMatches(asIs: Array(Set(passing)).sorted())
     }
-    guard passing.count > index.unfiltered.count else { return passing }
-    return Array(Set(passing)).sorted()
+    return judgeOwned(event, index, unfilteredEvent: unfilteredEvent, work: &work)
+  }
+
+  /// A table some subscriptions of which have an owner condition: each
+  /// condition is judged once, then each subscription that passes its filters
+  /// is sorted by its condition's verdict (a removal must pass them by the old row).
+  private func judgeOwned(
+    _ event: ChangeEvent, _ index: TableIndex, unfilteredEvent: Bool, work: inout Int
+  ) -> EventMatches {
+    work += index.owners.count
+    let forms = index.owners.map { $0.form(of: event) }
+    var matches = EventMatches()
+    func sort(_ subscription: Int, passesOld: Bool) {
+      work += 1
+      switch index.ownerOf[subscription].map({ forms[$0] }) ?? .asIs {
+      case .asIs?: matches.asIs.append(subscription)
+      case .asRemoval? where passesOld: matches.asRemoval.append(subscription)
+      case .asRemoval?, nil: break
+      }
+    }
+    if unfilteredEvent {
+      for subscription in index.all { sort(subscription, passesOld: true) }
+      return matches
+    }
+    let byNew = event.hasNewRow ? filtered(event, event.newColumns, index, work: &work) : []
+    let byOld = Set(event.hasOldRow ? filtered(event, event.oldColumns, index, work: &work) : [])
+    for subscription in Set(index.unfiltered + byNew + byOld).sorted() {
+      sort(subscription, passesOld: filterCounts[subscription] == 0 || byOld.contains(subscription))
+    }
+    return matches
+  }
+
+  /// The subscriptions with filters that the row passes (in no order): a
+  /// lookup per column of the row.
+  private func filtered(
+    _ event: ChangeEvent, _ columns: ArraySlice<JSONMemberSpan>, _ index: TableIndex, work: inout Int
+  ) -> [Int] {
+    var hits: [Int: Int] = [:]
+    work += columns.count
+    for column in columns {
+      guard let values = index.byColumn[event.name(of: column)], let text = event.valueText(of: column),
+        let filtered = values[text]
+      else { continue }
+      work += filtered.count
+      for subscription in filtered { hits[subscription, default: 0] += 1 }
+    }
+    return hits.compactMap { $0.value == filterCounts[$0.key] ? $0.key : nil }
   }
 
   public static func == (lhs: SubscriptionSet, rhs: SubscriptionSet) -> Bool {

@@ -34,6 +34,10 @@ public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible 
 /// - a row change: `table`, `op` (insert, update or delete), `key`, `mtime`,
 ///   `new` and `old` (each an object, or null where the op has no such row);
 /// - a row too large for a NOTIFY: `table`, `op`, `key`, `mtime`, `truncated: true`;
+/// - the same of a table with a row rule (`pbp_private.key_only_event`),
+///   which also says whose the rows are: `new` and `old` (null where the op
+///   has no such row, as in a row change) each an object of one member, the
+///   rule's owner column (the same in both), whose value is a string or null;
 /// - a TRUNCATE: `table`, `op: "truncate"`, `key: null`, `mtime`.
 public enum TriggerPayload {
   /// Where the parts of a valid payload are, as offsets into it.
@@ -58,6 +62,7 @@ public enum TriggerPayload {
   private static let rowChange: Set<String> = ["table", "op", "key", "mtime", "new", "old"]
   private static let truncatedRow: Set<String> = ["table", "op", "key", "mtime", "truncated"]
   private static let truncate: Set<String> = ["table", "op", "key", "mtime"]
+  private static let ownedTruncatedRow = rowChange.union(["truncated"])
 
   static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
     guard payload.count <= Int(UInt16.max) else { return .failure(.tooLarge(bytes: payload.count)) }
@@ -97,33 +102,62 @@ public enum TriggerPayload {
       truncated = true
     case (.insert, rowChange), (.update, rowChange), (.delete, rowChange):
       guard key != .null else { return .failure(.wrongType(member: "key")) }
-      let needsNew = operation != .delete
-      let needsOld = operation != .insert
-      for (member, needed) in [("new", needsNew), ("old", needsOld)] {
-        switch members[member] {
-        case .object?: guard needed else { return .failure(.wrongType(member: member)) }
-        case .null?: guard !needed else { return .failure(.wrongType(member: member)) }
-        default: return .failure(.wrongType(member: member))
-        }
+      if let refusal = readRows(members, spans, operation, payload, into: &layout, ownerOnly: false) {
+        return .failure(refusal)
       }
-      for member in ["new", "old"] {
-        guard let span = spans.first(where: { name(of: $0, in: payload) == member }), span.kind == .object else {
-          continue
-        }
-        let row = JSONMemberScanner.members(of: payload, objectAt: Int(span.valueStart)).members
-        if let twice = duplicate(in: row, of: payload) { return .failure(.duplicateMember("\(member).\(twice)")) }
-        layout.columns += row
-        if member == "new" {
-          layout.newColumnCount = UInt16(row.count)
-          layout.hasNewRow = true
-        } else {
-          layout.hasOldRow = true
-        }
+    case (.insert, ownedTruncatedRow), (.update, ownedTruncatedRow), (.delete, ownedTruncatedRow):
+      guard members["truncated"] == .bool(true) else { return .failure(.wrongType(member: "truncated")) }
+      guard key != .null else { return .failure(.wrongType(member: "key")) }
+      if let refusal = readRows(members, spans, operation, payload, into: &layout, ownerOnly: true) {
+        return .failure(refusal)
       }
+      truncated = true
     default:
       return .failure(.unexpectedMembers(names.sorted()))
     }
     return .success(Valid(table: table, operation: operation, truncated: truncated, layout: layout))
+  }
+
+  /// Checks `new` and `old` against the op (an object where it has such a
+  /// row, else null) and records their columns; `ownerOnly`: each row is its
+  /// owner column alone, a string or null, named alike in both.
+  private static func readRows(
+    _ members: [String: JSONValue], _ spans: [JSONMemberSpan], _ operation: ChangeEvent.Operation,
+    _ payload: [UInt8], into layout: inout Layout, ownerOnly: Bool
+  ) -> PayloadRefusal? {
+    let needsNew = operation != .delete
+    let needsOld = operation != .insert
+    for (member, needed) in [("new", needsNew), ("old", needsOld)] {
+      switch members[member] {
+      case .object?: guard needed else { return .wrongType(member: member) }
+      case .null?: guard !needed else { return .wrongType(member: member) }
+      default: return .wrongType(member: member)
+      }
+    }
+    var ownerColumn: String?
+    for member in ["new", "old"] {
+      guard let span = spans.first(where: { name(of: $0, in: payload) == member }), span.kind == .object else {
+        continue
+      }
+      let row = JSONMemberScanner.members(of: payload, objectAt: Int(span.valueStart)).members
+      if let twice = duplicate(in: row, of: payload) { return .duplicateMember("\(member).\(twice)") }
+      if ownerOnly {
+        guard row.count == 1, [.string, .escapedString, .null].contains(row[0].kind) else {
+          return .wrongType(member: member)
+        }
+        let column = name(of: row[0], in: payload)
+        if let ownerColumn, !ownerColumn.utf8.elementsEqual(column.utf8) { return .wrongType(member: member) }
+        ownerColumn = column
+      }
+      layout.columns += row
+      if member == "new" {
+        layout.newColumnCount = UInt16(row.count)
+        layout.hasNewRow = true
+      } else {
+        layout.hasOldRow = true
+      }
+    }
+    return nil
   }
 
   private static func name(of span: JSONMemberSpan, in payload: [UInt8]) -> String {

@@ -34,7 +34,7 @@ struct ParkingLot: Sendable {
   let maximumEventsPerAnswer: Int
   /// What examining events for one answer may cost at most, whatever the
   /// poll's cursor and subscriptions (about one unit per event and column
-  /// looked up: ``SubscriptionSet/matches(_:work:)``): a poll that used it up
+  /// looked up: ``SubscriptionSet/judge(_:work:)``): a poll that used it up
   /// is answered with what it found and the cursor of the last event
   /// examined, and comes straight back for the rest. This bounds the CPU of
   /// one poll.
@@ -93,7 +93,7 @@ struct ParkingLot: Sendable {
     let through = Cursor(epoch: pending.epoch, seq: result.through)
     if !result.matched.isEmpty {
       let matched = result.matched.map {
-        MatchedEvent(event: $0.event, cursor: Cursor(epoch: pending.epoch, seq: $0.event.seq), matches: $0.matches)
+        MatchedEvent(event: $0.event, cursor: Cursor(epoch: pending.epoch, seq: $0.event.seq), $0.matches)
       }
       eventsDelivered += UInt64(matched.count)
       return .answer(.events(matched, through: through))
@@ -182,9 +182,9 @@ struct ParkingLot: Sendable {
     var matched: [MatchedEvent] = []
     var through = ring.newestSeq
     for event in events {
-      let matches = poll.subscriptions.matches(event)
+      let matches = poll.subscriptions.judge(event)
       guard !matches.isEmpty else { continue }
-      matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: event.seq), matches: matches))
+      matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: event.seq), matches))
       if matched.count == maximumEventsPerAnswer {
         through = event.seq
         break

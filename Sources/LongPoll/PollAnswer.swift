@@ -17,15 +17,27 @@ public enum PollAnswer: Sendable {
 }
 
 /// An event as a poll receives it: its cursor, and which of the poll's
-/// subscriptions (by index) it matched.
+/// subscriptions (by index, ascending) it reached as is, and which only as a
+/// removal (``ChangeStream/EventForm``). The answer renders the event once for
+/// each of the two lists that is not empty: the removal first, so that a
+/// client's copy fed both (one replica of two such subscriptions) ends with
+/// the row one of them may see.
 public struct MatchedEvent: Sendable {
   public let event: ChangeEvent
   public let cursor: Cursor
+  /// Reached as is.
   public let matches: [Int]
+  /// Reached only as a removal: rendered without the new row.
+  public let removals: [Int]
 
-  public init(event: ChangeEvent, cursor: Cursor, matches: [Int]) {
+  public init(event: ChangeEvent, cursor: Cursor, matches: [Int], removals: [Int] = []) {
     self.event = event
     self.cursor = cursor
     self.matches = matches
+    self.removals = removals
+  }
+
+  public init(event: ChangeEvent, cursor: Cursor, _ matches: EventMatches) {
+    self.init(event: event, cursor: cursor, matches: matches.asIs, removals: matches.asRemoval)
   }
 }

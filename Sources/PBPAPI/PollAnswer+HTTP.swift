@@ -9,7 +9,9 @@ extension PollAnswer {
   /// rows); the server's own members of each event come after them, so that even a member
   /// of the same name could not stand in their place (a JSON reader keeps the
   /// last), and the worker refuses payloads with members the triggers never
-  /// write anyway (``ChangeStream/TriggerPayload``).
+  /// write anyway (``ChangeStream/TriggerPayload``). An event that reaches
+  /// subscriptions only as a removal is rendered, for them, as a delete of its
+  /// old row without its new one (``ChangeStream/ChangeEvent/removalMembers``).
   @Sendable public static func render(_ answer: PollAnswer) -> HTTPResponse {
     switch answer {
     case .events(let matched, let through):
@@ -17,17 +19,30 @@ extension PollAnswer {
       body.reserveCapacity(64 + matched.reduce(0) { $0 + $1.event.answerMembers.count + 64 })
       // The answer's cursor first: simple readers (the load generator) take the first one.
       body += Array("{\"cursor\":\"\(through)\",\"events\":[".utf8)
-      for (offset, entry) in matched.enumerated() {
-        if offset > 0 { body.append(UInt8(ascii: ",")) }
+      var first = true
+      /// One event object: the payload's members (or the removal's), then the server's.
+      func append(_ members: some Collection<UInt8>, cursor: Cursor, matches: [Int]) {
+        if !first { body.append(UInt8(ascii: ",")) }
+        first = false
         body.append(UInt8(ascii: "{"))
-        let members = entry.event.answerMembers
         if !members.isEmpty {
           body += members
           body.append(UInt8(ascii: ","))
         }
-        body += Array("\"cursor\":\"\(entry.cursor)\",\"matches\":[".utf8)
-        body += Array(entry.matches.map(String.init).joined(separator: ",").utf8)
+        body += Array("\"cursor\":\"\(cursor)\",\"matches\":[".utf8)
+        body += Array(matches.map(String.init).joined(separator: ",").utf8)
         body += Array("]}".utf8)
+      }
+      // An event that reaches some subscriptions only as a removal goes out
+      // as one for them, before it goes out as is for the others
+      // (``LongPoll/MatchedEvent``).
+      for entry in matched {
+        if !entry.removals.isEmpty {
+          append(entry.event.removalMembers, cursor: entry.cursor, matches: entry.removals)
+        }
+        if !entry.matches.isEmpty || entry.removals.isEmpty {
+          append(entry.event.answerMembers, cursor: entry.cursor, matches: entry.matches)
+        }
       }
       body += Array("]}".utf8)
       return .json(200, body)

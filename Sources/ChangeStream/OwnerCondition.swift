@@ -17,13 +17,17 @@ public struct OwnerCondition: Hashable, Sendable, CustomStringConvertible {
   }
 
   /// How an event reaches a subscription with this condition: as is when its
-  /// new row is the viewer's, as a removal when only its old row is (a row
-  /// that left them), else not at all. A TRUNCATE empties everyone's rows.
-  /// A row's owner that is not a string (null, a number) is no one's.
+  /// new row is the viewer's (and its old row, if it has one, was too), as an
+  /// arrival when the new row is theirs and the old one was another's, as a
+  /// removal when only its old row is (a row that left them), else not at
+  /// all. A TRUNCATE empties everyone's rows. A row's owner that is not a
+  /// string (null, a number) is no one's.
   public func form(of event: ChangeEvent) -> EventForm? {
     if event.operation == .truncate { return .asIs }
     guard let value else { return nil }
-    if event.row(new: true, holds: column, string: value) { return .asIs }
+    if event.row(new: true, holds: column, string: value) {
+      return event.hasOldRow && !event.row(new: false, holds: column, string: value) ? .asArrival : .asIs
+    }
     if event.row(new: false, holds: column, string: value) { return .asRemoval }
     return nil
   }

@@ -39,6 +39,7 @@ public struct Subscription: Hashable, Sendable {
     switch form {
     case .asIs: return passesOld || passes(event, event.newColumns, present: event.hasNewRow) ? .asIs : nil
     case .asRemoval: return passesOld ? .asRemoval : nil
+    case .asArrival: return passes(event, event.newColumns, present: event.hasNewRow) ? .asArrival : nil
     }
   }
 

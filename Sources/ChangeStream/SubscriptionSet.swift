@@ -98,22 +98,26 @@ public struct SubscriptionSet: RandomAccessCollection, Hashable, Sendable {
     work += index.owners.count
     let forms = index.owners.map { $0.form(of: event) }
     var matches = EventMatches()
-    func sort(_ subscription: Int, passesOld: Bool) {
+    func sort(_ subscription: Int, passesOld: Bool, passesNew: Bool) {
       work += 1
       switch index.ownerOf[subscription].map({ forms[$0] }) ?? .asIs {
       case .asIs?: matches.asIs.append(subscription)
       case .asRemoval? where passesOld: matches.asRemoval.append(subscription)
-      case .asRemoval?, nil: break
+      case .asArrival? where passesNew: matches.asArrival.append(subscription)
+      case .asRemoval?, .asArrival?, nil: break
       }
     }
     if unfilteredEvent {
-      for subscription in index.all { sort(subscription, passesOld: true) }
+      for subscription in index.all { sort(subscription, passesOld: true, passesNew: true) }
       return matches
     }
-    let byNew = event.hasNewRow ? filtered(event, event.newColumns, index, work: &work) : []
+    let byNew = Set(event.hasNewRow ? filtered(event, event.newColumns, index, work: &work) : [])
     let byOld = Set(event.hasOldRow ? filtered(event, event.oldColumns, index, work: &work) : [])
-    for subscription in Set(index.unfiltered + byNew + byOld).sorted() {
-      sort(subscription, passesOld: filterCounts[subscription] == 0 || byOld.contains(subscription))
+    for subscription in Set(index.unfiltered).union(byNew).union(byOld).sorted() {
+      let unfiltered = filterCounts[subscription] == 0
+      sort(
+        subscription, passesOld: unfiltered || byOld.contains(subscription),
+        passesNew: unfiltered || byNew.contains(subscription))
     }
     return matches
   }

@@ -29,15 +29,19 @@ public struct MatchedEvent: Sendable {
   public let matches: [Int]
   /// Reached only as a removal: rendered without the new row.
   public let removals: [Int]
+  /// Reached as an arrival: rendered as an insert, without the old row.
+  public let arrivals: [Int]
 
-  public init(event: ChangeEvent, cursor: Cursor, matches: [Int], removals: [Int] = []) {
+  public init(event: ChangeEvent, cursor: Cursor, matches: [Int], removals: [Int] = [], arrivals: [Int] = []) {
     self.event = event
     self.cursor = cursor
     self.matches = matches
     self.removals = removals
+    self.arrivals = arrivals
   }
 
   public init(event: ChangeEvent, cursor: Cursor, _ matches: EventMatches) {
-    self.init(event: event, cursor: cursor, matches: matches.asIs, removals: matches.asRemoval)
+    self.init(
+      event: event, cursor: cursor, matches: matches.asIs, removals: matches.asRemoval, arrivals: matches.asArrival)
   }
 }

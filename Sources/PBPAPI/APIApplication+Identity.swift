@@ -1,3 +1,4 @@
+import ChangeStream
 import Identity
 import LongPoll
 
@@ -27,20 +28,26 @@ extension APIApplication {
     return error
   }
 
-  /// A poll may subscribe only to tables its role may read. Until the
-  /// worker judges events by a table's row rule, a table with one is not
-  /// served to polls at all: its events would reach whoever asked.
-  func checkSubscriptions(_ poll: ChangePoll, identity: RequestIdentity, session: DatabaseSession) throws(APIError) {
+  /// The poll as its identity may have it: a subscription on a table its
+  /// role may not read is refused, and one on a table with a row rule is
+  /// given the rule as it applies to this viewer (the owner column must hold
+  /// their claim), so that the worker judges the table's events as
+  /// PostgreSQL judges its rows.
+  func authorized(_ poll: ChangePoll, identity: RequestIdentity, session: DatabaseSession) throws(APIError)
+    -> ChangePoll
+  {
+    var subscriptions: [Subscription] = []
     for subscription in poll.subscriptions {
       let table = try tableInfo(subscription.table, session)
       guard table.mayBeRead(by: identity.role) else {
         throw APIError(
           status: 403, code: "forbidden", message: "role \(identity.role) may not read \(table.name), nor its events")
       }
-      if table.rowRule != nil {
-        throw APIError(
-          status: 403, code: "forbidden", message: "the events of \(table.name), which has a row rule, are not served")
+      let owner = table.rowRule.map { rule in
+        OwnerCondition(column: rule.ownerColumn, value: identity.claimValues[rule.ownerClaim])
       }
+      subscriptions.append(Subscription(table: subscription.table, filters: subscription.filters, owner: owner))
     }
+    return ChangePoll(cursor: poll.cursor, subscriptions: subscriptions, timeout: poll.timeout)
   }
 }

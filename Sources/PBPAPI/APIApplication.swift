@@ -69,9 +69,7 @@ public struct APIApplication: Sendable {
     switch (segments.first, segments.count) {
     case ("changes"?, 1):
       let identity = try identity(of: request)
-      let poll = try changePoll(request, session: session)
-      try checkSubscriptions(poll, identity: identity, session: session)
-      return .poll(poll)
+      return .poll(try authorized(try changePoll(request, session: session), identity: identity, session: session))
     case ("openapi.json"?, 1):
       try requireGet(request)
       let document = OpenAPIDocument(

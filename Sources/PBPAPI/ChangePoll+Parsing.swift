@@ -86,6 +86,7 @@ extension ChangePoll {
     }
     var subscriptions: [Subscription] = []
     var describedTables: [TableInfo] = []
+    var numericFilters: [Set<String>] = []
     var filterBytes = 0
     var filterCount = 0
     for entry in list {
@@ -94,6 +95,7 @@ extension ChangePoll {
       }
       let described = try describe(table)
       var filters: [String: String] = [:]
+      var numbers: Set<String> = []
       switch entry["where"] {
       case nil, .null?: break
       case .object(let conditions)?:
@@ -107,6 +109,7 @@ extension ChangePoll {
             throw .badRequest("invalid_subscription", "filter values must be strings, numbers or booleans")
           }
           filters[column] = text
+          if case .number = value { numbers.insert(column) }
         }
       default:
         throw .badRequest("invalid_subscription", "where must be an object of column: value")
@@ -114,10 +117,13 @@ extension ChangePoll {
       try limits.check(filters, total: &filterBytes, count: &filterCount)
       subscriptions.append(Subscription(table: table, filters: filters))
       describedTables.append(described)
+      numericFilters.append(numbers)
     }
     // After every limit is checked: a poll over one is refused as such, whatever its columns.
-    for (subscription, table) in zip(subscriptions, describedTables) {
-      try checkFilters(subscription.filters, on: table)
+    for (index, table) in describedTables.enumerated() {
+      subscriptions[index] = Subscription(
+        table: table.name,
+        filters: try checkFilters(subscriptions[index].filters, numbers: numericFilters[index], on: table))
     }
     let timeoutText: String?
     switch members["timeout"] {
@@ -151,26 +157,34 @@ extension ChangePoll {
     var filterBytes = 0
     var filterCount = 0
     try limits.check(filters, total: &filterBytes, count: &filterCount)
-    try checkFilters(filters, on: described)
+    let canonical = try checkFilters(filters, on: described)
     let cursor = try parseCursor(cursorText.map { $0.isEmpty ? JSONValue.null : .string($0) })
     return ChangePoll(
-      cursor: cursor, subscriptions: [Subscription(table: table, filters: filters)],
+      cursor: cursor, subscriptions: [Subscription(table: table, filters: canonical)],
       timeout: try parseTimeout(timeoutText, limits: limits))
   }
 
-  /// A filter on a column the table lacks, or with a value that column's
-  /// values never have in an event, would silently match nothing: refused.
-  static func checkFilters(_ filters: [String: String], on table: TableInfo) throws(APIError) {
-    for (name, value) in filters.sorted(by: { $0.key < $1.key }) {
+  /// The filters with the values of those named in `numbers` (JSON numbers)
+  /// as events write them (``ColumnType/canonicalFilter(_:)``). A filter on a
+  /// column the table lacks, or with a value that column's values never have
+  /// in an event, would silently match nothing: refused.
+  static func checkFilters(_ filters: [String: String], numbers: Set<String> = [], on table: TableInfo)
+    throws(APIError) -> [String: String]
+  {
+    var canonical: [String: String] = [:]
+    for (name, given) in filters.sorted(by: { $0.key < $1.key }) {
       guard let column = table.column(named: name) else {
         throw .badRequest("unknown_column", "\(table.name) has no column \(JSONWriter.quoted(name))")
       }
+      let value = numbers.contains(name) ? column.kind.canonicalFilter(given) : given
+      canonical[name] = value
       if let expected = column.kind.filterRefusal(value) {
         throw .badRequest(
           "invalid_filter",
           "a filter on \(table.name).\(name) (\(column.type)) must be \(expected), not \(JSONWriter.quoted(value))")
       }
     }
+    return canonical
   }
 
   static func parseCursor(_ value: JSONValue?) throws(APIError) -> Cursor? {

@@ -45,6 +45,16 @@ public enum ColumnType: Equatable, Sendable {
     }
   }
 
+  /// A filter's value given as a JSON number, as events write it: JSON's
+  /// `5013.0` and `5.013e3` are the integer 5013, which row_to_json writes
+  /// `5013`. Other values stay as given (``filterRefusal(_:)`` judges them).
+  public func canonicalFilter(_ text: String) -> String {
+    guard case .integer = self, Int64(text) == nil, let number = Double(text), number.rounded() == number,
+      abs(number) <= 9_007_199_254_740_992  // 2^53: beyond, a Double is no longer exact
+    else { return text }
+    return String(Int64(number))
+  }
+
   /// Why `text`, a subscription filter's value, can never equal this
   /// column's value in an event; nil when it can. Events carry the row as
   /// row_to_json writes it, and a filter matches the member's text exactly:

@@ -40,7 +40,10 @@ extension PollAnswer {
         if !entry.removals.isEmpty {
           append(entry.event.removalMembers, cursor: entry.cursor, matches: entry.removals)
         }
-        if !entry.matches.isEmpty || entry.removals.isEmpty {
+        if !entry.arrivals.isEmpty {
+          append(entry.event.arrivalMembers, cursor: entry.cursor, matches: entry.arrivals)
+        }
+        if !entry.matches.isEmpty || (entry.removals.isEmpty && entry.arrivals.isEmpty) {
           append(entry.event.answerMembers, cursor: entry.cursor, matches: entry.matches)
         }
       }

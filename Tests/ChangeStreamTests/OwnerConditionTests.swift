@@ -28,7 +28,7 @@ import Testing
     #expect(form("insert", new: #""alice""#, old: nil) == .asIs)
     #expect(form("insert", new: #""bob""#, old: nil) == nil)
     #expect(form("update", new: #""alice""#, old: #""alice""#) == .asIs)
-    #expect(form("update", new: #""alice""#, old: #""bob""#) == .asIs)
+    #expect(form("update", new: #""alice""#, old: #""bob""#) == .asArrival, "without Bob's old row")
     #expect(form("update", new: #""bob""#, old: #""alice""#) == .asRemoval)
     #expect(form("update", new: #""bob""#, old: #""carol""#) == nil)
     #expect(form("delete", new: nil, old: #""alice""#) == .asRemoval)
@@ -86,8 +86,9 @@ import Testing
     let gained = Self.event(
       #"{"table":"notes","op":"update","key":5,"mtime":"m","new":{"id":5,"owner":"alice","body":"b"},"old":{"id":5,"owner":"bob","body":"a"}}"#
     )
-    #expect(Subscription(table: "notes", filters: ["body": "a"], owner: Self.alice).form(of: gained) == .asIs)
-    #expect(Subscription(table: "notes", filters: ["body": "c"], owner: Self.alice).form(of: gained) == nil)
+    // An arrival is judged by its new row alone: the old one was Bob's.
+    #expect(Subscription(table: "notes", filters: ["body": "b"], owner: Self.alice).form(of: gained) == .asArrival)
+    #expect(Subscription(table: "notes", filters: ["body": "a"], owner: Self.alice).form(of: gained) == nil)
     // Key-only: filters are not judged (the client fetches the row), the owner is.
     let keyOnly = Self.change("update", new: #""bob""#, old: #""alice""#, truncated: true)
     #expect(Subscription(table: "notes", filters: ["body": "x"], owner: Self.alice).form(of: keyOnly) == .asRemoval)
@@ -142,6 +143,7 @@ import Testing
     let judged = set.judge(event, work: &work)
     #expect(judged.asIs == subscriptions.indices.filter { forms[$0] == .asIs })
     #expect(judged.asRemoval == subscriptions.indices.filter { forms[$0] == .asRemoval })
+    #expect(judged.asArrival == subscriptions.indices.filter { forms[$0] == .asArrival })
     #expect(set.matches(event) == subscriptions.indices.filter { forms[$0] != nil })
     #expect(work >= 1)
   }
@@ -149,7 +151,7 @@ import Testing
   @Test func aMoveFromAliceToBobIsARemovalForAliceAndNewsForBob() {
     let set = SubscriptionSet(subscriptions)
     let judged = set.judge(OwnerConditionTests.change("update", new: #""bob""#, old: #""alice""#))
-    #expect(judged == EventMatches(asIs: [4, 5, 6], asRemoval: [0, 1, 3]))
+    #expect(judged == EventMatches(asIs: [6], asRemoval: [0, 1, 3], asArrival: [4, 5]))
     #expect(!judged.isEmpty && judged.all == [0, 1, 3, 4, 5, 6])
   }
 }

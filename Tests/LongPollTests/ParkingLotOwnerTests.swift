@@ -21,13 +21,13 @@ import Testing
           .utf8))
   }
 
-  /// Which answer each viewer's polls got: (matches, removals) of its one event, or nil.
+  /// Which answer each viewer's polls got: (matches, removals, arrivals) of its one event, or nil.
   func forms(_ deliveries: Deliveries, _ ids: [String: [UInt64]]) -> [String: [[[Int]]]] {
     ids.mapValues { polls in
       polls.map { id in
         let answer = deliveries.recipients.first { $0.id == id }.map { deliveries.answers[$0.answer] }
         guard case .events(let matched, _)? = answer else { return [] }
-        return matched.flatMap { [$0.matches, $0.removals] }
+        return matched.flatMap { [$0.matches, $0.removals, $0.arrivals] }
       }
     }
   }
@@ -48,7 +48,9 @@ import Testing
       return
     }
     #expect(
-      forms(deliveries, ids) == ["alice": [[[], [0]], [[], [0]]], "bob": [[[0], []], [[0], []]], "carol": [[]]])
+      forms(deliveries, ids) == [
+        "alice": [[[], [0], []], [[], [0], []]], "bob": [[[], [], [0]], [[], [], [0]]], "carol": [[]],
+      ], "Alice sees her row leave, Bob his arrive, without what it was")
     #expect(deliveries.answers.count == 2, "one answer per viewer the event reaches")
     let answerOf = Dictionary(uniqueKeysWithValues: deliveries.recipients.map { ($0.id, $0.answer) })
     #expect(answerOf[ids["alice"]![0]] == answerOf[ids["alice"]![1]])
@@ -64,10 +66,10 @@ import Testing
       guard case .answer(.events(let matched, let through)) = lot.settle(poll(at(0), Self.notes(viewer)), now: .zero)
       else { return [] }
       #expect(through == at(2))
-      return matched.flatMap { [[Int($0.event.seq)], $0.matches, $0.removals] }
+      return matched.flatMap { [[Int($0.event.seq)], $0.matches, $0.removals, $0.arrivals] }
     }
-    #expect(seen("alice") == [[1], [], [0]])
-    #expect(seen("bob") == [[1], [0], [], [2], [], [0]])
-    #expect(seen("carol") == [[2], [0], []])
+    #expect(seen("alice") == [[1], [], [0], []])
+    #expect(seen("bob") == [[1], [], [], [0], [2], [], [0], []])
+    #expect(seen("carol") == [[2], [], [], [0]])
   }
 }

@@ -139,6 +139,14 @@ import Testing
     }
   }
 
+  @Test func anIntegralNumberFiltersAnIntegerAsEventsWriteIt() throws {
+    // JSON Schema's integer takes 5013.0 (schemathesis sent it): it is 5013.
+    let poll = try parse(#"{"subscriptions":[{"table":"testtype","where":{"id":5013.0,"small":5e1,"val":1.0}}]}"#)
+    #expect(poll.subscriptions.first?.filters == ["id": "5013", "small": "50", "val": "1.0"])
+    #expect(throws: APIError.self) { try parse(#"{"subscriptions":[{"table":"testtype","where":{"id":"5013.0"}}]}"#) }
+    #expect(throws: APIError.self) { try parse(#"{"subscriptions":[{"table":"testtype","where":{"id":5013.5}}]}"#) }
+  }
+
   @Test func filtersOfEachTypeAreTakenAsEventsWriteThem() throws {
     let poll = try parse(
       #"{"subscriptions":[{"table":"testtype","where":{"id":-5,"val":"x","done":true,"price":"1.50","due":"2026-12-01","small":"-32768"}}]}"#

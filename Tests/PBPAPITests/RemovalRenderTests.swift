@@ -45,6 +45,28 @@ import Testing
     )
   }
 
+  @Test func aNoteMovedFromBobToAliceReachesAliceAsAnInsertWithoutItsOldContent() throws {
+    let (text, events) = try render(
+      #"{"table" : "notes", "op" : "update", "key" : 5, "mtime" : "2024-01-01T00:00:00+00:00", "new" : {"id":5,"owner":"alice","body":"now Alice's"}, "old" : {"id":5,"owner":"bob","body":"Bob's secret"}}"#,
+      for: Self.alice)
+    #expect(!text.contains("bob") && !text.contains("secret"), "the old row leaked: \(text)")
+    #expect(
+      events
+        == [
+          .object([
+            "table": .string("notes"), "op": .string("insert"), "key": .number("5"),
+            "mtime": .string("2024-01-01T00:00:00+00:00"),
+            "new": .object(["id": .number("5"), "owner": .string("alice"), "body": .string("now Alice's")]),
+            "old": .null, "cursor": .string("0000000000000001:7"), "matches": .array([.number("0")]),
+          ])
+        ])
+    // Key-only, the old owner's name is not told either.
+    let (keyOnly, _) = try render(
+      #"{"table":"notes","op":"update","key":5,"mtime":"m","new":{"owner":"alice"},"old":{"owner":"bob"},"truncated":true}"#,
+      for: Self.alice)
+    #expect(!keyOnly.contains("bob") && keyOnly.contains(#""op":"insert""#), "\(keyOnly)")
+  }
+
   @Test func aKeyOnlyMoveIsAKeyOnlyRemoval() throws {
     let (text, events) = try render(
       #"{"table":"notes","op":"update","key":"k\"5","mtime":"m","new":{"owner":"bob"},"old":{"owner":"alice"},"truncated":true}"#,
@@ -61,20 +83,20 @@ import Testing
         ])
   }
 
-  @Test func theNewOwnerGetsTheEventAsIs() throws {
+  @Test func theNewOwnerGetsTheRowAsAnArrival() throws {
     let payload =
       #"{"table":"notes","op":"update","key":5,"mtime":"m","new":{"id":5,"owner":"bob","body":"b"},"old":{"id":5,"owner":"alice","body":"a"}}"#
     let (_, events) = try render(
       payload, for: [Subscription(table: "notes", owner: OwnerCondition(column: "owner", value: "bob"))])
-    #expect(events.count == 1 && events.first?["op"] == .string("update"))
-    #expect(events.first?["new"]?["body"] == .string("b"))
+    #expect(events.count == 1 && events.first?["op"] == .string("insert"))
+    #expect(events.first?["new"]?["body"] == .string("b") && events.first?["old"] == .null)
   }
 
   /// Subscriptions of one table with different conditions in one poll (the
   /// API gives a poll one viewer, so only a poll built otherwise has them):
-  /// the event goes out once per form, the removal first, each with its own
+  /// the event goes out once per form, the removal first, then the arrival, each with its own
   /// subscriptions, so that each replica gets what its subscription says.
-  @Test func aPollReachedBothWaysGetsTheRemovalThenTheEventAsIs() throws {
+  @Test func aPollReachedBothWaysGetsTheRemovalThenTheArrival() throws {
     let payload =
       #"{"table":"notes","op":"update","key":5,"mtime":"m","new":{"id":5,"owner":"bob","body":"b"},"old":{"id":5,"owner":"alice","body":"a"}}"#
     let subscriptions = [
@@ -83,7 +105,7 @@ import Testing
       Subscription(table: "notes", filters: ["id": "5"], owner: OwnerCondition(column: "owner", value: "alice")),
     ]
     let (_, events) = try render(payload, for: subscriptions)
-    #expect(events.map { $0["op"] } == [.string("delete"), .string("update")])
+    #expect(events.map { $0["op"] } == [.string("delete"), .string("insert")])
     #expect(events.map { $0["matches"] } == [.array([.number("1"), .number("2")]), .array([.number("0")])])
     #expect(events[0]["new"] == .null && events[1]["new"]?["body"] == .string("b"))
     #expect(events.map { $0["cursor"] } == [.string("0000000000000001:7"), .string("0000000000000001:7")])

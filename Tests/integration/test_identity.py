@@ -68,6 +68,58 @@ def test_anonymous_may_not_touch_notes_but_keeps_testtype(client):
     assert poll.status == 403 and poll.json()["error"] == "forbidden", poll
 
 
+def notes_cursor(client, headers) -> str:
+    response = client.get("/api/notes?limit=1", headers=headers)
+    assert response.status == 200, response
+    return response.headers["pbp-cursor"]
+
+
+def events_until(client, headers, cursor, done, seconds=20):
+    """Polls as `headers` from `cursor` until `done(events)`; returns the events and the raw bodies."""
+    import time
+    events, bodies = [], b""
+    deadline = time.monotonic() + seconds
+    while not done(events):
+        assert time.monotonic() < deadline, f"timed out; got {events}"
+        response = client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "notes"}],
+                                                "timeout": 2}, headers=headers, timeout=10)
+        assert response.status == 200, response
+        bodies += response.body
+        events += response.json()["events"]
+        cursor = response.json()["cursor"]
+    return events, bodies
+
+
+def test_events_obey_the_row_rule(client, stack, alice, bob):
+    tag = uuid.uuid4().hex[:8]
+    alices, bobs = notes_cursor(client, alice), notes_cursor(client, bob)
+    stack.psql(f"insert into notes (owner, body) values ('alice', 'a-{tag}'), ('bob', 'secret-{tag}')")
+    seen, raw = events_until(client, alice, alices, lambda evs: any(e["new"] and e["new"]["body"] == f"a-{tag}"
+                                                                    for e in evs))
+    assert f"secret-{tag}".encode() not in raw, "Alice received Bob's note"
+    key = next(e["key"] for e in seen if e["new"] and e["new"]["body"] == f"a-{tag}")
+    alices = notes_cursor(client, alice)
+
+    # A note moved from Alice to Bob reaches Alice as a removal with no content, Bob as an arrival.
+    stack.psql(f"update notes set owner = 'bob', body = 'moved-{tag}' where id = {key}")
+    seen, raw = events_until(client, alice, alices, lambda evs: any(e["key"] == key for e in evs))
+    [removal] = [e for e in seen if e["key"] == key]
+    assert removal["op"] == "delete" and removal["new"] is None and removal["old"]["owner"] == "alice", removal
+    assert f"moved-{tag}".encode() not in raw and b'"bob"' not in raw, "the new row's content leaked to Alice"
+    seen, raw = events_until(client, bob, bobs, lambda evs: any(e["key"] == key for e in evs))
+    [arrival] = [e for e in seen if e["key"] == key]
+    assert arrival["op"] == "insert" and arrival["old"] is None and arrival["new"]["body"] == f"moved-{tag}"
+    assert f"a-{tag}".encode() not in raw, "what the row was while Alice's leaked to Bob"
+
+    # A note too large for NOTIFY comes key-only, judged by the owner it carries.
+    bobs = notes_cursor(client, bob)
+    stack.psql(f"insert into notes (owner, body) values ('alice', repeat('x', 9000) || '{tag}')")
+    stack.psql(f"insert into notes (owner, body) values ('bob', 'after-{tag}')")
+    seen, _ = events_until(client, bob, bobs, lambda evs: any(e["new"] and e["new"].get("body") == f"after-{tag}"
+                                                               for e in evs))
+    assert not any(e.get("truncated") for e in seen), f"Bob got Alice's big note: {seen}"
+
+
 @pytest.mark.parametrize("kind", ["forged", "expired", "not_yet_valid", "alg_none", "wrong_key", "without_expiry",
                                   "garbage", "basic"])
 def test_a_bad_token_is_refused_never_taken_for_anonymous(client, secret, kind):

@@ -49,15 +49,20 @@ class Stack:
                  extra_notifyd_args: list[str] | None = None,
                  nginx_worker_processes: int = 2, nginx_worker_connections: int = 9000,
                  nginx_rlimit_nofile: int = 20000, nginx_listen_options: str = "",
-                 nginx_access_log: str = "on"):
+                 nginx_access_log: str = "on", server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+                 status_port: int | None = None):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
         nginx_listen_options is appended to the listen directive (for example
         "reuseport backlog=4096"); nginx_access_log is "on", "buffered"
-        (64 KB buffer, flushed every second) or "off"."""
+        (64 KB buffer, flushed every second) or "off". server_names are the
+        Host names the site answers (others get 421)."""
         self.root = root.resolve()
         self.port = port
+        self.server_names = server_names
+        # The operators' listener (/api/_status, /api/_metrics): never the public port.
+        self.status_port = status_port or free_port()
         self.bin_dir = bin_dir.resolve()
         self.log = log
         self.workers = workers
@@ -89,6 +94,11 @@ class Stack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def status_url(self) -> str:
+        """The operators' listener, where /api/_status and /api/_metrics are served."""
+        return f"http://127.0.0.1:{self.status_port}"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -248,6 +258,9 @@ class Stack:
         site = (REPO / "conf" / "nginx" / "pbp-site.conf.in").read_text()
         listen = f"127.0.0.1:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
         site = (site.replace("@LISTEN@", listen)
+                    .replace("@SERVER_NAME_MAP@", " ".join(f"{name} 1;" for name in self.server_names))
+                    .replace("@SERVER_NAME@", " ".join(self.server_names))
+                    .replace("@STATUS_LISTEN@", f"127.0.0.1:{self.status_port}")
                     .replace("@STATIC_ROOT@", str(REPO / "static"))
                     .replace("@FCGI_SOCKET@", str(self.fcgi_socket))
                     .replace("@FCGI_POLL_SOCKET@", str(self.fcgi_poll_socket)))
@@ -434,7 +447,7 @@ def main() -> int:
     if args.bin_dir is None:
         parser.error("run needs --bin-dir")
 
-    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers)
+    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers, status_port=args.port + 1)
     stopping = False
 
     def request_stop(signum, frame):
@@ -448,7 +461,8 @@ def main() -> int:
     except StackError as error:
         print(f"pbp: {error}", file=sys.stderr)
         return 1
-    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n", flush=True)
+    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)"
+          f"\n  the pool's status: {stack.status_url}/api/_status\n", flush=True)
     try:
         while not stopping:
             for name in list(stack.processes):

@@ -8,13 +8,26 @@ export PATH := $(SWIFT_PATH)$(PATH)
 
 APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl nodejs
 VENV := .pbp/venv
-PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5
+PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5 \
+  pyjwt==2.15.1 cryptography==50.0.2
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: bench run test unit-test page-test integration-test build build-debug deps apt-deps python-deps format clean
+.PHONY: bench run token test unit-test page-test integration-test build build-debug deps apt-deps python-deps format clean
 
 run: deps build
 	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
+
+# `make token SUB=alice`: prints a HS256 token for role pbp_user (ROLE= for
+# another, ROLE= empty for none; TTL= seconds, default an hour; AUD= an audience),
+# signed with .pbp/jwt.key, which it creates if missing (the secret is the
+# file's text less its final newline: tools/mint_token.py, Sources/Identity).
+# A standard JWT: any JWT library given that text as the HS256 key works too.
+SUB ?=
+ROLE ?= pbp_user
+TTL ?= 3600
+AUD ?=
+token: python-deps
+	@$(VENV)/bin/python tools/mint_token.py --key .pbp/jwt.key --sub '$(SUB)' --role '$(ROLE)' --ttl '$(TTL)' $(if $(AUD),--aud '$(AUD)')
 
 test: deps build-debug unit-test fuzz integration-test chaos-test test-deploy
 

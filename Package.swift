@@ -11,6 +11,8 @@ let package = Package(
   dependencies: [
     .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+    .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
   ],
   targets: [
     // Thin C interop: the only modules that import C headers.
@@ -41,10 +43,19 @@ let package = Package(
       dependencies: ["ChangeStream", "DaemonSupport", .product(name: "HeapModule", package: "swift-collections")]),
     // The pool's shared scoreboard and what each worker reports in it.
     .target(name: "WorkerPool", dependencies: ["DaemonSupport"]),
+    // Who a request acts for: bearer tokens verified with jwt-kit, and the role that follows.
+    .target(
+      name: "Identity",
+      dependencies: [
+        "JSON", .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+      ]),
     // The HTTP API: routing, the tables' protocol, the changes endpoint's requests and answers.
     .target(
       name: "PBPAPI",
-      dependencies: ["ChangeStream", "DaemonSupport", "JSON", "PostgresClient", "LongPoll", "WorkerPool"]),
+      dependencies: [
+        "ChangeStream", "DaemonSupport", "Identity", "JSON", "PostgresClient", "LongPoll", "WorkerPool",
+      ]),
 
     .executableTarget(
       name: "pbp-notifyd",
@@ -55,7 +66,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-fcgi",
       dependencies: [
-        "PBPAPI", "FastCGI", "DaemonSupport", "LongPoll", "WorkerPool", "PostgresClient",
+        "PBPAPI", "FastCGI", "DaemonSupport", "Identity", "LongPoll", "WorkerPool", "PostgresClient",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
 
@@ -68,6 +79,12 @@ let package = Package(
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),
     .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
+    .testTarget(
+      name: "IdentityTests",
+      dependencies: [
+        "Identity", "JSON", .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "ExtrasBase64", package: "swift-extras-base64"),
+      ]),
   ],
   swiftLanguageModes: [.v6]
 )

@@ -157,54 +157,81 @@ end $$;
 -- After the view and the trigger no longer use it.
 drop table if exists public.table_mtime_shards;
 
+-- The payload of an event that names its row's key only: the row is too
+-- large for a NOTIFY, or only the database can tell who may see it. For a
+-- table with a row rule (its column `owner_column`), `new` and `old` hold
+-- that column alone, of the new and the old row (null where the op has no
+-- such row, as in a whole event), so that the worker can judge the event by
+-- the rule as it judges a whole one.
+create or replace function pbp_private.key_only_event(table_name text, op text, key_value jsonb,
+  stamp timestamptz, owner_column text, new_row jsonb, old_row jsonb) returns text
+language sql stable set search_path = pg_catalog as $$
+  select case when owner_column is null then
+    json_build_object('table', table_name, 'op', op, 'key', key_value, 'mtime', stamp, 'truncated', true)
+  else
+    json_build_object('table', table_name, 'op', op, 'key', key_value, 'mtime', stamp,
+      'new', case when new_row is not null then json_build_object(owner_column, new_row -> owner_column) end,
+      'old', case when old_row is not null then json_build_object(owner_column, old_row -> owner_column) end,
+      'truncated', true)
+  end::text
+$$;
+revoke all on function pbp_private.key_only_event(text, text, jsonb, timestamptz, text, jsonb, jsonb) from public;
+
 -- One notification per changed row on the private channel. SECURITY DEFINER,
 -- to read it. pg_notify refuses payloads of 8000 bytes or more, and a failing
 -- trigger would fail the writer's transaction: a row too large is sent as its
--- key only, marked truncated, and the client fetches it.
+-- key only, marked truncated, and the client fetches it. A table under row
+-- security without a row rule (policies of its own) sends every row so:
+-- its policies can be judged only by the database, when the client fetches
+-- the row through the API. Whether a table is under row security is looked
+-- up on each row, since ALTER TABLE may turn it on at any time.
 create or replace function pbp_notify() returns trigger
 language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
 declare
   key_column text := tg_argv[0];
+  -- The row rule's column, when the table has one (pbp_watch() passes it).
+  owner_column text := tg_argv[1];
   channel text := (select s.channel from pbp_private.stream s);
+  new_row jsonb;
+  old_row jsonb;
   key_value jsonb;
   stamp timestamptz;
   payload text;
 begin
   if tg_op = 'DELETE' then
-    key_value := to_jsonb(old) -> key_column;
+    old_row := to_jsonb(old);
+    key_value := old_row -> key_column;
     stamp := clock_timestamp();
   else
-    key_value := to_jsonb(new) -> key_column;
+    new_row := to_jsonb(new);
+    key_value := new_row -> key_column;
     stamp := new.mtime;
   end if;
-  payload := json_build_object(
-    'table', tg_table_name,
-    'op', lower(tg_op),
-    'key', key_value,
-    'mtime', stamp,
-    'new', case when tg_op = 'DELETE' then null else to_json(new) end,
-    'old', case when tg_op = 'INSERT' then null else to_json(old) end
-  )::text;
-  if octet_length(payload) >= 8000 then
-    -- An update that changed the key: the truncated event names only the new
-    -- key, so a client could never drop the row under the old one. Say first
-    -- that the old key's row is gone (a delete reaches every watcher of it).
-    if tg_op = 'UPDATE' and (to_jsonb(old) -> key_column) is distinct from key_value then
-      perform pg_notify(channel, json_build_object(
-        'table', tg_table_name,
-        'op', 'delete',
-        'key', to_jsonb(old) -> key_column,
-        'mtime', stamp,
-        'truncated', true
-      )::text);
-    end if;
+  if owner_column is null and (select c.relrowsecurity from pg_class c where c.oid = tg_relid) then
+    payload := null;
+  else
     payload := json_build_object(
       'table', tg_table_name,
       'op', lower(tg_op),
       'key', key_value,
       'mtime', stamp,
-      'truncated', true
+      'new', case when tg_op = 'DELETE' then null else to_json(new) end,
+      'old', case when tg_op = 'INSERT' then null else to_json(old) end
     )::text;
+  end if;
+  if payload is null or octet_length(payload) >= 8000 then
+    if tg_op = 'UPDATE' then
+      old_row := to_jsonb(old);
+    end if;
+    -- An update that changed the key: the key-only event names only the new
+    -- key, so a client could never drop the row under the old one. Say first
+    -- that the old key's row is gone (a delete reaches every watcher of it).
+    if tg_op = 'UPDATE' and (old_row -> key_column) is distinct from key_value then
+      perform pg_notify(channel, pbp_private.key_only_event(tg_table_name, 'delete', old_row -> key_column,
+        stamp, owner_column, null, old_row));
+    end if;
+    payload := pbp_private.key_only_event(tg_table_name, lower(tg_op), key_value, stamp, owner_column,
+      new_row, old_row);
   end if;
   perform pg_notify(channel, payload);
   return null;
@@ -221,12 +248,25 @@ end $$;
 
 -- The watched tables: what pbp-fcgi serves (pbp_watched_tables()). A
 -- regclass follows a renamed table; a dropped one leaves an oid that no
--- longer names a table, which the readers skip.
+-- longer names a table, which the readers skip. A table with a row rule
+-- names it: the rows a request may see and write are those whose
+-- `owner_column` equals the claim `owner_claim` of its token (see pbp_watch).
 create table if not exists pbp_private.watched (
   relation regclass primary key,
   since timestamptz not null default clock_timestamp()
 );
 revoke all on pbp_private.watched from public;
+alter table pbp_private.watched
+  add column if not exists owner_column name,
+  add column if not exists owner_claim text;
+do $$
+begin
+  if not exists (select from pg_constraint where conrelid = 'pbp_private.watched'::regclass
+                 and conname = 'watched_rule_whole') then
+    alter table pbp_private.watched add constraint watched_rule_whole
+      check ((owner_column is null) = (owner_claim is null));
+  end if;
+end $$;
 -- Tables watched before the catalog existed: those with the notify trigger.
 insert into pbp_private.watched (relation)
 select distinct tgrelid::regclass from pg_trigger where tgname = 'pbp_notify'
@@ -236,17 +276,71 @@ on conflict do nothing;
 -- row change notified, the table in the catalog. The table needs a
 -- single-column primary key and an `mtime timestamptz` column. Calling it
 -- again changes nothing.
-create or replace function pbp_watch(target regclass) returns void
+--
+-- A row rule (`owner_column` and `owner_claim`, both or neither): a request
+-- may see, insert, update and delete only the rows whose owner column equals
+-- the claim's value in its token, as `request.jwt.claims ->> owner_claim`
+-- gives it (a string claim's text; a missing claim or no claims: no row).
+-- PBP enables row security on the table and makes that rule its policy
+-- `pbp_owner` (for every command, USING and WITH CHECK), and pbp-fcgi judges
+-- the table's events by the same rule (pbp_row_rules()): one definition,
+-- two enforcements. So that both compare alike, the owner column is text or
+-- varchar under a deterministic collation (byte for byte; a null owner
+-- matches nobody), and the table has no other policy (the worker would not
+-- know it). Called again without a rule, the table keeps the one it has: a
+-- call that forgets the rule never opens the table; pbp_unwatch() drops it.
+-- A renamed owner column needs the rule given again with its new name.
+drop function if exists pbp_watch(regclass);
+create or replace function pbp_watch(target regclass, owner_column name default null, owner_claim text default null)
+returns void
 language plpgsql as $$
 declare
   key_column text;
   table_name text := (select relname from pg_class where oid = target);
+  rule_column name := pbp_watch.owner_column;
+  rule_claim text := pbp_watch.owner_claim;
+  column_type regtype;
+  column_collation oid;
+  other_policy name;
+  claim_value text;
 begin
+  if (rule_column is null) <> (rule_claim is null) then
+    raise exception 'pbp_watch: a row rule needs both owner_column and owner_claim';
+  end if;
+  if rule_column is null then
+    select w.owner_column, w.owner_claim into rule_column, rule_claim
+    from pbp_private.watched w where w.relation = target;
+  end if;
   select a.attname into key_column
   from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
   where i.indrelid = target and i.indisprimary and i.indnkeyatts = 1;
   if key_column is null then
     raise exception 'pbp_watch: % needs a single-column primary key', target;
+  end if;
+  if rule_column is not null then
+    select a.atttypid, a.attcollation into column_type, column_collation
+    from pg_attribute a where a.attrelid = target and a.attname = rule_column and a.attnum > 0 and not a.attisdropped;
+    if not found then
+      raise exception 'pbp_watch: % has no column % for its row rule', target, rule_column;
+    end if;
+    if column_type not in ('text'::regtype, 'character varying'::regtype)
+       or not (select c.collisdeterministic from pg_collation c where c.oid = column_collation) then
+      raise exception 'pbp_watch: the row rule''s column %.% must be text or varchar under a deterministic collation, not %',
+        target, rule_column, column_type;
+    end if;
+    if rule_claim = '' then
+      raise exception 'pbp_watch: the row rule of % needs a claim name', target;
+    end if;
+    select p.polname into other_policy from pg_policy p where p.polrelid = target and p.polname <> 'pbp_owner' limit 1;
+    if found then
+      raise exception 'pbp_watch: % has policy %: a table with a row rule may have no other policy', target, other_policy;
+    end if;
+    -- nullif: a claims setting that a session once set reads as '' after its transaction.
+    claim_value := format($f$nullif(current_setting('request.jwt.claims', true), '')::json ->> %L$f$, rule_claim);
+    execute format('alter table %s enable row level security', target);
+    execute format('drop policy if exists pbp_owner on %s', target);
+    execute format('create policy pbp_owner on %s for all using (%I = %s) with check (%I = %s)',
+      target, rule_column, claim_value, rule_column, claim_value);
   end if;
   execute format('create index if not exists %I on %s (mtime)', table_name || '_mtime_idx', target);
   execute format('drop trigger if exists pbp_set_mtime on %s', target);
@@ -256,8 +350,13 @@ begin
   execute format('create trigger pbp_touch_table after insert or update or delete or truncate on %s
                   for each statement execute function pbp_touch_table()', target);
   execute format('drop trigger if exists pbp_notify on %s', target);
-  execute format('create trigger pbp_notify after insert or update or delete on %s
-                  for each row execute function pbp_notify(%L)', target, key_column);
+  if rule_column is null then
+    execute format('create trigger pbp_notify after insert or update or delete on %s
+                    for each row execute function pbp_notify(%L)', target, key_column);
+  else
+    execute format('create trigger pbp_notify after insert or update or delete on %s
+                    for each row execute function pbp_notify(%L, %L)', target, key_column, rule_column);
+  end if;
   execute format('drop trigger if exists pbp_notify_truncate on %s', target);
   execute format('create trigger pbp_notify_truncate after truncate on %s
                   for each statement execute function pbp_notify_truncate()', target);
@@ -267,12 +366,16 @@ begin
   select table_name, slot, case when slot = 0 then clock_timestamp() else '-infinity' end
   from generate_series(0, 3) slot
   on conflict do nothing;
-  insert into pbp_private.watched (relation) values (target) on conflict do nothing;
+  insert into pbp_private.watched (relation, owner_column, owner_claim) values (target, rule_column, rule_claim)
+  on conflict (relation) do update set owner_column = excluded.owner_column, owner_claim = excluded.owner_claim;
 end $$;
 
--- Stops watching a table: its triggers and its catalog row go, its rows and
--- its mtime column stay. pbp-fcgi stops serving it at its next look at the
--- catalog (within seconds; at a reload at the latest).
+-- Stops watching a table: its triggers, its row rule's policy and its
+-- catalog row go, its rows and its mtime column stay. Row security stays on:
+-- with no policy left, no role but the table's owner sees a row, so
+-- unwatching never opens a table (`alter table … disable row level
+-- security` does, deliberately). pbp-fcgi stops serving it at its next look
+-- at the catalog (within seconds; at a reload at the latest).
 create or replace function pbp_unwatch(target regclass) returns void
 language plpgsql as $$
 begin
@@ -280,6 +383,9 @@ begin
   execute format('drop trigger if exists pbp_touch_table on %s', target);
   execute format('drop trigger if exists pbp_notify on %s', target);
   execute format('drop trigger if exists pbp_notify_truncate on %s', target);
+  if exists (select from pbp_private.watched w where w.relation = target and w.owner_column is not null) then
+    execute format('drop policy if exists pbp_owner on %s', target);
+  end if;
   delete from pbp_private.watched where relation = target;
 end $$;
 
@@ -287,6 +393,19 @@ end $$;
 create or replace function public.pbp_watched_tables() returns setof regclass
 language sql stable security definer set search_path = pg_catalog as $$
   select w.relation from pbp_private.watched w join pg_class c on c.oid = w.relation
+$$;
+
+-- The row rules of the watched tables that still exist, for pbp-fcgi to
+-- judge events by: an event of `relation` reaches a request whose claims'
+-- `owner_claim` (->> of request.jwt.claims) equals, byte for byte, the
+-- `owner_column` member of the event's new row (delivered as is) or only of
+-- its old row (delivered as a removal); a null on either side never matches.
+create or replace function public.pbp_row_rules()
+returns table (relation regclass, owner_column text, owner_claim text)
+language sql stable security definer set search_path = pg_catalog as $$
+  select w.relation, w.owner_column::text, w.owner_claim
+  from pbp_private.watched w join pg_class c on c.oid = w.relation
+  where w.owner_column is not null
 $$;
 
 -- One page of a collection, for pbp-fcgi: the rows of `target` in key order
@@ -329,5 +448,5 @@ end $$;
 -- whoever writes, but CREATE TRIGGER needs EXECUTE): a role with a table of
 -- its own named like a watched one could otherwise send events in its name.
 revoke all on function pbp_set_mtime(), pbp_touch_table(), pbp_notify(), pbp_notify_truncate(),
-  pbp_watch(regclass), pbp_unwatch(regclass), pbp_watched_tables(), pbp_stream_channel(),
-  pbp_page(regclass, text, regtype, text, int, bigint) from public;
+  pbp_watch(regclass, name, text), pbp_unwatch(regclass), pbp_watched_tables(), pbp_row_rules(),
+  pbp_stream_channel(), pbp_page(regclass, text, regtype, text, int, bigint) from public;

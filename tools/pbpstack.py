@@ -9,11 +9,13 @@ ports in a temporary folder, so that both can share a machine.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import http.client
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -49,20 +51,25 @@ class Stack:
                  extra_notifyd_args: list[str] | None = None,
                  nginx_worker_processes: int = 2, nginx_worker_connections: int = 9000,
                  nginx_rlimit_nofile: int = 20000, nginx_listen_options: str = "",
-                 nginx_access_log: str = "on", server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
-                 status_port: int | None = None):
+                 nginx_access_log: str = "on", jwt_key_path: Path | None = None,
+                 anonymous_role: str | None = "pbp_anon",
+                 server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+                 status_port: int | None = None, write_limits: bool = False):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
         nginx_listen_options is appended to the listen directive (for example
         "reuseport backlog=4096"); nginx_access_log is "on", "buffered"
         (64 KB buffer, flushed every second) or "off". server_names are the
-        Host names the site answers (others get 421)."""
+        Host names the site answers (others get 421); write_limits installs
+        the per-client limits an installed site has (conf/nginx/pbp-limits.conf:
+        connections, and writes a second), which the benchmarks would hit."""
         self.root = root.resolve()
         self.port = port
         self.server_names = server_names
         # The operators' listener (/api/_status, /api/_metrics): never the public port.
         self.status_port = status_port or free_port()
+        self.write_limits = write_limits
         self.bin_dir = bin_dir.resolve()
         self.log = log
         self.workers = workers
@@ -78,6 +85,10 @@ class Stack:
         self.nginx_access_log = nginx_access_log
         self.as_root = os.geteuid() == 0
         self.pg_dir = self.root / "pg"
+        # The HS256 secret tokens are signed with (tools/mint_token.py reads
+        # the same format), and the role of requests without a token.
+        self.jwt_key_path = (jwt_key_path or self.root / "jwt.key").resolve()
+        self.anonymous_role = anonymous_role
         self.pg_data = self.pg_dir / "data"
         self.run_dir = self.root / "run"
         self.nginx_dir = self.root / "nginx"
@@ -244,9 +255,24 @@ class Stack:
             "--socket", str(self.notifyd_socket), "--socket-mode", "0600", *self.extra_notifyd_args])
         self.wait_for_path(self.notifyd_socket, "pbp-notifyd")
 
+    def ensure_jwt_key(self) -> None:
+        """A key file of 64 random bytes as base64url, made once (mode 0600)."""
+        self.jwt_key_path.parent.mkdir(parents=True, exist_ok=True)
+        text = base64.urlsafe_b64encode(secrets.token_bytes(64)).rstrip(b"=") + b"\n"
+        try:
+            descriptor = os.open(self.jwt_key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(text)
+
     def start_fcgi(self) -> None:
+        self.ensure_jwt_key()
+        identity = ["--jwt-secret-file", str(self.jwt_key_path)]
+        if self.anonymous_role:
+            identity += ["--anonymous-role", self.anonymous_role]
         self.spawn("pbp-fcgi", [
-            str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"),
+            str(self.bin_dir / "pbp-fcgi"), "--conninfo", self.conninfo("pbp_app"), *identity,
             "--socket", str(self.fcgi_socket), "--socket-mode", "0660", "--poll-socket", str(self.fcgi_poll_socket),
             "--notifyd-socket", str(self.notifyd_socket),
             "--workers", str(self.workers), "--threads", str(self.threads), *self.extra_fcgi_args])
@@ -255,6 +281,12 @@ class Stack:
     def start_nginx(self) -> None:
         (self.nginx_dir / "tmp").mkdir(parents=True, exist_ok=True)
         shutil.copy("/etc/nginx/fastcgi_params", self.nginx_dir / "fastcgi_params")
+        limits = self.nginx_dir / "pbp-site.d"
+        limits.mkdir(exist_ok=True)
+        for old in limits.glob("*.conf"):
+            old.unlink()
+        if self.write_limits:
+            shutil.copy(REPO / "conf" / "nginx" / "pbp-limits.conf", limits / "limits.conf")
         site = (REPO / "conf" / "nginx" / "pbp-site.conf.in").read_text()
         listen = f"127.0.0.1:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
         site = (site.replace("@LISTEN@", listen)
@@ -335,6 +367,8 @@ http {{
                 connection.close()
                 if response.status == 200:
                     return
+                if response.status == 401 and not self.anonymous_role:
+                    return  # the workers answer; without an anonymous role, only to tokens
                 if response.status == 404 and table == "testtype":
                     table = self.served_table() or table  # --tables may leave testtype out
                 last = f"status {response.status}"
@@ -447,7 +481,8 @@ def main() -> int:
     if args.bin_dir is None:
         parser.error("run needs --bin-dir")
 
-    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers, status_port=args.port + 1)
+    stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers,
+                  jwt_key_path=REPO / ".pbp" / "jwt.key", status_port=args.port + 1)
     stopping = False
 
     def request_stop(signum, frame):
@@ -461,8 +496,11 @@ def main() -> int:
     except StackError as error:
         print(f"pbp: {error}", file=sys.stderr)
         return 1
-    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)"
-          f"\n  the pool's status: {stack.status_url}/api/_status\n", flush=True)
+    print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n"
+          f"Without a token the page acts as {stack.anonymous_role} (testtype, todo). To sign in as alice:\n"
+          f"  make token SUB=alice   (signed with {stack.jwt_key_path}), then open\n"
+          f"  {stack.base_url}/#/notes&token=<the token>\n"
+          f"The pool's status (operators' listener): {stack.status_url}/api/_status\n", flush=True)
     try:
         while not stopping:
             for name in list(stack.processes):

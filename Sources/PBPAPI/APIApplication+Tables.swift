@@ -14,7 +14,8 @@ extension APIApplication {
       let cursorHeader = HeaderField(name: "PBP-Cursor", value: cursor.description)
       let keyHeader = Self.keyHeader(table)
       let after = request.queryValue("after")
-      let cached = after == nil ? collectionCache.rows(table: table.table.name, limit: limit) : nil
+      let cached =
+        after == nil ? collectionCache.rows(table: table.table.name, limit: limit, identity: table.identity) : nil
       // The stamp is read after the cursor was taken: a body valid at this
       // stamp misses nothing that cursor's events would not bring.
       let stamp = request.isConditional || cached != nil ? try table.stamp() : nil
@@ -32,7 +33,8 @@ extension APIApplication {
       let page = try table.list(limit: limit, after: after, byteBudget: configuration.pageBytes)
       if after == nil, let fresh = page.stamp {
         collectionCache.store(
-          table: table.table.name, limit: limit, rows: page.rows, continuesAfter: page.continuesAfter, stamp: fresh)
+          table: table.table.name, limit: limit, identity: table.identity, rows: page.rows,
+          continuesAfter: page.continuesAfter, stamp: fresh)
       }
       return .json(
         200, page.rows,

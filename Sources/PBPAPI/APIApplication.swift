@@ -1,4 +1,5 @@
 import ChangeStream
+import Identity
 import JSON
 import LongPoll
 import WorkerPool
@@ -28,6 +29,8 @@ public struct APIApplication: Sendable {
 
   public let configuration: Configuration
   public let catalog: TableCatalog
+  /// Decides whom each request acts for, from its bearer token.
+  public let authenticator: Authenticator
   /// The worker's position in the change stream, for snapshot reads' cursors.
   public let stream: any StreamPosition
   /// First pages of collections, shared by the worker's threads.
@@ -36,11 +39,12 @@ public struct APIApplication: Sendable {
   public let workerStatuses: (@Sendable () -> [WorkerStatus])?
 
   public init(
-    configuration: Configuration, catalog: TableCatalog, stream: any StreamPosition,
+    configuration: Configuration, catalog: TableCatalog, authenticator: Authenticator, stream: any StreamPosition,
     workerStatuses: (@Sendable () -> [WorkerStatus])? = nil
   ) {
     self.configuration = configuration
     self.catalog = catalog
+    self.authenticator = authenticator
     self.stream = stream
     self.workerStatuses = workerStatuses
   }
@@ -64,7 +68,10 @@ public struct APIApplication: Sendable {
     let segments = request.path.dropFirst(Self.prefix.count).split(separator: "/", omittingEmptySubsequences: false)
     switch (segments.first, segments.count) {
     case ("changes"?, 1):
-      return .poll(try changePoll(request, session: session))
+      let identity = try identity(of: request)
+      let poll = try changePoll(request, session: session)
+      try checkSubscriptions(poll, identity: identity, session: session)
+      return .poll(poll)
     case ("openapi.json"?, 1):
       try requireGet(request)
       let document = OpenAPIDocument(
@@ -80,16 +87,18 @@ public struct APIApplication: Sendable {
       try requireGet(request)
       return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).prometheus())
     case (let name?, 1) where !name.isEmpty:
+      let identity = try identity(of: request)
       return .response(
-        try describedAfresh(String(name), session) { table throws(APIError) in
+        try describedAfresh(String(name), identity, session) { table throws(APIError) in
           try collection(request, table: table)
         })
     case (let name?, 2) where !segments[1].isEmpty:
       // The path is nginx's DOCUMENT_URI, percent-decoded already: decoding
       // again would read /api/t/%2531 as row 1.
       let key = String(segments[1])
+      let identity = try identity(of: request)
       return .response(
-        try describedAfresh(String(name), session) { table throws(APIError) in
+        try describedAfresh(String(name), identity, session) { table throws(APIError) in
           try item(request, table: table, key: key)
         })
     default:
@@ -126,16 +135,17 @@ public struct APIApplication: Sendable {
   /// on the table described afresh. The statement that failed did not run, so
   /// running it again writes nothing twice.
   func describedAfresh(
-    _ name: String, _ session: DatabaseSession, _ body: (TableResource) throws(APIError) -> HTTPResponse
+    _ name: String, _ identity: RequestIdentity, _ session: DatabaseSession,
+    _ body: (TableResource) throws(APIError) -> HTTPResponse
   ) throws(APIError) -> HTTPResponse {
     let described = try tableInfo(name, session)
     do {
-      return try body(TableResource(table: described, session: session))
+      return try body(TableResource(table: described, session: session, identity: identity))
     } catch  where Self.mayComeFromAnOldDescription(error) {
       if error.code == "schema_changed" { session.forgetPreparedStatements() }
       guard let fresh = try catalogSnapshot(session, reason: .miss).tables[name] else { throw .unknownTable(name) }
       guard fresh != described || error.code == "schema_changed" else { throw error }
-      return try body(TableResource(table: fresh, session: session))
+      return try body(TableResource(table: fresh, session: session, identity: identity))
     }
   }
 

@@ -12,6 +12,10 @@ extension APIError {
       self = .internalError("\(error)")
       return
     }
+    if case .setupRefused(_, let message) = error {
+      self = APIError(status: 403, code: "forbidden", message: "this request may not act as its role: \(message)")
+      return
+    }
     guard !error.isConnectionProblem, case .server(let state, let message, let detail) = error else {
       self = .databaseUnavailable()
       return

@@ -8,9 +8,12 @@ import Synchronization
 /// query instead of rendering the rows again. Many browsers opening the same
 /// page at once is the case this serves; bounded in entries and bytes.
 public final class CollectionCache: Sendable {
+  /// Who read the page is part of the key: with row security, what a page
+  /// holds depends on the role and the claims.
   struct Key: Hashable {
     let table: String
     let limit: Int
+    let identity: RequestIdentity?
   }
 
   struct Entry {
@@ -35,9 +38,11 @@ public final class CollectionCache: Sendable {
     self.maximumBytes = maximumBytes
   }
 
-  func rows(table: String, limit: Int) -> (rows: String, continuesAfter: String?, stamp: TableResource.Stamp)? {
+  func rows(table: String, limit: Int, identity: RequestIdentity? = nil) -> (
+    rows: String, continuesAfter: String?, stamp: TableResource.Stamp
+  )? {
     contents.withLock { contents in
-      let key = Key(table: table, limit: limit)
+      let key = Key(table: table, limit: limit, identity: identity)
       guard var entry = contents.entries[key] else { return nil }
       contents.clock += 1
       entry.lastUse = contents.clock
@@ -46,11 +51,14 @@ public final class CollectionCache: Sendable {
     }
   }
 
-  func store(table: String, limit: Int, rows: String, continuesAfter: String? = nil, stamp: TableResource.Stamp) {
+  func store(
+    table: String, limit: Int, identity: RequestIdentity? = nil, rows: String, continuesAfter: String? = nil,
+    stamp: TableResource.Stamp
+  ) {
     let size = rows.utf8.count
     guard size <= maximumBytes / 4 else { return }
     contents.withLock { contents in
-      let key = Key(table: table, limit: limit)
+      let key = Key(table: table, limit: limit, identity: identity)
       if let old = contents.entries.removeValue(forKey: key) { contents.bytes -= old.rows.utf8.count }
       while !contents.entries.isEmpty
         && (contents.entries.count >= maximumEntries || contents.bytes + size > maximumBytes)

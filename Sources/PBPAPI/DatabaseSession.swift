@@ -55,17 +55,20 @@ public final class DatabaseSession {
     }
   }
 
-  /// Runs `statement` on the connection. A statement that only reads is tried
+  /// Runs `statement` on the connection, acting as `identity` when one is
+  /// given (see ``ActingConnection``). A statement that only reads is tried
   /// once more on a new connection when the old one turns out to be broken,
   /// since a restart since the last use is the usual cause; a write is not,
   /// because it may have run.
-  func run<T>(readOnly: Bool, _ statement: (PostgresConnection) throws -> T) throws(APIError) -> T {
+  func run<T>(
+    readOnly: Bool, as identity: RequestIdentity? = nil, _ statement: (ActingConnection) throws -> T
+  ) throws(APIError) -> T {
     var attempts = readOnly ? 2 : 1
     while true {
       attempts -= 1
       let current = try connected()
       do {
-        return try statement(current)
+        return try statement(ActingConnection(connection: current, identity: identity))
       } catch let error as PostgresError where error.isConnectionProblem {
         connection = nil
         if attempts == 0 { throw APIError(databaseFailure: error) }
@@ -73,5 +76,21 @@ public final class DatabaseSession {
         throw APIError(databaseFailure: error)
       }
     }
+  }
+}
+
+/// A connection lent to one statement of a request: with an identity, the
+/// statement runs in one transaction (and one round trip) after its role and
+/// claims are set for that transaction alone, so the pooled connection keeps
+/// nothing of the request.
+struct ActingConnection {
+  let connection: PostgresConnection
+  let identity: RequestIdentity?
+
+  @discardableResult
+  func execute(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> PostgresResult {
+    guard let identity else { return try connection.execute(sql, parameters) }
+    return try connection.execute(
+      after: RequestIdentity.setupSQL, [identity.role, identity.claims], sql, parameters)
   }
 }

@@ -121,7 +121,7 @@ extension OpenAPIDocument {
   /// a column no filter can be on (arrays, json).
   func filterSchema(_ type: ColumnType) -> JSONValue? {
     switch type {
-    case .integer(let bits):
+    case .integer:
       // Digits beyond 18 can leave the range: the pattern stops short of it, the integer says it exactly.
       return ["anyOf": [type.schema, ["type": "string", "pattern": "^(0|-?[1-9][0-9]{0,17})$"]]]
     case .decimal, .floating:

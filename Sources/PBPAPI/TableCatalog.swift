@@ -65,13 +65,18 @@ public final class TableCatalog: Sendable {
     let newest = latest.withLock { $0 }
     if let newest, newest.loadedAt > (seen?.loadedAt ?? newest.loadedAt - .seconds(1)) { return newest }
     let rows: [[String?]]
+    let readerRows: [[String?]]
+    let ruleRows: [[String?]]
     do {
       rows = try session.run(readOnly: true) { try $0.execute(Self.describeSQL).rows }
+      readerRows = try session.run(readOnly: true) { try $0.execute(Self.readersSQL).rows }
+      ruleRows = try session.run(readOnly: true) { try $0.execute(Self.rowRulesSQL).rows }
     } catch {
       return newest
     }
     var tables: [String: TableInfo] = [:]
-    for table in Self.describe(rows: rows) where restriction?.contains(table.name) ?? true {
+    for table in Self.describe(rows: rows, readers: readerRows, rules: ruleRows)
+    where restriction?.contains(table.name) ?? true {
       tables[table.name] = table
     }
     let fresh = Snapshot(tables: tables, loadedAt: now)
@@ -97,6 +102,44 @@ public final class TableCatalog: Sendable {
     where pg_table_is_visible(c.oid)
     order by c.relname, a.attnum
     """
+
+  /// Who may read each watched table: (table, role) for every role, login
+  /// or not, with SELECT on it, inherited privileges included.
+  static let readersSQL = """
+    select c.relname, r.rolname
+    from pbp_watched_tables() w(relation)
+    join pg_class c on c.oid = w.relation
+    cross join pg_roles r
+    where pg_table_is_visible(c.oid) and has_table_privilege(r.oid, c.oid, 'SELECT')
+    """
+
+  /// The row rules of the watched tables (sql/01-pbp.sql's pbp_row_rules()).
+  static let rowRulesSQL = """
+    select c.relname, r.owner_column, r.owner_claim
+    from pbp_row_rules() r join pg_class c on c.oid = r.relation
+    where pg_table_is_visible(c.oid)
+    """
+
+  /// The tables in rows of ``describeSQL``, with their readers and rules
+  /// from rows of ``readersSQL`` and ``rowRulesSQL``.
+  static func describe(rows: [[String?]], readers: [[String?]], rules: [[String?]]) -> [TableInfo] {
+    var readersByTable: [String: Set<String>] = [:]
+    for row in readers where row.count >= 2 {
+      if let table = row[0], let role = row[1] { readersByTable[table, default: []].insert(role) }
+    }
+    var rulesByTable: [String: RowRule] = [:]
+    for row in rules where row.count >= 3 {
+      if let table = row[0], let column = row[1], let claim = row[2] {
+        rulesByTable[table] = RowRule(ownerColumn: column, ownerClaim: claim)
+      }
+    }
+    return describe(rows: rows).map { table in
+      var table = table
+      table.readers = readersByTable[table.name] ?? []
+      table.rowRule = rulesByTable[table.name]
+      return table
+    }
+  }
 
   /// The tables in rows of ``describeSQL``; a table without a single-column
   /// primary key (its key dropped since it was watched) is left out.

@@ -39,6 +39,20 @@ public struct ColumnInfo: Equatable, Sendable {
   public var isRequired: Bool { isWritable && notNull && !hasDefault }
 }
 
+/// A table's row rule, declared with `pbp_watch(…, owner_column, owner_claim)`:
+/// a row is the viewer's when its `ownerColumn` equals their claim `ownerClaim`.
+/// PostgreSQL enforces it on reads and writes (the policy `pbp_owner`), the
+/// worker on events.
+public struct RowRule: Equatable, Sendable {
+  public let ownerColumn: String
+  public let ownerClaim: String
+
+  public init(ownerColumn: String, ownerClaim: String) {
+    self.ownerColumn = ownerColumn
+    self.ownerClaim = ownerClaim
+  }
+}
+
 /// A table the API serves. Every identifier in generated SQL comes from here,
 /// that is from PostgreSQL's catalog, never from request text.
 public struct TableInfo: Equatable, Sendable {
@@ -46,15 +60,25 @@ public struct TableInfo: Equatable, Sendable {
   public let keyColumn: String
   public let keyType: String
   public let columns: [ColumnInfo]
+  /// The roles that may SELECT from the table (directly or through roles
+  /// they inherit): who may subscribe to its events. nil: not known (then
+  /// nobody is refused here).
+  public var readers: Set<String>?
+  public var rowRule: RowRule?
 
   /// A table keyed by its column marked `isKey`; nil without one.
-  public init?(name: String, columns: [ColumnInfo]) {
+  public init?(name: String, columns: [ColumnInfo], readers: Set<String>? = nil, rowRule: RowRule? = nil) {
     guard let key = columns.first(where: \.isKey) else { return nil }
     self.name = name
     self.keyColumn = key.name
     self.keyType = key.type
     self.columns = columns
+    self.readers = readers
+    self.rowRule = rowRule
   }
+
+  /// Whether `role` may read the table's rows, and so its events.
+  public func mayBeRead(by role: String) -> Bool { readers?.contains(role) ?? true }
 
   /// The columns a new row may be given, in table order.
   public var writableColumns: [ColumnInfo] { columns.filter(\.isWritable) }

@@ -7,6 +7,8 @@ import PostgresClient
 struct TableResource {
   let table: TableInfo
   let session: DatabaseSession
+  /// Whom every statement acts for (nil: the login role itself).
+  var identity: RequestIdentity? = nil
 
   static let defaultLimit = 1000
   static let maximumLimit = 10_000
@@ -31,7 +33,7 @@ struct TableResource {
 
   func stamp() throws(APIError) -> Stamp? {
     let sql = Self.stampQuery(parameter: 1)
-    let row = try session.run(readOnly: true) { try $0.execute(sql, [table.name]).rows.first }
+    let row = try session.run(readOnly: true, as: identity) { try $0.execute(sql, [table.name]).rows.first }
     return row.flatMap(Self.stamp)
   }
 
@@ -66,7 +68,7 @@ struct TableResource {
     let parameters: [String?] = [
       table.quotedName, table.keyColumn, table.keyType, after, String(limit), String(byteBudget), table.name,
     ]
-    let row = try session.run(readOnly: true) { try $0.execute(sql, parameters).rows.first }
+    let row = try session.run(readOnly: true, as: identity) { try $0.execute(sql, parameters).rows.first }
     guard let row, row.count >= 5 else { return Page(rows: "[]", stamp: nil, continuesAfter: nil) }
     return Page(
       rows: row[0] ?? "[]", stamp: Self.stamp(Array(row[3...4])), continuesAfter: row[2] == "t" ? row[1] : nil)
@@ -76,7 +78,7 @@ struct TableResource {
     try checkKeySyntax(key)
     let sql =
       "select row_to_json(t)::text from \(table.quotedName) t where t.\(table.quotedKey) = $1::text::\(table.keyType)"
-    let row = try session.run(readOnly: true) { try $0.execute(sql, [key]).scalar }
+    let row = try session.run(readOnly: true, as: identity) { try $0.execute(sql, [key]).scalar }
     guard let row else { throw notFound(key) }
     return row
   }
@@ -96,7 +98,7 @@ struct TableResource {
         """
     }
     let parameters: [String?] = columns.isEmpty ? [] : [Self.values(of: columns, in: fields)]
-    let result = try session.run(readOnly: false) { try $0.execute(sql, parameters) }
+    let result = try session.run(readOnly: false, as: identity) { try $0.execute(sql, parameters) }
     guard let row = result.rows.first, let key = row[0], let json = row[1] else {
       throw .internalError("insert returned no row")
     }
@@ -118,7 +120,7 @@ struct TableResource {
       where t.\(table.quotedKey) = $2::text::\(table.keyType)
       returning row_to_json(t)::text
       """
-    let row = try session.run(readOnly: false) {
+    let row = try session.run(readOnly: false, as: identity) {
       try $0.execute(sql, [Self.values(of: columns, in: fields), key]).scalar
     }
     guard let row else { throw notFound(key) }
@@ -128,7 +130,7 @@ struct TableResource {
   func delete(key: String) throws(APIError) {
     try checkKeySyntax(key)
     let sql = "delete from \(table.quotedName) where \(table.quotedKey) = $1::text::\(table.keyType)"
-    let affected = try session.run(readOnly: false) { try $0.execute(sql, [key]).affectedRows }
+    let affected = try session.run(readOnly: false, as: identity) { try $0.execute(sql, [key]).affectedRows }
     guard affected > 0 else { throw notFound(key) }
   }
 

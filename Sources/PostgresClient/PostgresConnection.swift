@@ -61,6 +61,59 @@ public final class PostgresConnection: @unchecked Sendable {
     return try check(result)
   }
 
+  /// Runs `setup` and then `sql` in one transaction and one round trip:
+  /// both are sent in a pipeline ended by one Sync, which makes them one
+  /// implicit transaction, so what `setup` sets transaction-locally (a role,
+  /// claims: `set_config(…, true)`) holds for `sql` and for nothing after it.
+  /// When either fails, the transaction rolls back and the first error is
+  /// thrown (``PostgresError/setupRefused(sqlState:message:)`` for `setup`'s).
+  /// Returns the result of `sql`.
+  @discardableResult
+  public func execute(
+    after setup: String, _ setupParameters: [String?], _ sql: String, _ parameters: [String?]
+  ) throws(PostgresError) -> PostgresResult {
+    let setupName = try preparedName(for: setup, parameterCount: setupParameters.count)
+    let name = try preparedName(for: sql, parameterCount: parameters.count)
+    guard PQenterPipelineMode(handle) == 1 else { throw .connectionLost(Self.errorMessage(handle)) }
+    defer { PQexitPipelineMode(handle) }
+    let sent =
+      withCStrings(setupParameters) { values in
+        PQsendQueryPrepared(handle, setupName, Int32(setupParameters.count), values, nil, nil, 0)
+      } == 1
+      && withCStrings(parameters) { values in
+        PQsendQueryPrepared(handle, name, Int32(parameters.count), values, nil, nil, 0)
+      } == 1
+      && PQpipelineSync(handle) == 1
+    guard sent else { throw .connectionLost(Self.errorMessage(handle)) }
+    // Every result is read, up to the Sync's, whatever failed: the
+    // connection is then ready for the next statement.
+    let setupOutcome = collectPipelined()
+    let outcome = collectPipelined()
+    guard let sync = PQgetResult(handle) else { throw .connectionLost(Self.errorMessage(handle)) }
+    let synced = PQresultStatus(sync) == PGRES_PIPELINE_SYNC
+    PQclear(sync)
+    guard synced else { throw .connectionLost(Self.errorMessage(handle)) }
+    if case .failure(let error) = setupOutcome {
+      guard case .server(let state, let message, _) = error else { throw error }
+      throw .setupRefused(sqlState: state, message: message)
+    }
+    return try outcome.get()
+  }
+
+  /// The result of one pipelined statement, and the NULL that ends it.
+  private func collectPipelined() -> Result<PostgresResult, PostgresError> {
+    guard let result = PQgetResult(handle) else { return .failure(.connectionLost(Self.errorMessage(handle))) }
+    let outcome: Result<PostgresResult, PostgresError>
+    if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+      PQclear(result)
+      outcome = .failure(.server(sqlState: "25P02", message: "skipped after an earlier failure", detail: nil))
+    } else {
+      outcome = Result { () throws(PostgresError) -> PostgresResult in try check(result) }
+    }
+    while let extra = PQgetResult(handle) { PQclear(extra) }
+    return outcome
+  }
+
   /// Runs one or more statements without parameters (setup, LISTEN).
   @discardableResult
   public func executeSimple(_ sql: String) throws(PostgresError) -> PostgresResult {

@@ -6,6 +6,9 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
   case connectionLost(String)
   /// The server rejected the statement.
   case server(sqlState: String, message: String, detail: String?)
+  /// The server refused the setup of a transaction (``PostgresConnection/execute(after:_:_:_:)``):
+  /// acting as a role the session may not become, for instance. The statement did not run.
+  case setupRefused(sqlState: String, message: String)
 
   public var sqlState: String? {
     if case .server(let state, _, _) = self { return state }
@@ -16,6 +19,7 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
   public var isConnectionProblem: Bool {
     switch self {
     case .connectionFailed, .connectionLost: return true
+    case .setupRefused: return false
     case .server(let state, _, _):
       // Class 08: connection exception; 57P0x: the server is shutting down or restarting.
       return state.hasPrefix("08") || state.hasPrefix("57P")
@@ -28,6 +32,8 @@ public enum PostgresError: Error, Sendable, CustomStringConvertible {
     case .connectionLost(let message): return "connection to PostgreSQL lost: \(message)"
     case .server(let state, let message, let detail):
       return "PostgreSQL error \(state): \(message)" + (detail.map { " (\($0))" } ?? "")
+    case .setupRefused(let state, let message):
+      return "PostgreSQL refused the transaction's setup (\(state)): \(message)"
     }
   }
 }

@@ -93,6 +93,7 @@ struct AcceptLoop: Sendable {
   /// The request headers the API looks at, by their FastCGI parameter names.
   static let forwardedHeaders = [
     ("if-none-match", "HTTP_IF_NONE_MATCH"), ("if-modified-since", "HTTP_IF_MODIFIED_SINCE"),
+    ("authorization", "HTTP_AUTHORIZATION"),
   ]
 
   private func readBody(_ request: FastCGIRequest) throws(APIError) -> [UInt8] {

@@ -27,7 +27,10 @@ enum ConfigurationCheck {
   ) -> String? {
     switch parse(arguments) {
     case .failure(let error): return error.description
-    case .success(let options): return budget?.refusal(workers: workers, threads: options.threads)
+    case .success(let options):
+      // A key file that a new worker could not load would leave it unable to answer anything.
+      if case .failure(let error) = options.authentication.loadBlocking() { return error.description }
+      return budget?.refusal(workers: workers, threads: options.threads)
     }
   }
 

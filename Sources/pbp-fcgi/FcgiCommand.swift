@@ -1,6 +1,7 @@
 import ArgumentParser
 import DaemonSupport
 import Glibc
+import Identity
 
 @main
 struct FcgiCommand: ParsableCommand {
@@ -47,6 +48,24 @@ struct FcgiCommand: ParsableCommand {
 
   @Option(help: "Seconds a statement may run before it is cancelled and the request answered 503.")
   var statementTimeout: Double = 10
+
+  @Option(help: "A file holding the HS256 secret that signs bearer tokens (see docs/authentication.md).")
+  var jwtSecretFile: String?
+
+  @Option(help: "A JWKS file of the RS256 and ES256 public keys that sign bearer tokens.")
+  var jwksFile: String?
+
+  @Option(help: "The audience (`aud`) tokens must name; none: not checked.")
+  var jwtAudience: String?
+
+  @Option(help: "Seconds of clock skew allowed when checking exp, nbf and iat.")
+  var jwtClockSkew: Double = 30
+
+  @Option(help: "The PostgreSQL role of requests without a token; none: they get 401.")
+  var anonymousRole: String?
+
+  @Option(help: "The PostgreSQL role of a token without a `role` claim; empty: such a token gets 403.")
+  var tokenRole: String = "pbp_user"
 
   @Option(
     help: "Comma-separated tables served under /api/, of those watched with pbp_watch(); empty: every watched table.")
@@ -114,6 +133,12 @@ struct FcgiCommand: ParsableCommand {
       throw ValidationError(
         "--ring-size, --ring-bytes, --max-body-bytes, --max-page-bytes and --max-subscriptions must be positive")
     }
+  }
+
+  var authentication: AuthenticationConfiguration {
+    AuthenticationConfiguration(
+      secretFile: jwtSecretFile, jwksFile: jwksFile, audience: jwtAudience, clockSkewSeconds: jwtClockSkew,
+      roles: RoleRules(anonymousRole: anonymousRole, defaultTokenRole: tokenRole.isEmpty ? nil : tokenRole))
   }
 
   /// The tables `--tables` restricts the API to; nil serves every watched table.

@@ -1,6 +1,7 @@
 import DaemonSupport
 import FastCGI
 import Glibc
+import Identity
 import LongPoll
 import PBPAPI
 import WorkerPool
@@ -54,6 +55,14 @@ struct WorkerProcess {
     }
     var workerStatuses: (@Sendable () -> [WorkerStatus])?
     if let scoreboard { workerStatuses = { scoreboard.statuses() } }
+    let authenticator: Authenticator
+    switch options.authentication.loadBlocking() {
+    case .success(let loaded): authenticator = loaded
+    case .failure(let error):
+      log.error("cannot load the token keys: \(error.description)")
+      exit(1)
+    }
+    for skipped in authenticator.skippedKeys { log.warning("JWKS key not used: \(skipped)") }
     let catalog = TableCatalog(
       conninfo: options.conninfo, restriction: options.tableRestriction,
       statementTimeoutMilliseconds: Int(options.statementTimeout * 1000))
@@ -64,7 +73,7 @@ struct WorkerProcess {
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000))),
         pageBytes: options.maxPageBytes),
-      catalog: catalog, stream: hub, workerStatuses: workerStatuses)
+      catalog: catalog, authenticator: authenticator, stream: hub, workerStatuses: workerStatuses)
 
     // A new worker (at start or in a reload) takes requests once it follows
     // notifyd, so that a snapshot read never meets a worker without a cursor;

@@ -86,3 +86,26 @@ import Testing
     #expect(ColumnType.json.filterRefusal("{}") != nil)
   }
 }
+
+@Suite struct TableAccessTests {
+  @Test func readersAndRowRulesComeWithTheTables() throws {
+    let tables = TableCatalog.describe(
+      rows: TableCatalogTests.rows, readers: [["todo", "pbp_anon"], ["todo", "pbp_user"], ["coded", "pbp_user"]],
+      rules: [["coded", "val", "sub"]])
+    let todo = try #require(tables.first { $0.name == "todo" })
+    #expect(todo.mayBeRead(by: "pbp_anon") && todo.mayBeRead(by: "pbp_user"))
+    #expect(todo.rowRule == nil)
+    let coded = try #require(tables.first { $0.name == "coded" })
+    #expect(!coded.mayBeRead(by: "pbp_anon"), "a role without SELECT may not subscribe")
+    #expect(coded.rowRule == RowRule(ownerColumn: "val", ownerClaim: "sub"))
+    let testtype = try #require(tables.first { $0.name == "testtype" })
+    #expect(!testtype.mayBeRead(by: "pbp_anon"), "no reader listed: nobody")
+  }
+
+  @Test func anIdentityKeepsItsClaimsAsRowRulesReadThem() {
+    let identity = RequestIdentity(
+      role: "pbp_user", subject: "alice", claims: #"{"sub":"alice","n":5,"admin":true,"groups":["a"],"x":null}"#)
+    #expect(identity.claimValues == ["sub": "alice", "n": "5", "admin": "true"])
+    #expect(RequestIdentity(role: "pbp_anon", subject: nil, claims: "{}").claimValues.isEmpty)
+  }
+}

@@ -99,8 +99,8 @@ create table if not exists chaos_items (
   mtime timestamptz not null default clock_timestamp()
 );
 select pbp_watch('chaos_items');
-grant select, insert, update, delete on chaos_items to pbp_app;
-grant usage, select on all sequences in schema public to pbp_app;
+grant select, insert, update, delete on chaos_items to pbp_anon;
+grant usage on sequence chaos_items_id_seq to pbp_anon;  -- its own only: never notes_id_seq
 """
 
 

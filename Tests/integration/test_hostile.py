@@ -275,7 +275,7 @@ def guard(stack, client):
     stack.psql("drop table if exists hostile_canary; "
                "create table hostile_canary (id int primary key, v text not null); "
                "insert into hostile_canary values (1, 'one'), (2, 'two'), (3, 'three'); "
-               "grant select, insert, update, delete, truncate on hostile_canary to pbp_app")
+               "grant select, insert, update, delete, truncate on hostile_canary to pbp_anon")
     log = stack.root / "pbp-fcgi.log"
     state = {
         "master": stack.pid("pbp-fcgi"),

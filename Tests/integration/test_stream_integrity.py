@@ -132,7 +132,7 @@ def test_the_channel_and_the_triggers_are_private_to_pbp(stack, intruder):
         """)
     assert result.returncode != 0 and "permission denied for function public.pbp_notify" in result.stderr, result
     for function in ["pbp_notify()", "pbp_notify_truncate()", "pbp_touch_table()", "pbp_set_mtime()",
-                     "pbp_watch(regclass)", "pbp_stream_channel()"]:
+                     "pbp_watch(regclass, name, text)", "pbp_stream_channel()"]:
         for role in (intruder, "pbp_app"):
             allowed = stack.psql(f"select has_function_privilege('{role}', '{function}', 'execute')").strip()
             assert allowed == "f", (role, function)

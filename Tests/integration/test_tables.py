@@ -66,7 +66,7 @@ def test_a_table_watched_while_the_stack_runs_is_served_and_dropped_when_unwatch
     stack.psql(f"""
         create table {name} (slug text primary key, n integer, mtime timestamptz not null default now());
         select pbp_watch('{name}');
-        grant select, insert, update, delete on {name} to pbp_app;""")
+        grant select, insert, update, delete on {name} to pbp_anon;""")
     # At once: a name the description does not know has the catalog read again.
     created = client.post(f"/api/{name}", {"slug": "a", "n": 1})
     assert created.status == 201, created
@@ -88,8 +88,8 @@ def test_ddl_on_a_served_table_never_breaks_requests(client, stack):
     stack.psql(f"""
         create table {name} (id bigserial primary key, a text not null, b integer, mtime timestamptz not null default now());
         select pbp_watch('{name}');
-        grant select, insert, update, delete on {name} to pbp_app;
-        grant usage on all sequences in schema public to pbp_app;""")
+        grant select, insert, update, delete on {name} to pbp_anon;
+        grant usage on sequence {name}_id_seq to pbp_anon;""")
     first = client.post(f"/api/{name}", {"a": "x", "b": 1})
     assert first.status == 201, first
     key = first.json()["id"]

@@ -496,7 +496,7 @@ create table if not exists keyed (
   mtime timestamptz not null default clock_timestamp()
 );
 select pbp_watch('keyed');
-grant select, insert, update, delete on keyed to pbp_app;
+grant select, insert, update, delete on keyed to pbp_anon;
 """
 
 

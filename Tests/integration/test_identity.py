@@ -1,0 +1,125 @@
+"""Identity and authorization (issue 15) through nginx: bearer tokens decide the
+role each request acts as, PostgreSQL's grants and row security decide what
+it may read and write, and a bad token is never taken for anonymous."""
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import Client, temporary_stack
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
+import mint_token  # noqa: E402
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def secret(stack):
+    return mint_token.read_secret(stack.jwt_key_path)
+
+
+@pytest.fixture(scope="module")
+def alice(secret):
+    return bearer(mint_token.mint(secret, sub="alice", role="pbp_user"))
+
+
+@pytest.fixture(scope="module")
+def bob(secret):
+    return bearer(mint_token.mint(secret, sub="bob", role="pbp_user"))
+
+
+def body_of(client, path, headers):
+    response = client.get(path, headers=headers)
+    assert response.status == 200, response
+    return response.json()
+
+
+def test_alice_never_sees_bobs_notes(client, alice, bob):
+    mine = client.post("/api/notes", {"body": f"alice's {uuid.uuid4().hex[:8]}"}, headers=alice)
+    assert mine.status == 201, mine
+    assert mine.json()["owner"] == "alice", "a new note is its writer's"
+    his = client.post("/api/notes", {"body": "bob's secret"}, headers=bob)
+    assert his.status == 201 and his.json()["owner"] == "bob", his
+    bobs = his.json()["id"]
+
+    for _ in range(3):  # the first page is cached: per identity, never across them
+        assert {note["owner"] for note in body_of(client, "/api/notes", alice)} == {"alice"}
+        assert {note["owner"] for note in body_of(client, "/api/notes", bob)} == {"bob"}
+    assert client.get(f"/api/notes/{bobs}", headers=alice).status == 404
+    assert client.put(f"/api/notes/{bobs}", {"body": "mine now"}, headers=alice).status == 404
+    assert client.patch(f"/api/notes/{bobs}", {"body": "mine now"}, headers=alice).status == 404
+    assert client.delete(f"/api/notes/{bobs}", headers=alice).status == 404
+    assert client.get(f"/api/notes/{bobs}", headers=bob).json()["body"] == "bob's secret", "untouched"
+    # Alice may not write a note in Bob's name: row security's WITH CHECK.
+    forged = client.post("/api/notes", {"body": "from bob, honest", "owner": "bob"}, headers=alice)
+    assert forged.status == 403 and forged.json()["error"] == "forbidden", forged
+
+
+def test_anonymous_may_not_touch_notes_but_keeps_testtype(client):
+    for response in (client.get("/api/notes"), client.post("/api/notes", {"body": "x"})):
+        assert response.status == 403 and response.json()["error"] == "forbidden", response
+    assert client.post("/api/testtype", {"val": "anonymous"}).status == 201
+    poll = client.post("/api/changes", {"subscriptions": [{"table": "notes"}], "timeout": 0})
+    assert poll.status == 403 and poll.json()["error"] == "forbidden", poll
+
+
+@pytest.mark.parametrize("kind", ["forged", "expired", "not_yet_valid", "alg_none", "wrong_key", "without_expiry",
+                                  "garbage", "basic"])
+def test_a_bad_token_is_refused_never_taken_for_anonymous(client, secret, kind):
+    tokens = {
+        "forged": lambda: mint_token.forged(mint_token.mint(secret, sub="alice"), sub="bob"),
+        "expired": lambda: mint_token.expired(secret, sub="alice"),
+        "not_yet_valid": lambda: mint_token.not_yet_valid(secret, sub="alice"),
+        "alg_none": lambda: mint_token.alg_none(sub="alice"),
+        "wrong_key": lambda: mint_token.wrong_key(sub="alice"),
+        "without_expiry": lambda: mint_token.without_expiry(secret, sub="alice"),
+    }
+    if kind == "garbage":
+        headers = {"Authorization": "Bearer not.a.token"}
+    elif kind == "basic":
+        headers = {"Authorization": "Basic YWxpY2U6cGFzc3dvcmQ="}
+    else:
+        headers = bearer(tokens[kind]())
+    for response in (client.get("/api/testtype?limit=1", headers=headers),
+                     client.post("/api/testtype", {"val": "never"}, headers=headers),
+                     client.post("/api/changes", {"subscriptions": [{"table": "testtype"}], "timeout": 0},
+                                 headers=headers)):
+        assert response.status == 401, (kind, response)
+        assert response.json()["error"] == "invalid_token", response
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"'), response.headers
+
+
+def test_a_role_the_token_may_not_use_is_forbidden(client, secret):
+    for role in ("postgres", "pbp_notifyd", "no_such_role"):
+        headers = bearer(mint_token.mint(secret, sub="mallory", role=role))
+        response = client.get("/api/testtype?limit=1", headers=headers)
+        assert response.status == 403 and response.json()["error"] == "forbidden", (role, response)
+
+
+def test_a_token_without_a_role_acts_as_the_default_token_role(client, secret):
+    headers = bearer(mint_token.mint(secret, sub="carol", role=None))
+    created = client.post("/api/notes", {"body": "carol's"}, headers=headers)
+    assert created.status == 201 and created.json()["owner"] == "carol", created
+
+
+def test_polls_are_authenticated_afresh(client, secret, alice):
+    assert client.post("/api/changes", {"subscriptions": [{"table": "testtype"}], "timeout": 0},
+                       headers=alice).status == 200
+    short = bearer(mint_token.mint(secret, sub="alice", ttl=-60))  # expired a minute ago
+    assert client.post("/api/changes", {"subscriptions": [{"table": "testtype"}], "timeout": 0},
+                       headers=short).status == 401
+
+
+def test_without_an_anonymous_role_a_token_is_needed():
+    with temporary_stack("no-anonymous", anonymous_role=None) as stack:
+        client = Client(stack.port)
+        response = client.get("/api/testtype?limit=1")
+        assert response.status == 401 and response.json()["error"] == "unauthorized", response
+        assert response.headers["www-authenticate"] == "Bearer"
+        secret = mint_token.read_secret(stack.jwt_key_path)
+        assert client.get("/api/testtype?limit=1", headers=bearer(mint_token.mint(secret, sub="dave"))).status == 200

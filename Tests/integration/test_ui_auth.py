@@ -84,6 +84,20 @@ def api_calls(driver) -> int:
         "return performance.getEntriesByType('resource').filter((e) => new URL(e.name).pathname.startsWith('/api/')).length;")
 
 
+def applied(driver, key: int) -> list[str]:
+    """The ops of the events this tab applied for note `key` (events, not snapshot reloads)."""
+    return driver.execute_script(
+        "return pbp.applied.filter((e) => e.table === 'notes' && String(e.key) === String(arguments[0])).map((e) => e.op);", key)
+
+
+def assert_live_all_along(driver):
+    """No reload on the way: every change came as an event (a refused poll would reload instead)."""
+    assert status(driver) == ["live", "live"]
+    states = driver.execute_script("return pbp.sync.roleHistory.length && document.documentElement.dataset.state;")
+    refused = [e["message"] for e in driver.get_log("browser") if "/api/changes" in e["message"]]
+    assert not refused, f"polls failed: {refused[:3]} ({states})"
+
+
 def psql_note(stack, owner: str, body: str) -> int:
     return int(stack.psql(f"insert into notes (owner, body) values ('{owner}', '{body}') returning id").split()[0])
 
@@ -113,10 +127,14 @@ def test_each_browser_shows_only_its_own_notes_live(alice_browser, bob_browser, 
     assert f"alice-first-{tag}" in bodies(alice_browser) and f"bob-first-{tag}" not in bodies(alice_browser)
     assert f"bob-first-{tag}" in bodies(bob_browser) and f"alice-first-{tag}" not in bodies(bob_browser)
     # Live: notes inserted now arrive, each in its owner's page only.
-    psql_note(stack, "alice", f"alice-live-{tag}")
-    psql_note(stack, "bob", f"bob-live-{tag}")
+    alices = psql_note(stack, "alice", f"alice-live-{tag}")
+    bobs = psql_note(stack, "bob", f"bob-live-{tag}")
     wait(alice_browser, lambda d: f"alice-live-{tag}" in bodies(d), "Alice's new note did not reach her page")
     wait(bob_browser, lambda d: f"bob-live-{tag}" in bodies(d), "Bob's new note did not reach his page")
+    assert applied(alice_browser, alices) == ["insert"] and applied(bob_browser, bobs) == ["insert"], "as events"
+    assert applied(alice_browser, bobs) == [] and applied(bob_browser, alices) == []
+    assert_live_all_along(alice_browser)
+    assert_live_all_along(bob_browser)
     assert not any(b.startswith("bob-") for b in bodies(alice_browser)), bodies(alice_browser)
     assert not any(b.startswith("alice-") for b in bodies(bob_browser)), bodies(bob_browser)
     assert identity(bob_browser) == "signed in as bob"
@@ -126,8 +144,9 @@ def test_each_browser_shows_only_its_own_notes_live(alice_browser, bob_browser, 
 
 def test_a_note_alice_adds_reaches_her_other_tab_and_never_bobs(alice_browser, bob_browser, stack):
     tag = uuid.uuid4().hex[:8]
-    first = sign_in(alice_browser, stack, "alice")
-    second = sign_in(alice_browser, stack, "alice", new_tab=True)
+    alices = token(stack, "alice")   # one token: her two tabs share one poll
+    first = sign_in(alice_browser, stack, "alice", given=alices)
+    second = sign_in(alice_browser, stack, "alice", new_tab=True, given=alices)
     sign_in(bob_browser, stack, "bob")
     alice_browser.switch_to.window(first)
     box = alice_browser.find_element(By.CSS_SELECTOR, '#add-form [data-col="body"] .edit-input')
@@ -136,6 +155,12 @@ def test_a_note_alice_adds_reaches_her_other_tab_and_never_bobs(alice_browser, b
     wait(alice_browser, lambda d: f"added-{tag}" in bodies(d), "the note Alice added did not appear in her tab")
     alice_browser.switch_to.window(second)
     wait(alice_browser, lambda d: f"added-{tag}" in bodies(d), "Alice's note did not reach her other tab")
+    roles = set()
+    for handle in (first, second):
+        alice_browser.switch_to.window(handle)
+        roles.add(alice_browser.execute_script("return pbp.sync.role;"))
+    assert roles == {"leader", "follower"}, "her two tabs of one token share one poll"
+    alice_browser.switch_to.window(second)
     assert stack.psql(f"select owner from notes where body = 'added-{tag}'").strip() == "alice"
     # Bob's page is live past that note (his own later one arrives) and never showed it.
     psql_note(stack, "bob", f"bob-after-{tag}")
@@ -158,7 +183,10 @@ def test_a_note_moved_from_alice_to_bob_leaves_her_page_and_reaches_his(alice_br
     stack.psql(f"update notes set owner = 'bob' where id = {note}")
     wait(alice_browser, lambda d: f"moving-{tag}" not in bodies(d), "the moved note stayed on Alice's page")
     wait(bob_browser, lambda d: f"moving-{tag}" in bodies(d), "the moved note did not reach Bob's page")
-    assert status(alice_browser) == ["live", "live"] and status(bob_browser) == ["live", "live"]
+    assert applied(alice_browser, note) == ["delete"], "a removal event, not a reload"
+    assert applied(bob_browser, note) == ["update"]
+    assert_live_all_along(alice_browser)
+    assert_live_all_along(bob_browser)
     shot(alice_browser, "alice-after-move", stack)
     shot(bob_browser, "bob-after-move", stack)
     assert_no_js_errors(alice_browser)
@@ -168,9 +196,10 @@ def test_a_note_moved_from_alice_to_bob_leaves_her_page_and_reaches_his(alice_br
 def test_tabs_of_one_browser_with_different_tokens_never_share_a_poll(alice_browser, stack):
     d = alice_browser
     tag = uuid.uuid4().hex[:8]
-    alice_tab = sign_in(d, stack, "alice")
+    alices = token(stack, "alice")
+    alice_tab = sign_in(d, stack, "alice", given=alices)
     bob_tab = sign_in(d, stack, "bob", new_tab=True)
-    alice_again = sign_in(d, stack, "alice", new_tab=True)
+    alice_again = sign_in(d, stack, "alice", new_tab=True, given=alices)
     state = {}
     for handle in (alice_tab, bob_tab, alice_again):
         d.switch_to.window(handle)
@@ -180,7 +209,7 @@ def test_tabs_of_one_browser_with_different_tokens_never_share_a_poll(alice_brow
     assert state[alice_again]["identity"] == state[alice_tab]["identity"]
     assert state[bob_tab]["role"] == "leader"
     assert sorted([state[alice_tab]["role"], state[alice_again]["role"]]) == ["follower", "leader"]
-    assert {entry["tab"] for entry in state[bob_tab]["registry"]} == {state[bob_tab]["id"]}
+    assert {entry["tab"] for entry in state[bob_tab]["registry"]} <= {state[bob_tab]["id"]}
     assert state[bob_tab]["id"] not in {entry["tab"] for entry in state[alice_tab]["registry"]}
     psql_note(stack, "alice", f"split-alice-{tag}")
     psql_note(stack, "bob", f"split-bob-{tag}")

@@ -169,6 +169,10 @@ TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
 NGINXDIR ?= $(SYSCONFDIR)/nginx
 # The site's listen directive.
 NGINX_LISTEN ?= 80
+# The host names the site answers (others get 421), separated by spaces.
+NGINX_SERVER_NAME ?= localhost 127.0.0.1
+# The operators' listener: /api/_status and /api/_metrics, served nowhere else.
+NGINX_STATUS_LISTEN ?= 127.0.0.1:8081
 DEPLOY_SCRATCH := .build-deploy
 DEPLOY_APT_PACKAGES := systemd-container debootstrap zstd curl
 
@@ -196,6 +200,9 @@ install:
 	install -m 0644 systemd/pbp.sysusers "$$d$(SYSUSERSDIR)/pbp.conf"; \
 	install -m 0644 systemd/pbp.tmpfiles "$$d$(TMPFILESDIR)/pbp.conf"; \
 	sed -e 's|@LISTEN@|$(NGINX_LISTEN)|g' -e 's|@STATIC_ROOT@|$(PBP_DATADIR)/static|g' \
+	  -e 's|@SERVER_NAME@|$(strip $(NGINX_SERVER_NAME))|g' \
+	  -e 's|@SERVER_NAME_MAP@|$(foreach name,$(NGINX_SERVER_NAME),$(name) 1;)|g' \
+	  -e 's|@STATUS_LISTEN@|$(NGINX_STATUS_LISTEN)|g' \
 	  -e 's|@FCGI_SOCKET@|/run/pbp/fcgi.sock|g' -e 's|@FCGI_POLL_SOCKET@|/run/pbp/fcgi-poll.sock|g' conf/nginx/pbp-site.conf.in > "$$d$(NGINXDIR)/sites-available/pbp"; \
 	chmod 0644 "$$d$(NGINXDIR)/sites-available/pbp"; \
 	install -m 0644 conf/nginx/pbp-limits.conf "$$d$(NGINXDIR)/pbp-site.d/limits.conf"; \

@@ -87,7 +87,7 @@ def request(port: int, method: str, path: str, body: dict | None = None, timeout
 def wait_until_workers_reach(stack: Stack, seq: int, seconds: float = 120) -> dict:
     deadline = time.monotonic() + seconds
     while True:
-        status, body = request(stack.port, "GET", "/api/_status")
+        status, body = request(stack.status_port, "GET", "/api/_status")
         report = json.loads(body)
         workers = report["workers"]
         positions = [int(w["cursor"].split(":")[1]) if w.get("cursor") else -1 for w in workers]

@@ -1,4 +1,5 @@
-// api.js: the HTTP API of PBP, nothing else. No DOM, no state.
+// api.js: the HTTP API of PBP, nothing else. No DOM; one piece of state, the
+// token every call sends (`Authorization: Bearer …`, useToken()).
 //
 // Every failure is thrown as an ApiError: `status` is the HTTP status (0 for a
 // network failure or a timeout), `code` the server's stable error code and
@@ -21,6 +22,23 @@ export class ApiError extends Error {
   }
 }
 
+let bearer = null;          // the token every call sends, or null (anonymous)
+let onRefused = () => {};   // told of a 401: the token is refused, or signing in is needed
+let refusal = null;         // the server's 401 invalid_token for this token: later calls fail at once
+
+/**
+ * The token every later call sends (null: none, anonymous). `onRefused(err)`
+ * hears of each 401 (err.code 'invalid_token' or 'unauthorized'). Once the
+ * server has refused the token as invalid (expired, wrongly signed…) every
+ * later call fails at once with that error, without a request: retrying it
+ * can only be refused again, and never falls back to anonymous.
+ */
+export function useToken(token, { onRefused: refused = () => {} } = {}) {
+  bearer = token || null;
+  onRefused = refused;
+  refusal = null;
+}
+
 /**
  * One request. `body` (if any) is sent as JSON. `timeoutMs` aborts a request
  * that hangs; `signal` lets the caller abort it (an AbortError is rethrown
@@ -28,6 +46,7 @@ export class ApiError extends Error {
  * Resolves to {status, headers, data} where data is the parsed JSON or null.
  */
 export async function request(method, path, { body, signal, timeoutMs = 15000 } = {}) {
+  if (refusal) throw refusal;
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
@@ -43,6 +62,8 @@ export async function request(method, path, { body, signal, timeoutMs = 15000 } 
     cache: 'no-store',
     credentials: 'same-origin',
   };
+  const sentToken = bearer;
+  if (sentToken) init.headers.Authorization = `Bearer ${sentToken}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -69,7 +90,13 @@ export async function request(method, path, { body, signal, timeoutMs = 15000 } 
     const message = (data && typeof data.message === 'string' && data.message)
       ? data.message
       : `${method} ${API_ROOT}${path} failed: ${response.status} ${response.statusText || ''}`.trim();
-    throw new ApiError(response.status, code, message, data);
+    const err = new ApiError(response.status, code, message, data);
+    if (response.status === 401) {
+      // Refused for the token it sent: a token set since then is not judged by it.
+      if (code === 'invalid_token' && sentToken && sentToken === bearer) refusal = err;
+      onRefused(err);
+    }
+    throw err;
   }
   if (text && data === null) {
     throw new ApiError(response.status, 'bad_response', `The server sent something that is not JSON (${method} ${API_ROOT}${path}).`);

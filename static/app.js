@@ -1,7 +1,10 @@
 // app.js: wires the pieces together and picks the view from the address.
 // Plain ES modules, no build step; one concept each:
 //
-//   api.js            HTTP calls (the tables served, CRUD, snapshots, long-poll)
+//   api.js            HTTP calls (the tables served, CRUD, snapshots, long-poll),
+//                     each with the tab's token
+//   session.js        the token this tab acts for: from the address, kept in sessionStorage
+//   token.js          a token as text: in the address, its subject, its identity key
 //   replica.js        the local copy of the rows (snapshot + deltas), keyed by
 //                     the key column the server names
 //   watch.js          what a view watches (a table, or one row) as a TabSync member
@@ -21,7 +24,7 @@
 //   columns.js        a column's type → its editor's kind, its text, its parsed value
 //   row-edits.js      the bodies of a create (POST) and an edit (PATCH of what changed)
 //   routes.js         the addresses: the list of tables, a table, one row
-//   indicators.js     the header: connection state, this tab's role
+//   indicators.js     the header: connection state, whom the page acts for, this tab's role
 //   table-list.js     the list of tables: the home, and the navigation
 //   table-view.js     the whole-table view, a column per column
 //   detail-view.js    the one-row view
@@ -35,8 +38,16 @@
 // subscribes to that row only: {"table": "todo", "where": {"todo_id": 5}} (the
 // key column named by /api/_tables). The tables are read when the page loads,
 // and again when an address names a table the list lacks (watched since).
+//
+// Signing in: an address with `#token=<JWT>` (alone, or after a route:
+// `#/notes&token=<JWT>`) gives this tab a token; session.js keeps it for the
+// tab and removes it from the address. Every API call then sends it, and the
+// tab shares its long-poll only with tabs of the same token (TabSync's
+// identity). Without one the page acts anonymously.
 
 import * as api from './api.js';
+import { openSession } from './session.js';
+import { identityKey, signedInText, tokenFromHash } from './token.js';
 import { retrying } from './poller.js';
 import { TabSync } from './tabs.js';
 import { watchTable, watchRow } from './watch.js';
@@ -49,13 +60,25 @@ import { TableView } from './table-view.js';
 import { DetailView } from './detail-view.js';
 
 const indicators = new Indicators();
+const session = openSession();
+const signOut = () => { session.signOut(); location.reload(); };
+indicators.setIdentity(signedInText(session.token), { signedIn: session.token != null, onSignOut: signOut });
 const tableList = new TableList();
 const tableView = new TableView();
 const detailView = new DetailView();
 
 const mode = new URLSearchParams(location.search).get('tabs') ?? 'auto';
+api.useToken(session.token, {
+  onRefused: (err) => {
+    if (err.code !== 'invalid_token') { indicators.setSignInNeeded(err.message); return; }
+    // Every later call fails at once (api.js): stop polling, say so, offer signing out.
+    indicators.setRefused(err.message);
+    sync.shutdown();
+  },
+});
 const sync = new TabSync({
   mode,
+  identity: await identityKey(session.token),
   onStatus: (state) => indicators.setStatus(state),
   onRole: (role) => indicators.setRole(role),
 });
@@ -122,6 +145,8 @@ async function mount(route) {
 }
 
 addEventListener('hashchange', () => {
+  // A sign-in link opened in this tab: start afresh as that token (session.js takes it).
+  if (tokenFromHash(location.hash).token !== null) { location.reload(); return; }
   const route = parseRoute();
   if (current && route.table === current.route.table && route.key === current.route.key) return;
   mount(route);
@@ -144,5 +169,6 @@ globalThis.pbp = {
   applied,
   sync,
   api,
+  session,
   views: { list: tableList, table: tableView, detail: detailView },
 };

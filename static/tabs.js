@@ -30,7 +30,9 @@
 // Election (election.js): Web Locks, else a lease in localStorage. Messages
 // (transports.js): BroadcastChannel, else localStorage 'storage' events. With
 // neither, each tab polls alone. `?tabs=single` or `?tabs=storage` in the page
-// URL forces a mode (for tests). What the leader polls for and who gets which
+// URL forces a mode (for tests). Tabs share only with tabs acting for the
+// same identity (`identity`, syncNames()); a tab whose identity has no key
+// (null) polls alone. What the leader polls for and who gets which
 // event is decided in plan.js; cursors are ordered in cursors.js.
 //
 // Messages (all carry `from`, the sender's tab id):
@@ -63,16 +65,29 @@ export { compareCursors, subscriptionKey };
 const CHANNEL_NAME = 'pbp';
 const LOCK_NAME = 'pbp-leader';
 
+/**
+ * The channel and lock names of the tabs that act for one identity (its key,
+ * token.js: '' for anonymous). Tabs of different tokens never hear each
+ * other nor share a leader, so no tab is served by a poll made with another
+ * identity's token. The localStorage fallbacks derive their keys from them.
+ */
+export function syncNames(identity) {
+  return identity ? { channel: `${CHANNEL_NAME}:${identity}`, lock: `${LOCK_NAME}:${identity}` } : { channel: CHANNEL_NAME, lock: LOCK_NAME };
+}
+
 export class TabSync {
   /**
    * onStatus(state) and onRole(role) report to the page. `mode`: 'auto'
-   * (default), 'single' or 'storage'. The view is given with setMember().
+   * (default), 'single' or 'storage'. `identity`: the key of the token the
+   * tab acts for ('' anonymous; null: unknown, then it polls alone). The view
+   * is given with setMember().
    */
-  constructor({ onStatus = () => {}, onRole = () => {}, api = defaultApi, mode = 'auto' } = {}) {
+  constructor({ onStatus = () => {}, onRole = () => {}, api = defaultApi, mode = 'auto', identity = '' } = {}) {
     this.onStatus = onStatus;
     this.onRole = onRole;
     this.api = api;
-    this.mode = mode;
+    this.identity = identity;
+    this.mode = identity === null ? 'single' : mode;
     this.id = newId();
     this.role = null;
     this.roleHistory = [];       // [{role, at}] (for the curious and the tests)
@@ -112,8 +127,9 @@ export class TabSync {
 
   start() {
     this.started = true;
-    this.transport = openTransport(this.mode, CHANNEL_NAME);
-    this.election = openElection(this.mode, LOCK_NAME, this.id);
+    const names = syncNames(this.identity);
+    this.transport = openTransport(this.mode, names.channel);
+    this.election = openElection(this.mode, names.lock, this.id);
     if (!this.transport || !this.election) {
       this.transport = null;   // alone: this tab polls for itself
       this.election = null;
@@ -152,6 +168,7 @@ export class TabSync {
   debugState() {
     return {
       id: this.id,
+      identity: this.identity,
       role: this.role,
       leaderState: this.leaderState,
       transport: this.transport?.kind ?? 'none',

@@ -52,15 +52,24 @@ class Stack:
                  nginx_worker_processes: int = 2, nginx_worker_connections: int = 9000,
                  nginx_rlimit_nofile: int = 20000, nginx_listen_options: str = "",
                  nginx_access_log: str = "on", jwt_key_path: Path | None = None,
-                 anonymous_role: str | None = "pbp_anon"):
+                 anonymous_role: str | None = "pbp_anon",
+                 server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
+                 status_port: int | None = None, write_limits: bool = False):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
         nginx_listen_options is appended to the listen directive (for example
         "reuseport backlog=4096"); nginx_access_log is "on", "buffered"
-        (64 KB buffer, flushed every second) or "off"."""
+        (64 KB buffer, flushed every second) or "off". server_names are the
+        Host names the site answers (others get 421); write_limits installs
+        the per-client limits an installed site has (conf/nginx/pbp-limits.conf:
+        connections, and writes a second), which the benchmarks would hit."""
         self.root = root.resolve()
         self.port = port
+        self.server_names = server_names
+        # The operators' listener (/api/_status, /api/_metrics): never the public port.
+        self.status_port = status_port or free_port()
+        self.write_limits = write_limits
         self.bin_dir = bin_dir.resolve()
         self.log = log
         self.workers = workers
@@ -96,6 +105,11 @@ class Stack:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def status_url(self) -> str:
+        """The operators' listener, where /api/_status and /api/_metrics are served."""
+        return f"http://127.0.0.1:{self.status_port}"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -267,9 +281,18 @@ class Stack:
     def start_nginx(self) -> None:
         (self.nginx_dir / "tmp").mkdir(parents=True, exist_ok=True)
         shutil.copy("/etc/nginx/fastcgi_params", self.nginx_dir / "fastcgi_params")
+        limits = self.nginx_dir / "pbp-site.d"
+        limits.mkdir(exist_ok=True)
+        for old in limits.glob("*.conf"):
+            old.unlink()
+        if self.write_limits:
+            shutil.copy(REPO / "conf" / "nginx" / "pbp-limits.conf", limits / "limits.conf")
         site = (REPO / "conf" / "nginx" / "pbp-site.conf.in").read_text()
         listen = f"127.0.0.1:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
         site = (site.replace("@LISTEN@", listen)
+                    .replace("@SERVER_NAME_MAP@", " ".join(f"{name} 1;" for name in self.server_names))
+                    .replace("@SERVER_NAME@", " ".join(self.server_names))
+                    .replace("@STATUS_LISTEN@", f"127.0.0.1:{self.status_port}")
                     .replace("@STATIC_ROOT@", str(REPO / "static"))
                     .replace("@FCGI_SOCKET@", str(self.fcgi_socket))
                     .replace("@FCGI_POLL_SOCKET@", str(self.fcgi_poll_socket)))
@@ -459,7 +482,7 @@ def main() -> int:
         parser.error("run needs --bin-dir")
 
     stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers,
-                  jwt_key_path=REPO / ".pbp" / "jwt.key")
+                  jwt_key_path=REPO / ".pbp" / "jwt.key", status_port=args.port + 1)
     stopping = False
 
     def request_stop(signum, frame):
@@ -476,7 +499,8 @@ def main() -> int:
     print(f"\nPBP is running at {stack.base_url}/  (logs in {stack.root}; Ctrl-C stops it)\n"
           f"Without a token the page acts as {stack.anonymous_role} (testtype, todo). To sign in as alice:\n"
           f"  make token SUB=alice   (signed with {stack.jwt_key_path}), then open\n"
-          f"  {stack.base_url}/#/notes&token=<the token>\n", flush=True)
+          f"  {stack.base_url}/#/notes&token=<the token>\n"
+          f"The pool's status (operators' listener): {stack.status_url}/api/_status\n", flush=True)
     try:
         while not stopping:
             for name in list(stack.processes):

@@ -18,10 +18,17 @@ import time
 
 HOST = "127.0.0.1"
 PORT = 80
+# The status endpoints are served only on the operators' listener (NGINX_STATUS_LISTEN).
+STATUS_PORT = 8081
+STATUS_PATHS = ("/api/_status", "/api/_metrics")
+# The installed site allows 20 writes a second per address (pbp-limits.conf):
+# each streaming thread writes at most every WRITE_PACE_S, well under it.
+WRITE_PACE_S = 0.5
 
 
 def request(method: str, path: str, body: str | None = None, headers: dict | None = None, timeout: float = 90):
-    connection = http.client.HTTPConnection(HOST, PORT, timeout=timeout)
+    port = STATUS_PORT if path.split("?")[0] in STATUS_PATHS else PORT
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         all_headers = {"Content-Type": "application/json"} if body is not None else {}
         all_headers.update(headers or {})
@@ -69,6 +76,7 @@ def stream(seconds: float, threads: int):
                 elif n % 4 == 0:
                     answer = request("POST", "/api/testtype", json.dumps({"val": f"stream {index}-{n}"}))
                     record("write", answer["status"] == 201, f"{answer['status']} {answer['body'][:200]}")
+                    time.sleep(WRITE_PACE_S)
                 else:
                     answer = request("GET", "/api/testtype?limit=5")
                     record("read", answer["status"] == 200, f"{answer['status']} {answer['body'][:200]}")

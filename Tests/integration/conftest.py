@@ -37,10 +37,18 @@ class Response:
 
 
 class Client:
-    """A real HTTP/1.1 client to nginx, one connection per request."""
+    """A real HTTP/1.1 client to nginx, one connection per request.
+    `status_port`: the stack's operators' listener (/api/_status, /api/_metrics)."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, status_port: int | None = None):
         self.port = port
+        self.status_port = status_port
+
+    @property
+    def operators(self) -> "Client":
+        """A client of the operators' listener, the only one that serves the status endpoints."""
+        assert self.status_port is not None, "this client was made without the stack's status port"
+        return Client(self.status_port)
 
     def request(self, method: str, path: str, body=None, headers=None, timeout: float = 30) -> Response:
         headers = dict(headers or {})
@@ -166,4 +174,4 @@ def stack():
 
 @pytest.fixture(scope="session")
 def client(stack) -> Client:
-    return Client(stack.port)
+    return Client(stack.port, stack.status_port)

@@ -193,7 +193,7 @@ def test_a_poll_far_behind_is_answered_in_parts_at_once_and_misses_nothing(clien
     # Polled only once every worker holds all of them (a poll parked earlier
     # would be answered from each batch as it arrives, not from the ring).
     def workers_hold_them():
-        workers = client.get("/api/_status").json()["workers"]
+        workers = client.operators.get("/api/_status").json()["workers"]
         return all(worker["cursor"] and seq(worker["cursor"]) >= seq(cursor) + 20000 for worker in workers)
     wait_for(workers_hold_them, 60, "every worker to hold the 20,000 events")
     subscriptions = [{"table": "testtype", "where": {"val": f"needle-{tag}"}},
@@ -226,7 +226,7 @@ def test_a_forged_payload_reaches_no_one_and_cannot_set_the_cursor(client, stack
     assert [event["key"] for event in body["events"]] == [row_id], body
     [event] = body["events"]
     assert event["cursor"] == body["cursor"] and not body["cursor"].startswith("ffffffffffffffff")
-    status = client.get("/api/_status").json()
+    status = client.operators.get("/api/_status").json()
     assert "payloads_refused" in status["totals"]
     stack.psql(f"delete from testtype where id = {row_id}")
 

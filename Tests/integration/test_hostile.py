@@ -161,7 +161,7 @@ def poll_bytes(cursor: str, subscriptions=(NEVER,), timeout: float = 50) -> byte
 # -- the stack's state ------------------------------------------------------------
 
 def status(client: Client) -> dict:
-    response = client.get("/api/_status", timeout=10)
+    response = client.operators.get("/api/_status", timeout=10)
     assert response.status == 200, response
     return response.json()
 
@@ -841,7 +841,7 @@ def test_truncated_requests_write_nothing(stack, client):
         request_bytes(b"POST", b"/api/testtype", body, [b"Content-Type: application/json"])[:-3],
         request_bytes(b"POST", b"/api/testtype", body + b" " * 100, [b"Content-Type: application/json"])[:-100],
         request_bytes(b"POST", b"/api/testtype", body, [b"Content-Type: application/json"]).split(b"\r\n\r\n")[0],
-        (b"POST /api/testtype HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        (b"POST /api/testtype HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
          b"Content-Type: application/json\r\n\r\n%x\r\n%s\r\n" % (len(body), body)),  # no last chunk
     ]
     for data in partial:
@@ -901,11 +901,11 @@ def test_the_poll_socket_serves_nothing_but_polls(stack, client):
 
 
 def test_pipelined_requests_and_garbage(stack):
-    keep = b"GET /api/testtype?limit=1 HTTP/1.1\r\nHost: x\r\n\r\n"
+    keep = b"GET /api/testtype?limit=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     for garbage, status, code in [(b"XYZZY /\x01 HTTP/9\r\n\r\n", 400, "bad_request"),
                                   (b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" + b"\x00" * 40 + b"\r\n\r\n",
                                    400, "bad_request"),
-                                  (b"GET /api/nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                  (b"GET /api/nope HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
                                    404, "unknown_table")]:
         responses = parse_responses(raw_exchange(stack.port, keep + keep + garbage))
         assert [r.status for r in responses] == [200, 200, status], responses
@@ -913,7 +913,7 @@ def test_pipelined_requests_and_garbage(stack):
         expect_error(responses[2], status, code)
     # A request hidden in a body is data, never a second request.
     marker = unique("smuggled")
-    hidden = f"GET /api/testtype HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    hidden = f"GET /api/testtype HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
     inner = json.dumps({"val": marker, "x": hidden.decode()}).encode()
     response = raw(stack.port, request_bytes(b"POST", b"/api/testtype", inner, [b"Content-Type: application/json"]))
     expect_error(response, 422, "unknown_column")
@@ -959,7 +959,7 @@ def test_slow_clients_sending_a_byte_at_a_time_block_no_one(stack, client):
     idle = []
     for _ in range(20):
         sock = socket.create_connection(("127.0.0.1", stack.port), timeout=60)
-        sock.sendall(b"GET /api/testtype HTTP/1.1\r\nHost: x\r\nX-Wait: ")
+        sock.sendall(b"GET /api/testtype HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Wait: ")
         idle.append(sock)
 
     threads = [threading.Thread(target=dribble, args=(n,), daemon=True) for n in range(senders)]
@@ -1032,30 +1032,33 @@ def test_status_and_metrics_report_each_workers_ring(stack, client):
     for entry in [*report["workers"], report["totals"]]:
         assert entry["ring_events"] > 0 and entry["ring_bytes"] > entry["ring_events"] * 100, entry
         assert entry["payloads_refused"] >= 0
-    metrics = client.get("/api/_metrics").body.decode()
+    metrics = client.operators.get("/api/_metrics").body.decode()
     for name in ["pbp_ring_events", "pbp_ring_bytes", "pbp_payloads_refused_total"]:
         assert f"# TYPE {name} " in metrics and f"\n{name}{{pid=" in metrics, name
 
 
-def test_status_and_metrics_answer_loopback_clients_only(stack, client):
-    assert client.get("/api/_status").status == 200
-    assert client.get("/api/_metrics").status == 200
-    # 127.0.0.2 is loopback too, but not in the allow list: it stands for any other client.
-    for path in [b"/api/_status", b"/api/_metrics", b"/api/%5Fstatus", b"/api//_status", b"/api/x/../_metrics",
-                 b"/api/_status?format=json"]:
-        response = raw(stack.port, request_bytes(b"GET", path), source="127.0.0.2")
-        expect_error(response, 403, "forbidden")
+def test_status_and_metrics_are_served_on_the_operators_listener_only(stack, client):
+    assert client.operators.get("/api/_status").status == 200
+    assert client.operators.get("/api/_metrics").status == 200
+    # On the public listener not at all, from any address (127.0.0.2 stands for
+    # any other client; 127.0.0.1 for a reverse proxy on this machine).
+    for source in ["127.0.0.1", "127.0.0.2"]:
+        for path in [b"/api/_status", b"/api/_metrics", b"/api/%5Fstatus", b"/api//_status", b"/api/x/../_metrics",
+                     b"/api/_status?format=json"]:
+            response = raw(stack.port, request_bytes(b"GET", path), source=source)
+            expect_error(response, 404, "not_found")
     response = raw(stack.port, request_bytes(b"GET", b"/api/testtype?limit=1"), source="127.0.0.2")
-    assert response.status == 200, "only the status endpoints are restricted"
+    assert response.status == 200, "only the status endpoints are kept off it"
 
 
-def test_the_site_configuration_restricts_the_status_endpoints():
+def test_the_site_configuration_keeps_the_status_endpoints_off_the_public_server():
     """The rule the test above exercises is the installed one (make install renders the same file)."""
     site = (Path(__file__).resolve().parents[2] / "conf" / "nginx" / "pbp-site.conf.in").read_text()
+    public, operators = site.split("listen @STATUS_LISTEN@;")
+    assert "location ~ ^/api/(_status|_metrics)$ {" in public and "return 404" in public
     for path in ["/api/_status", "/api/_metrics"]:
-        start = site.index(f"location = {path} {{")
-        block = site[start:site.index("}", start)]
-        assert "allow 127.0.0.1;" in block and "allow ::1;" in block and "deny all;" in block, block
+        assert f"location = {path} {{" in operators
+    assert "allow 127.0.0.1;" in operators and "allow ::1;" in operators and "deny all;" in operators
 
 
 # -- and nothing else was disturbed ------------------------------------------------------------------

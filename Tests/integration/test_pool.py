@@ -27,11 +27,11 @@ def pool_stack():
 
 @pytest.fixture(scope="module")
 def pool_client(pool_stack) -> Client:
-    return Client(pool_stack.port)
+    return Client(pool_stack.port, pool_stack.status_port)
 
 
 def status(client: Client) -> dict:
-    response = client.get("/api/_status")
+    response = client.operators.get("/api/_status")
     assert response.status == 200, response
     return response.json()
 
@@ -229,13 +229,13 @@ def test_status_and_metrics(pool_client):
     assert worker["pid"] > 0 and worker["cursor"] and worker["requests"] > 0
     assert report["totals"]["database_connections"] >= 1
     assert report["notifyd"]["cursor"]
-    metrics = pool_client.get("/api/_metrics")
+    metrics = pool_client.operators.get("/api/_metrics")
     assert metrics.status == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.body.decode()
     for name in ("pbp_workers", "pbp_parked_polls", "pbp_busy_threads", "pbp_events_delivered_total",
                  "pbp_database_connections", "pbp_requests_total"):
         assert f"\n{name}" in "\n" + text, name
-    assert pool_client.post("/api/_status", {}).status == 405
+    assert pool_client.operators.post("/api/_status", {}).status == 405
 
 
 # -- reloads that cannot take the API down -------------------------------------------------------

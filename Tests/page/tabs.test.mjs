@@ -73,3 +73,26 @@ test('a view that watches nothing leaves the old member, joins nothing and says 
   assert.equal(posted.filter((m) => m.type === 'join').length, 1, 'nothing to join for');
   sync.shutdown();
 });
+
+test('tabs of different identities use different channels and locks; anonymous ones keep the old names', async () => {
+  const { syncNames } = await import('../../static/tabs.js');
+  assert.deepEqual(syncNames(''), { channel: 'pbp', lock: 'pbp-leader' });
+  const alice = syncNames('0123456789abcdef');
+  const bob = syncNames('fedcba9876543210');
+  assert.notEqual(alice.channel, bob.channel);
+  assert.notEqual(alice.lock, bob.lock);
+  assert.notEqual(alice.channel, 'pbp');
+  assert.notEqual(alice.lock, 'pbp-leader');
+});
+
+test('a tab whose identity has no key (no crypto.subtle) shares with no other tab', () => {
+  const sync = new TabSync({ identity: null, mode: 'auto' });
+  globalThis.BroadcastChannel ??= class { postMessage() {} };
+  sync.start();
+  try {
+    assert.equal(sync.debugState().transport, 'none');
+    assert.equal(sync.debugState().election, 'none');
+  } finally {
+    sync.shutdown();
+  }
+});

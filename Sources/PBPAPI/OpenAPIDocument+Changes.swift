@@ -13,7 +13,7 @@ extension OpenAPIDocument {
         description: "The cursor is no longer in the change stream: reload, then poll from the error's cursor"),
       "414": Self.error(414, ["uri_too_long"]),
       "503": Self.error(503, ["stream_unavailable", "service_unavailable"]),
-    ]
+    ].merging(Self.authErrors) { $1 }
     let timeout = timeoutSchema
     return [
       "get": [

@@ -45,9 +45,25 @@ extension OpenAPIDocument {
     return response
   }
 
-  /// The answers every operation shares: a request line nginx finds too long, the database or pool gone.
+  /// The answers every operation on the tables shares: who the request
+  /// acts for refused, a request line nginx finds too long, the database or pool gone.
   static var commonErrors: [String: JSONValue] {
-    ["414": error(414, ["uri_too_long"]), "503": error(503, ErrorCodes.database)]
+    authErrors.merging(["414": error(414, ["uri_too_long"]), "503": error(503, ErrorCodes.database)]) { $1 }
+  }
+
+  /// A request without a token where anonymous requests are not served, a
+  /// token that does not verify (with `WWW-Authenticate`), or a role that may
+  /// not do what was asked (its token's, or a privilege PostgreSQL refused).
+  static var authErrors: [String: JSONValue] {
+    [
+      "401": error(401, ["unauthorized", "invalid_token"], description: "No usable bearer token")
+        .merging([
+          "headers": [
+            "WWW-Authenticate": header("Bearer, with error=\"invalid_token\" for a bad token", required: true)
+          ]
+        ]),
+      "403": error(403, ["forbidden"]),
+    ]
   }
 
   /// The answers of an operation that reads a body.

@@ -25,7 +25,15 @@ struct OpenAPIDocument {
           "JSON": ColumnType.anyJSONSchema,
           "Error": Self.errorSchema,
           "Cursor": Self.cursorSchema,
-        ]
+        ],
+        // Optional on every table and poll operation: without a token a
+        // request acts as the anonymous role, where one is configured.
+        "securitySchemes": [
+          "bearer": [
+            "type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+            "description": "A token whose `role` claim names the PostgreSQL role to act as, `sub` the user",
+          ]
+        ],
       ],
     ]
   }
@@ -40,8 +48,8 @@ struct OpenAPIDocument {
     }
     paths[APIApplication.changesPath] = changesPathItem
     paths["/api/_tables"] = Self.tablesPathItem
-    paths["/api/_status"] = Self.statusPathItem
-    paths["/api/_metrics"] = Self.metricsPathItem
+    // Not /api/_status nor /api/_metrics: the public site does not serve
+    // them (only the operators' listener does, conf/nginx/pbp-site.conf.in).
     paths["/api/openapi.json"] = Self.documentPathItem
     return paths
   }
@@ -73,32 +81,6 @@ struct OpenAPIDocument {
             "The served tables",
             ["type": "object", "required": ["tables"], "properties": ["tables": ["type": "array", "items": table]]]),
           "503": error(503, ErrorCodes.database),
-        ],
-      ]
-    ]
-  }
-
-  private static var statusPathItem: JSONValue {
-    [
-      "get": [
-        "operationId": "getStatus", "summary": "The worker pool's state (loopback clients only)",
-        "responses": [
-          "200": jsonResponse(
-            "Workers, parked polls, events delivered, database connections",
-            ["type": "object", "required": ["workers", "totals", "notifyd"]]),
-          "403": error(403, ["forbidden"]),
-        ],
-      ]
-    ]
-  }
-
-  private static var metricsPathItem: JSONValue {
-    [
-      "get": [
-        "operationId": "getMetrics", "summary": "The pool's state in Prometheus text format (loopback clients only)",
-        "responses": [
-          "200": ["description": "Metrics", "content": ["text/plain": ["schema": ["type": "string"]]]],
-          "403": error(403, ["forbidden"]),
         ],
       ]
     ]

@@ -220,7 +220,7 @@ def test_openapi_document_describes_the_api(client):
     assert document["openapi"].startswith("3.")
     # A path pair per watched table, named by its own key column.
     assert set(document["paths"]) >= {"/api/testtype", "/api/testtype/{id}", "/api/todo", "/api/todo/{todo_id}",
-                                      "/api/changes", "/api/_tables", "/api/_status", "/api/_metrics",
+                                      "/api/changes", "/api/_tables",
                                       "/api/openapi.json"}
     todo = document["paths"]["/api/todo"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert todo["required"] == ["title"] and todo["additionalProperties"] is False

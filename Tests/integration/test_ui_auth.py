@@ -184,7 +184,8 @@ def test_a_note_moved_from_alice_to_bob_leaves_her_page_and_reaches_his(alice_br
     wait(alice_browser, lambda d: f"moving-{tag}" not in bodies(d), "the moved note stayed on Alice's page")
     wait(bob_browser, lambda d: f"moving-{tag}" in bodies(d), "the moved note did not reach Bob's page")
     assert applied(alice_browser, note) == ["delete"], "a removal event, not a reload"
-    assert applied(bob_browser, note) == ["update"]
+    # An arrival: an insert, without the row as it was while it was Alice's.
+    assert applied(bob_browser, note) == ["insert"]
     assert_live_all_along(alice_browser)
     assert_live_all_along(bob_browser)
     shot(alice_browser, "alice-after-move", stack)

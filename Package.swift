@@ -54,7 +54,7 @@ let package = Package(
     .target(
       name: "PBPAPI",
       dependencies: [
-        "ChangeStream", "DaemonSupport", "Identity", "JSON", "PostgresClient", "LongPoll", "WorkerPool",
+        "ChangeStream", "DaemonSupport", "JSON", "PostgresClient", "LongPoll", "WorkerPool",
       ]),
 
     .executableTarget(

@@ -1,31 +1,23 @@
 import ChangeStream
-import Identity
 import LongPoll
+
+/// What a request's `Authorization` header makes of it: whom it acts for, or
+/// why it is refused (401, 403). How tokens are verified is pbp-fcgi's
+/// business (Sources/Identity); the API only acts on the verdict.
+public enum AccessDecision: Sendable {
+  case actAs(RequestIdentity)
+  case refused(APIError)
+}
 
 /// Who a request acts for: decided afresh for every request, long-polls
 /// included, so that a token that expired or no longer verifies stops
 /// receiving within one poll.
 extension APIApplication {
   func identity(of request: APIRequest) throws(APIError) -> RequestIdentity {
-    let decision = authenticator.decide(authorizationHeader: request.headers["authorization"], at: .now())
-    switch decision {
-    case .actAs(let role, let subject, let claims):
-      return RequestIdentity(role: role, subject: subject, claims: claims)
-    case .unauthorized:
-      throw Self.refusal(decision, "this API needs a token: send Authorization: Bearer <token>")
-    case .invalidToken(let reason):
-      throw Self.refusal(decision, "the token is not valid: \(reason)")
-    case .forbidden(let reason):
-      throw Self.refusal(decision, reason)
+    switch decideAccess(request.headers["authorization"]) {
+    case .actAs(let identity): return identity
+    case .refused(let error): throw error
     }
-  }
-
-  private static func refusal(_ decision: RoleDecision, _ message: String) -> APIError {
-    var error = APIError(status: decision.status ?? 401, code: decision.errorCode ?? "unauthorized", message: message)
-    if let challenge = decision.wwwAuthenticate {
-      error.extraHeaders = [HeaderField(name: "WWW-Authenticate", value: challenge)]
-    }
-    return error
   }
 
   /// The poll as its identity may have it: a subscription on a table its

@@ -1,5 +1,4 @@
 import ChangeStream
-import Identity
 import JSON
 import LongPoll
 import WorkerPool
@@ -29,8 +28,8 @@ public struct APIApplication: Sendable {
 
   public let configuration: Configuration
   public let catalog: TableCatalog
-  /// Decides whom each request acts for, from its bearer token.
-  public let authenticator: Authenticator
+  /// Whom a request acts for, from its `Authorization` header (nil: none).
+  public let decideAccess: @Sendable (_ authorization: String?) -> AccessDecision
   /// The worker's position in the change stream, for snapshot reads' cursors.
   public let stream: any StreamPosition
   /// First pages of collections, shared by the worker's threads.
@@ -39,12 +38,13 @@ public struct APIApplication: Sendable {
   public let workerStatuses: (@Sendable () -> [WorkerStatus])?
 
   public init(
-    configuration: Configuration, catalog: TableCatalog, authenticator: Authenticator, stream: any StreamPosition,
+    configuration: Configuration, catalog: TableCatalog,
+    decideAccess: @escaping @Sendable (_ authorization: String?) -> AccessDecision, stream: any StreamPosition,
     workerStatuses: (@Sendable () -> [WorkerStatus])? = nil
   ) {
     self.configuration = configuration
     self.catalog = catalog
-    self.authenticator = authenticator
+    self.decideAccess = decideAccess
     self.stream = stream
     self.workerStatuses = workerStatuses
   }

@@ -73,7 +73,7 @@ struct WorkerProcess {
           defaultTimeout: .milliseconds(Int64(options.pollTimeout * 1000)),
           maximumTimeout: .milliseconds(Int64(options.maxPollTimeout * 1000))),
         pageBytes: options.maxPageBytes),
-      catalog: catalog, authenticator: authenticator, stream: hub, workerStatuses: workerStatuses)
+      catalog: catalog, decideAccess: authenticator.access, stream: hub, workerStatuses: workerStatuses)
 
     // A new worker (at start or in a reload) takes requests once it follows
     // notifyd, so that a snapshot read never meets a worker without a cursor;

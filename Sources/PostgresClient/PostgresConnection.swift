@@ -11,6 +11,9 @@ import Glibc
 public final class PostgresConnection: @unchecked Sendable {
   private let handle: OpaquePointer
   private var preparedNames: [String: String] = [:]
+  /// A pipeline that could not be left (its results not all read): the
+  /// connection is then of no further use, and says so as a broken one does.
+  private var isStuckInPipeline = false
 
   /// TCP keepalives for a connection that must notice a vanished server by
   /// itself; a conninfo that sets them wins (the last setting counts). They do
@@ -44,7 +47,7 @@ public final class PostgresConnection: @unchecked Sendable {
   /// is replaced before a statement is sent on it, while that is still safe.
   public var hasUnsolicitedInput: Bool {
     var entry = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-    return poll(&entry, 1, 0) != 0 || PQstatus(handle) != CONNECTION_OK
+    return isStuckInPipeline || poll(&entry, 1, 0) != 0 || PQstatus(handle) != CONNECTION_OK
   }
 
   /// The socket, for waiting on notifications with poll(2).
@@ -75,7 +78,7 @@ public final class PostgresConnection: @unchecked Sendable {
     let setupName = try preparedName(for: setup, parameterCount: setupParameters.count)
     let name = try preparedName(for: sql, parameterCount: parameters.count)
     guard PQenterPipelineMode(handle) == 1 else { throw .connectionLost(Self.errorMessage(handle)) }
-    defer { PQexitPipelineMode(handle) }
+    defer { if PQexitPipelineMode(handle) != 1 { isStuckInPipeline = true } }
     let sent =
       withCStrings(setupParameters) { values in
         PQsendQueryPrepared(handle, setupName, Int32(setupParameters.count), values, nil, nil, 0)

@@ -173,8 +173,9 @@ private func oracle(_ payload: [UInt8], _ parsed: JSONValue?, _ ordered: Ordered
 
 /// How a subscription should get the event, from the oracle's reading: an
 /// owner condition wants the new row's column to be its string, byte for
-/// byte (as is), else the old row's (a removal, which must pass the filters
-/// by the old row).
+/// byte (as is when the old row, if any, was theirs too; an arrival, which
+/// must pass the filters by the new row, when it was another's), else the
+/// old row's (a removal, which must pass the filters by the old row).
 private func expectedForm(_ subscription: Subscription, _ expected: Expected?) -> EventForm? {
   guard let expected, expected.table == subscription.table else { return nil }
   var form = EventForm.asIs
@@ -186,7 +187,7 @@ private func expectedForm(_ subscription: Subscription, _ expected: Expected?) -
       return text.utf8.elementsEqual(value.utf8)
     }
     if holds(expected.new) {
-      form = .asIs
+      form = expected.old != nil && !holds(expected.old) ? .asArrival : .asIs
     } else if holds(expected.old) {
       form = .asRemoval
     } else {
@@ -201,6 +202,7 @@ private func expectedForm(_ subscription: Subscription, _ expected: Expected?) -
   switch form {
   case .asIs: return passes(expected.new) || passes(expected.old) ? .asIs : nil
   case .asRemoval: return passes(expected.old) ? .asRemoval : nil
+  case .asArrival: return passes(expected.new) ? .asArrival : nil
   }
 }
 
@@ -340,7 +342,8 @@ public func fuzzChangeEvent(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   let forms = subscriptions.map { expectedForm($0, expected) }
   let wanted = EventMatches(
     asIs: subscriptions.indices.filter { forms[$0] == .asIs },
-    asRemoval: subscriptions.indices.filter { forms[$0] == .asRemoval })
+    asRemoval: subscriptions.indices.filter { forms[$0] == .asRemoval },
+    asArrival: subscriptions.indices.filter { forms[$0] == .asArrival })
   for (index, subscription) in subscriptions.enumerated() {
     require(
       subscription.form(of: event) == forms[index] && subscription.matches(event) == (forms[index] != nil),
@@ -405,8 +408,10 @@ private func checkThroughTheLot(
     let cursor = Cursor(epoch: epoch, seq: event.seq)
     require(through == cursor && matched[0].cursor == cursor, "answered through \(through)")
     require(
-      matched[0].matches == wanted.asIs && matched[0].removals == wanted.asRemoval,
-      "answered matches \(matched[0].matches) and removals \(matched[0].removals), the oracle \(wanted)")
+      matched[0].matches == wanted.asIs && matched[0].removals == wanted.asRemoval
+        && matched[0].arrivals == wanted.asArrival,
+      "answered matches \(matched[0].matches), removals \(matched[0].removals) and arrivals \(matched[0].arrivals), the oracle \(wanted)"
+    )
     require(matched[0].event.seq == event.seq && !matched[0].event.isRefused, "another event answered")
     checkRendered(answer, payload: payload, cursor: cursor, matches: wanted, truncated: event.truncated)
   }
@@ -414,7 +419,8 @@ private func checkThroughTheLot(
 
 /// The body of /api/changes: every member once. The event as a removal
 /// first, if some subscriptions get it so: the payload's table, key, mtime
-/// and old row as a delete without a new row; then as is, if some get it so:
+/// and old row as a delete without a new row; then as an arrival: its new
+/// row as an insert without the old one; then as is, if some get it so:
 /// the payload's members, as it has them, then the server's.
 private func checkRendered(
   _ answer: PollAnswer, payload: (ordered: Ordered, members: [String: JSONValue])?, cursor: Cursor,
@@ -433,7 +439,8 @@ private func checkRendered(
   let layout = Ordered(response.body)
   require(layout.members.map(\.name) == ["cursor", "events"], "the answer's members: \(text)")
   require(body["cursor"] == .string(cursor.description), "the answer's cursor")
-  let forms = [(EventForm.asRemoval, matches.asRemoval), (.asIs, matches.asIs)].filter { !$0.1.isEmpty }
+  let forms = [(EventForm.asRemoval, matches.asRemoval), (.asArrival, matches.asArrival), (.asIs, matches.asIs)]
+    .filter { !$0.1.isEmpty }
   guard case .array(let events)? = body["events"], events.count == forms.count,
     case .array(let orderedEvents) = layout.members[1].value
   else {
@@ -461,6 +468,13 @@ private func checkRendered(
         require(answered[name] == payload.members[name], "member \(name) differs in the removal: \(text)")
       }
       require(answered["op"] == .string("delete") && answered["new"] == .null, "the removal's op and new: \(text)")
+    case .asArrival:
+      let arrival = ["table", "op", "key", "mtime", "new", "old"] + (truncated ? ["truncated"] : [])
+      require(names == arrival + ["cursor", "matches"], "the arrival's members \(names): \(text)")
+      for name in ["table", "key", "mtime", "new"] + (truncated ? ["truncated"] : []) {
+        require(answered[name] == payload.members[name], "member \(name) differs in the arrival: \(text)")
+      }
+      require(answered["op"] == .string("insert") && answered["old"] == .null, "the arrival's op and old: \(text)")
     }
     require(answered["cursor"] == .string(cursor.description), "the event's cursor is not the server's: \(text)")
     require(

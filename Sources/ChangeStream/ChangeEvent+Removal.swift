@@ -3,20 +3,7 @@ extension ChangeEvent {
   /// `table`, `op: "insert"`, `key`, `mtime`, `new` (as the trigger wrote
   /// it), `old: null`, and `truncated: true` for a key-only event. Nothing
   /// of its old row, which was another viewer's.
-  public var arrivalMembers: [UInt8] {
-    guard !isRefused else { return [] }
-    let values = memberValues
-    var members: [UInt8] = []
-    members.reserveCapacity(payload.count)
-    members += Array(#""table":"#.utf8) + (values["table"] ?? [])
-    members += Array(#","op":"insert","key":"#.utf8) + (values["key"] ?? [])
-    members += Array(#","mtime":"#.utf8) + (values["mtime"] ?? [])
-    members += Array(#","new":"#.utf8)
-    members += values["new"].map(Array.init) ?? Array("null".utf8)
-    members += Array(#","old":null"#.utf8)
-    if truncated { members += Array(#","truncated":true"#.utf8) }
-    return members
-  }
+  public var arrivalMembers: [UInt8] { rewritten(as: "insert", keeping: "new") }
 
   /// The payload's top-level members' values, by name.
   private var memberValues: [String: ArraySlice<UInt8>] {
@@ -34,16 +21,22 @@ extension ChangeEvent {
   /// is key-only) and `truncated: true` for a key-only event. The payload's
   /// values are spliced, and nothing of its new row: a viewer whose row left
   /// them learns that it left, never what it became.
-  public var removalMembers: [UInt8] {
+  public var removalMembers: [UInt8] { rewritten(as: "delete", keeping: "old") }
+
+  /// The event as `op` with only the row `kept` ("new" or "old"), the other
+  /// null: the payload's table, key, mtime and that row spliced, and
+  /// `truncated: true` for a key-only event.
+  private func rewritten(as op: String, keeping kept: String) -> [UInt8] {
     guard !isRefused else { return [] }
     let values = memberValues
+    let row = values[kept].map(Array.init) ?? Array("null".utf8)
     var members: [UInt8] = []
     members.reserveCapacity(payload.count)
     members += Array(#""table":"#.utf8) + (values["table"] ?? [])
-    members += Array(#","op":"delete","key":"#.utf8) + (values["key"] ?? [])
+    members += Array(",\"op\":\"\(op)\",\"key\":".utf8) + (values["key"] ?? [])
     members += Array(#","mtime":"#.utf8) + (values["mtime"] ?? [])
-    members += Array(#","new":null,"old":"#.utf8)
-    members += values["old"].map(Array.init) ?? Array("null".utf8)
+    members += Array(",\"new\":".utf8) + (kept == "new" ? row : Array("null".utf8))
+    members += Array(",\"old\":".utf8) + (kept == "old" ? row : Array("null".utf8))
     if truncated { members += Array(#","truncated":true"#.utf8) }
     return members
   }

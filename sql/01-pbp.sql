@@ -177,6 +177,22 @@ language sql stable set search_path = pg_catalog as $$
 $$;
 revoke all on function pbp_private.key_only_event(text, text, jsonb, timestamptz, text, jsonb, jsonb) from public;
 
+-- The delete of a row's old key, when an update changed the key: whole, or
+-- key-only when the whole is too large for a NOTIFY.
+create or replace function pbp_private.removal_event(table_name text, key_value jsonb, stamp timestamptz,
+  owner_column text, old_whole json, old_row jsonb) returns text
+language plpgsql stable set search_path = pg_catalog as $$
+declare
+  payload text := json_build_object('table', table_name, 'op', 'delete', 'key', key_value, 'mtime', stamp,
+    'new', null, 'old', old_whole)::text;
+begin
+  if octet_length(payload) >= 8000 then
+    payload := pbp_private.key_only_event(table_name, 'delete', key_value, stamp, owner_column, null, old_row);
+  end if;
+  return payload;
+end $$;
+revoke all on function pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb) from public;
+
 -- One notification per changed row on the private channel. SECURITY DEFINER,
 -- to read it. pg_notify refuses payloads of 8000 bytes or more, and a failing
 -- trigger would fail the writer's transaction: a row too large is sent as its
@@ -196,6 +212,7 @@ declare
   old_row jsonb;
   key_value jsonb;
   stamp timestamptz;
+  key_only boolean;
   payload text;
 begin
   if tg_op = 'DELETE' then
@@ -207,9 +224,11 @@ begin
     key_value := new_row -> key_column;
     stamp := new.mtime;
   end if;
-  if owner_column is null and (select c.relrowsecurity from pg_class c where c.oid = tg_relid) then
-    payload := null;
-  else
+  if tg_op = 'UPDATE' then
+    old_row := to_jsonb(old);
+  end if;
+  key_only := owner_column is null and (select c.relrowsecurity from pg_class c where c.oid = tg_relid);
+  if not key_only then
     payload := json_build_object(
       'table', tg_table_name,
       'op', lower(tg_op),
@@ -218,18 +237,19 @@ begin
       'new', case when tg_op = 'DELETE' then null else to_json(new) end,
       'old', case when tg_op = 'INSERT' then null else to_json(old) end
     )::text;
+    key_only := octet_length(payload) >= 8000;
   end if;
-  if payload is null or octet_length(payload) >= 8000 then
-    if tg_op = 'UPDATE' then
-      old_row := to_jsonb(old);
-    end if;
-    -- An update that changed the key: the key-only event names only the new
-    -- key, so a client could never drop the row under the old one. Say first
-    -- that the old key's row is gone (a delete reaches every watcher of it).
-    if tg_op = 'UPDATE' and (old_row -> key_column) is distinct from key_value then
-      perform pg_notify(channel, pbp_private.key_only_event(tg_table_name, 'delete', old_row -> key_column,
-        stamp, owner_column, null, old_row));
-    end if;
+  -- An update that changed the key: a key-only event names only the new key,
+  -- and a viewer of a row-rule table who may see only the old row receives
+  -- the update as a removal under the new key; either way a client could
+  -- never drop the row under the old one. Say first that the old key's row
+  -- is gone (a delete reaches every watcher of it, judged by the old row).
+  if tg_op = 'UPDATE' and (key_only or owner_column is not null)
+     and (old_row -> key_column) is distinct from key_value then
+    perform pg_notify(channel, pbp_private.removal_event(tg_table_name, old_row -> key_column, stamp,
+      owner_column, to_json(old), old_row));
+  end if;
+  if key_only then
     payload := pbp_private.key_only_event(tg_table_name, lower(tg_op), key_value, stamp, owner_column,
       new_row, old_row);
   end if;

@@ -111,6 +111,21 @@ def test_events_obey_the_row_rule(client, stack, alice, bob):
     assert arrival["op"] == "insert" and arrival["old"] is None and arrival["new"]["body"] == f"moved-{tag}"
     assert f"a-{tag}".encode() not in raw, "what the row was while Alice's leaked to Bob"
 
+    # A note that changes its key and its owner at once: Alice drops it under the key she has, Bob gets it
+    # under its new key, and neither learns the other's side.
+    [mine] = stack.psql(f"insert into notes (owner, body) values ('alice', 'b-{tag}') returning id").split()
+    mine = int(mine)
+    alices, bobs = notes_cursor(client, alice), notes_cursor(client, bob)
+    stack.psql(f"update notes set id = id + 1000000, owner = 'bob', body = 'rekeyed-{tag}' where id = {mine}")
+    moved = mine + 1000000
+    seen, raw = events_until(client, alice, alices, lambda evs: any(e["key"] == mine and e["op"] == "delete"
+                                                                    for e in evs))
+    assert all(e["op"] == "delete" and e["new"] is None for e in seen), seen
+    assert f"rekeyed-{tag}".encode() not in raw and b'"bob"' not in raw, "the new row's content leaked to Alice"
+    seen, raw = events_until(client, bob, bobs, lambda evs: any(e["key"] == moved for e in evs))
+    assert [(e["op"], e["key"], e["old"]) for e in seen if e["op"] != "delete"] == [("insert", moved, None)], seen
+    assert f"b-{tag}".encode() not in raw, "what the row was while Alice's leaked to Bob"
+
     # A note too large for NOTIFY comes key-only, judged by the owner it carries.
     bobs = notes_cursor(client, bob)
     stack.psql(f"insert into notes (owner, body) values ('alice', repeat('x', 9000) || '{tag}')")

@@ -29,7 +29,8 @@ const epochOf = (cursor) => String(cursor).split(':')[0];
 
 export class SimulatedBrowser {
   /**
-   * view: {table, where, kind: 'table' | 'row' | 'group'}. onApply(browser,
+   * view: {table, where, kind: 'table' | 'row' | 'group', token?, rule?}
+   * (signed in with `token`, seeing only the rows `rule` allows). onApply(browser,
    * events) sees every batch the page applies.
    */
   constructor({ name, view, baseUrl, seed, onApply = () => {}, onWarning = () => {} }) {
@@ -58,6 +59,8 @@ export class SimulatedBrowser {
       if (this.closed) return;
       pageLoads += 1;
       const pageApi = await import(`${API_MODULE}?page=${pageLoads}`);
+      // Signed in, as the page is after `#token=…`: every call sends it.
+      if (this.view.token) pageApi.useToken(this.view.token);
       const api = this._observed(pageApi);
       this.sync = new TabSync({ mode: 'single', api, onStatus: (state) => { this.state = state; } });
       this.sync.start();

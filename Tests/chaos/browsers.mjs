@@ -3,7 +3,7 @@
 // one JSON object a line. Every command carries an `id`; its answer carries
 // the same `id` and `ok` (with `error` when not ok). Events carry `event`.
 //
-//   {cmd:'open', name, view:{table, where, kind}, seed, after_ms}
+//   {cmd:'open', name, view:{table, where, kind, token?, rule?}, seed, after_ms}
 //                      a browser that loads the page after_ms from now (answers at once)
 //   {cmd:'close', name}                  close its tab ('pagehide'); its counts stay
 //   {cmd:'offline', names} / {cmd:'online', names}        network drop / back
@@ -16,8 +16,10 @@
 //                         process_errors, lag:[[now(), ms this loop ran late, busy 0–1]], cpu_seconds}
 //   {cmd:'exit'}       close every tab, answer, exit
 //
-//   {event:'phantom', client, ev}        a client applied a row whose `val` starts
-//                                        with --phantom-prefix (a rolled-back write)
+//   {event:'phantom', client, ev}        a client applied a row whose `val` or `body`
+//                                        starts with --phantom-prefix (a rolled-back write)
+//   {event:'leak', client, ev}           a signed-in client applied a row, new or old,
+//                                        that its view's `rule` does not allow (another user's)
 //
 // node Tests/chaos/browsers.mjs --base http://127.0.0.1:PORT [--phantom-prefix rb-]
 
@@ -64,11 +66,22 @@ let truth = null;
 let truthVersion = 0;
 const verified = new Map();          // name → `${truth version}:${replica changes}` when last seen equal
 
-function checkPhantoms(browser, events) {
-  if (!phantomPrefix) return;
+const brief = (ev) => ({ table: ev.table, op: ev.op, key: ev.key, cursor: ev.cursor });
+
+/** A row written by a rolled-back transaction (its text starts with the prefix). */
+const phantom = (row) => [row?.val, row?.body].some((text) => typeof text === 'string' && text.startsWith(phantomPrefix));
+
+/** A row, new or old, that the view's identity may not see: another user's. */
+const leaked = (ev, rule) => [ev.new, ev.old].some((row) => row
+  && Object.entries(rule).some(([column, value]) => column in row && String(row[column]) !== String(value)));
+
+function checkEvents(browser, events) {
+  const { rule } = browser.view;
   for (const ev of events) {
-    if (typeof ev?.new?.val === 'string' && ev.new.val.startsWith(phantomPrefix)) {
-      send({ event: 'phantom', client: browser.name, ev: { table: ev.table, op: ev.op, key: ev.key, cursor: ev.cursor } });
+    if (!ev) continue;
+    if (phantomPrefix && phantom(ev.new)) send({ event: 'phantom', client: browser.name, ev: brief(ev) });
+    if (rule && leaked(ev, rule)) {
+      send({ event: 'leak', client: browser.name, ev: { ...brief(ev), new: ev.new, old: ev.old } });
     }
   }
 }
@@ -94,7 +107,7 @@ function equalsTruth(b) {
 const commands = {
   open({ name, view, seed, after_ms: afterMs = 0 }) {
     if (browsers.has(name)) throw new Error(`browser ${name} exists`);
-    const b = new SimulatedBrowser({ name, view, seed, baseUrl: options.base, onApply: checkPhantoms, onWarning: tally });
+    const b = new SimulatedBrowser({ name, view, seed, baseUrl: options.base, onApply: checkEvents, onWarning: tally });
     browsers.set(name, b);
     setTimeout(() => b.open().catch((err) => b.errors.push(`open: ${err?.stack ?? err}`)), afterMs);
     return {};

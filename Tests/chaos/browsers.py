@@ -125,14 +125,18 @@ class Browsers:
         return [node.dead for node in self.nodes if node.dead]
 
     async def open(self, name: str, table: str, where: dict | None, kind: str, seed, home_of: str | None = None,
-                   after: float = 0) -> None:
+                   after: float = 0, token: str | None = None, rule: dict | None = None) -> None:
         """A browser that loads a page showing a view `after` seconds from now (it exists at once:
-        it can go offline before); `home_of`: in the process of that browser (a reopened page)."""
+        it can go offline before); `home_of`: in the process of that browser (a reopened page).
+        `token`: the page is signed in with it, and `rule` (column → value) says which rows
+        that identity may see: the comparison expects those only, and any other is a leak."""
         node = self.home[home_of] if home_of else self.nodes[self.opened % len(self.nodes)]
         self.opened += 1
         self.home[name] = node
-        await node.call("open", name=name, view={"table": table, "where": where, "kind": kind}, seed=str(seed),
-                        after_ms=round(after * 1000))
+        view = {"table": table, "where": where, "kind": kind}
+        if token:
+            view |= {"token": token, "rule": rule}
+        await node.call("open", name=name, view=view, seed=str(seed), after_ms=round(after * 1000))
 
     async def close(self, name: str) -> None:
         await self.home[name].call("close", name=name)

@@ -12,14 +12,22 @@ pbp-fcgi, nginx on a free loopback port), then:
            its cursor, long-poll deltas, reload on reset; some watch a whole
            table, some one row (the page's row view, where {id: N}), some the
            rows of a group (where {grp: G}). All through nginx, each browser
-           over keep-alive connections of its own.
+           over keep-alive connections of its own. Some are signed in (a
+           token of alice, bob or carol) on `notes`, a table with a row rule
+           (owner = the token's sub): each must hold exactly its user's
+           notes, and any row of another user it receives, new or old, is a
+           leak that fails the run.
   writers  API calls through nginx (POST JSON and form, PUT, PATCH, DELETE,
            the original's form PUT/DELETE) and direct SQL on connections of
            their own: single statements, multi-row transactions, insert +
            update + delete of one row in one transaction, bulk updates, key
            changes, 100 KB rows and rows near NOTIFY's 8000-byte limit,
            savepoints rolled back, rolled-back and failed transactions (their
-           rows are marked and must never reach a client), TRUNCATE.
+           rows are marked and must never reach a client), TRUNCATE; and on
+           `notes`, users' API writes with their tokens (and refused ones:
+           another's note, a note in another's name) and SQL that moves
+           notes between users, changes key and owner at once, with bodies
+           too large for a NOTIFY.
   faults   PostgreSQL restart, pbp-notifyd kill -9 and restart, a worker
            kill -9, SIGHUP to pbp-fcgi (graceful reload), nginx reload,
            clients whose network drops mid-poll (every connection cut; they
@@ -68,11 +76,15 @@ sys.path.insert(0, str(REPO / "tools"))
 
 from browsers import Browsers, BrowserProcessError  # noqa: E402
 from pbpstack import Stack, free_port  # noqa: E402
+import mint_token  # noqa: E402
 from wire import HttpAgent, NetError, PgConnection, PgConnectionLost  # noqa: E402
 
 FAULT_KINDS = ["pg_restart", "notifyd_kill", "worker_kill", "fcgi_hup", "nginx_reload",
                "client_drop", "client_restart"]
-TABLES = ["testtype", "chaos_items"]
+TABLES = ["testtype", "chaos_items", "notes"]
+# The users whose tokens the clients on `notes` (sql/30-notes.sql, a row rule:
+# owner = the token's sub) hold; each must see exactly the notes it owns.
+USERS = ["alice", "bob", "carol"]
 ROLLBACK_MARK = "rb-"           # values written only by transactions that never commit
 LARGE_BYTES = 100_000
 CLIENTS_PER_NODE_PROCESS = 125
@@ -141,6 +153,7 @@ class View:
     table: str
     where: dict | None
     kind: str            # 'table', 'row', 'group'
+    user: str | None = None   # signed in as this user (a token), seeing only the rows it owns
 
 
 @dataclass
@@ -185,7 +198,7 @@ def make_views(config: Config, ids: dict[str, list[int]], rng: random.Random) ->
             views.append(View("testtype", None, "table"))
         elif r < 0.52:
             views.append(View("chaos_items", None, "table"))
-        elif r < 0.90:
+        elif r < 0.80:
             table = "chaos_items" if rng.random() < 0.7 else "testtype"
             existing = ids[table]
             top = max(existing) if existing else 1
@@ -197,8 +210,13 @@ def make_views(config: Config, ids: dict[str, list[int]], rng: random.Random) ->
             else:
                 key = rng.randint(1, top)            # anything, maybe deleted already
             views.append(View(table, {"id": key}, "row"))
-        else:
+        elif r < 0.88:
             views.append(View("chaos_items", {"grp": rng.randrange(8)}, "group"))
+        elif r < 0.96 or not ids["notes"]:
+            views.append(View("notes", None, "table", user=rng.choice(USERS)))
+        else:
+            # Anyone's note: while another user owns it, this one's row view is empty.
+            views.append(View("notes", {"id": rng.choice(ids["notes"])}, "row", user=rng.choice(USERS)))
     return views
 
 
@@ -230,6 +248,9 @@ class Harness:
         self.fault_log: list[dict] = []
         self.killed_pids: set[int] = set()
         self.phantoms: list[dict] = []
+        self.leaks: list[dict] = []                  # rows of another user a signed-in client received
+        self.tokens: dict[str, str] = {}              # user → its bearer token
+        self.note_owner: dict[int, str] = {}          # what the writers last made each note's owner
         self.notes: list[str] = []
         self.t0 = 0.0
         self.writing = False
@@ -259,6 +280,10 @@ class Harness:
                                ["--ring-size", str(self.config.worker_ring)] if self.config.worker_ring else []))
         self.stack.start()
         self.stack.psql(SETUP_SQL)
+        secret = mint_token.read_secret(self.stack.jwt_key_path)
+        # Valid for the whole run and its convergence waits, however long.
+        ttl = int(self.config.duration + self.config.converge_timeout * 2 + 600)
+        self.tokens = {user: mint_token.mint(secret, sub=user, role="pbp_user", ttl=ttl) for user in USERS}
 
     def stop_stack(self, artifacts: Path) -> None:
         stack = self.stack
@@ -328,6 +353,11 @@ class Harness:
                 self.ids["chaos_items"].add(int(r[0]))
                 if r[1] == "t":
                     self.large.add(int(r[0]))
+            values = ",".join(note_values(rng, rng.choice(USERS)) for _ in range(60))
+            result = await connection.query(f"insert into notes (owner, body) values {values} returning id, owner")
+            for r in result.rows:
+                self.ids["notes"].add(int(r[0]))
+                self.note_owner[int(r[0])] = r[1]
         finally:
             connection.close()
 
@@ -341,11 +371,15 @@ class Harness:
 
     async def open_client(self, name: str, view: View, seed, home_of: str | None = None, after: float = 0) -> None:
         self.views[name] = view
-        await self.browsers.open(name, view.table, view.where, view.kind, seed, home_of=home_of, after=after)
+        signed_in = {"token": self.tokens[view.user], "rule": {"owner": view.user}} if view.user else {}
+        await self.browsers.open(name, view.table, view.where, view.kind, seed, home_of=home_of, after=after,
+                                 **signed_in)
 
     def on_browser_event(self, message: dict) -> None:
         if message.get("event") == "phantom":
             self.phantoms.append({"client": message["client"], "event": message["ev"], "at": self.rel()})
+        elif message.get("event") == "leak":
+            self.leaks.append({"client": message["client"], "event": message["ev"], "at": self.rel()})
 
     async def start_clients(self, views: list[View]) -> None:
         gap = self.config.ramp / max(1, len(views))
@@ -388,8 +422,8 @@ class Harness:
             agent.close_all()
 
     async def api_call(self, agent: HttpAgent, kind: str, method: str, path: str, body=None, form=None,
-                       ok=(200, 201, 204), tolerated=(404,)):
-        headers = {"Accept": "application/json"}
+                       ok=(200, 201, 204), tolerated=(404,), headers=None):
+        headers = {"Accept": "application/json", **(headers or {})}
         data = None
         if body is not None:
             headers["Content-Type"] = "application/json"
@@ -665,6 +699,139 @@ class Harness:
             if key is not None:
                 await self.sql_tx(c, "sql_update_same_values", [f"update {table} set val = val where id = {key}"])
 
+    # -- notes: a row rule, clients signed in ------------------------------------------------
+
+    async def notes_writer(self, stop_at: float) -> None:
+        """Writes to `notes`: as its users through the API (their tokens), and
+        as the database's owner in SQL, moving notes between users, changing
+        keys and owners at once, with bodies too large for a NOTIFY (key-only
+        events judged by the owner they carry) and rolled-back transactions."""
+        rng = random.Random(f"notes-writer-{self.config.seed}")
+        agent = HttpAgent("127.0.0.1", self.stack.port)
+        rate = self.config.write_rate * 0.3
+        connection: PgConnection | None = None
+        try:
+            while now_ms() < stop_at:
+                await asyncio.sleep(rng.expovariate(rate))
+                if now_ms() >= stop_at:
+                    break
+                if rng.random() < 0.4:
+                    await self.notes_api_write(agent, rng)
+                    continue
+                if connection is None or not connection.connected:
+                    connection = PgConnection(str(self.stack.pg_dir))
+                    try:
+                        await connection.connect()
+                    except Exception:
+                        connection.close()
+                        connection = None
+                        await asyncio.sleep(0.2)
+                        continue
+                await self.notes_sql_write(connection, rng)
+        finally:
+            agent.close_all()
+            if connection is not None:
+                connection.close()
+
+    def own_note(self, rng: random.Random, user: str) -> int | None:
+        mine = sorted(k for k in self.ids["notes"] if self.note_owner.get(k) == user)
+        return rng.choice(mine) if mine else None
+
+    async def notes_api_write(self, agent: HttpAgent, rng: random.Random) -> None:
+        user = rng.choice(USERS)
+        headers = {"Authorization": f"Bearer {self.tokens[user]}"}
+        r = rng.random()
+        if r < 0.35 or len(self.ids["notes"]) < 20:
+            row = await self.api_call(agent, "api_notes_post", "POST", "/api/notes", body={"body": text_value(rng)},
+                                      headers=headers)
+            if row:
+                self.ids["notes"].add(int(row["id"]))
+                self.note_owner[int(row["id"])] = row["owner"]
+        elif r < 0.60:
+            key = self.own_note(rng, user)
+            if key is not None:
+                await self.api_call(agent, "api_notes_patch", "PATCH", f"/api/notes/{key}",
+                                    body={"body": text_value(rng)}, headers=headers)
+        elif r < 0.75:
+            key = self.own_note(rng, user)
+            if key is not None:
+                await self.api_call(agent, "api_notes_delete", "DELETE", f"/api/notes/{key}", headers=headers)
+                self.ids["notes"].discard(key)
+        elif r < 0.88:
+            # Someone else's note, as far as the writers know (a move they did not see
+            # commit may have made it this user's): as if it were absent, and untouched.
+            others = sorted(k for k in self.ids["notes"] if self.note_owner.get(k) not in (None, user))
+            if others:
+                await self.api_call(agent, "api_notes_patch_not_own", "PATCH", f"/api/notes/{rng.choice(others)}",
+                                    body={"body": text_value(rng)}, headers=headers, ok=(404,), tolerated=(200,))
+        else:
+            other = rng.choice([u for u in USERS if u != user])
+            await self.api_call(agent, "api_notes_post_for_another", "POST", "/api/notes",
+                                body={"body": ROLLBACK_MARK + "forged", "owner": other}, headers=headers, ok=(403,),
+                                tolerated=())
+
+    async def notes_sql_write(self, c: PgConnection, rng: random.Random) -> None:
+        kinds = ["insert", "update", "move", "move_rekey", "rekey", "large", "delete", "multi", "rollback"]
+        kind = rng.choices(kinds, [12, 14, 12, 5, 3, 5, 8, 5, 5])[0]
+        key = rng.choice(sorted(self.ids["notes"])) if self.ids["notes"] else None
+        if len(self.ids["notes"]) > 160 and kind in ("insert", "multi"):
+            kind = "delete"
+        if key is None and kind != "rollback":
+            kind = "insert"
+        owner = rng.choice(USERS)
+        if kind == "insert":
+            rows = await self.sql_tx(c, "sql_notes_insert",
+                                     [f"insert into notes (owner, body) values {note_values(rng, owner)} returning id"])
+            if rows:
+                self.ids["notes"].add(int(rows[0][0][0]))
+                self.note_owner[int(rows[0][0][0])] = owner
+        elif kind == "update":
+            await self.sql_tx(c, "sql_notes_update", [f"update notes set body = {q(text_value(rng))} where id = {key}"])
+        elif kind == "move":
+            rows = await self.sql_tx(c, "sql_notes_move_to_another_user",
+                                     [f"update notes set owner = {q(owner)}, body = {q(text_value(rng))} where id = {key}"])
+            if rows is not None:
+                self.note_owner[key] = owner
+        elif kind in ("move_rekey", "rekey"):
+            sets = f"id = nextval('notes_id_seq'), owner = {q(owner)}" if kind == "move_rekey" else "id = nextval('notes_id_seq')"
+            big = rng.random() < 0.3   # sometimes key-only: a body too large for a NOTIFY
+            body = q(large_text(rng)[:9000]) if big else q(text_value(rng))
+            rows = await self.sql_tx(c, f"sql_notes_{kind}{'_large' if big else ''}",
+                                     [f"update notes set {sets}, body = {body} where id = {key} returning id, owner"])
+            if rows and rows[0]:
+                self.ids["notes"].discard(key)
+                self.note_owner.pop(key, None)
+                self.ids["notes"].add(int(rows[0][0][0]))
+                self.note_owner[int(rows[0][0][0])] = rows[0][0][1]
+        elif kind == "large":
+            if rng.random() < 0.5:
+                await self.sql_tx(c, "sql_notes_large_update",
+                                  [f"update notes set body = {q(large_text(rng)[:9000])} where id = {key}"])
+            else:
+                rows = await self.sql_tx(c, "sql_notes_large_move",
+                                         [f"update notes set owner = {q(owner)}, body = {q(large_text(rng)[:9000])} where id = {key}"])
+                if rows is not None:
+                    self.note_owner[key] = owner
+        elif kind == "delete":
+            await self.sql_tx(c, "sql_notes_delete", [f"delete from notes where id = {key}"])
+            self.ids["notes"].discard(key)
+            self.note_owner.pop(key, None)
+        elif kind == "multi":
+            statements = [f"insert into notes (owner, body) values {note_values(rng, u)} returning id, owner"
+                          for u in rng.sample(USERS, 2)]
+            statements.append(f"update notes set owner = {q(owner)} where id = {key}")
+            rows = await self.sql_tx(c, "sql_notes_multi_user_tx", statements)
+            if rows:
+                for r in rows[:2]:
+                    self.ids["notes"].add(int(r[0][0]))
+                    self.note_owner[int(r[0][0])] = r[0][1]
+                self.note_owner[key] = owner
+        else:
+            statements = [f"insert into notes (owner, body) values {note_values(rng, owner, ROLLBACK_MARK)} returning id"]
+            if key is not None:
+                statements.append(f"update notes set owner = {q(owner)}, body = {q(ROLLBACK_MARK + 'moved')} where id = {key}")
+            await self.sql_tx(c, "sql_notes_rolled_back_tx", statements, commit=False)
+
     async def sql_truncate(self, seed: int) -> None:
         rng = random.Random(seed)
         connection = await self.pg()
@@ -676,6 +843,12 @@ class Harness:
             if rows is not None:
                 self.ids["chaos_items"] = {int(r[0]) for r in rows[1]}
                 self.large.clear()
+            notes = ",".join(note_values(rng, rng.choice(USERS)) for _ in range(rng.randint(20, 40)))
+            rows = await self.sql_tx(connection, "sql_truncate_and_refill_notes",
+                                     ["truncate notes", f"insert into notes (owner, body) values {notes} returning id, owner"])
+            if rows is not None:
+                self.ids["notes"] = {int(r[0]) for r in rows[1]}
+                self.note_owner = {int(r[0]): r[1] for r in rows[1]}
         finally:
             connection.close()
 
@@ -689,8 +862,13 @@ class Harness:
             val = q(text_value(rng))
             statements = [f"update testtype set val = {val}",
                           "update chaos_items set amount = coalesce(amount, 0) + 1",
-                          "update chaos_items set flag = not coalesce(flag, false)"]
+                          "update chaos_items set flag = not coalesce(flag, false)",
+                          # Every note changes hands: a removal for one user, an arrival for the next.
+                          "update notes set owner = case owner when 'alice' then 'bob' when 'bob' then 'carol' else 'alice' end"]
             rows = await self.sql_tx(connection, "sql_burst_all_rows", statements)
+            if rows is not None:
+                after = {"alice": "bob", "bob": "carol", "carol": "alice"}
+                self.note_owner = {key: after.get(owner, "alice") for key, owner in self.note_owner.items()}
             return "committed" if rows is not None else "not committed"
         finally:
             connection.close()
@@ -855,6 +1033,7 @@ class Harness:
         self.say(f"writers start; stack on 127.0.0.1:{self.stack.port}, logs in {self.stack.root}")
         tasks = [asyncio.create_task(self.api_writer(i, stop_at)) for i in range(3)]
         tasks += [asyncio.create_task(self.sql_writer(i, stop_at)) for i in range(2)]
+        tasks.append(asyncio.create_task(self.notes_writer(stop_at)))
         schedule_task = asyncio.create_task(self.run_schedule(schedule, writers_start))
         progress = asyncio.create_task(self.progress(stop_at))
         await asyncio.gather(*tasks, schedule_task)
@@ -874,7 +1053,8 @@ class Harness:
         canary_sent = now_ms()
         try:
             await self.sql_tx(connection, "canary_update_all_rows",
-                              ["update testtype set val = val", "update chaos_items set n = case when n > 0 then n - 1 else coalesce(n, 0) + 1 end"])
+                              ["update testtype set val = val", "update chaos_items set n = case when n > 0 then n - 1 else coalesce(n, 0) + 1 end",
+                               "update notes set body = body"])
         finally:
             connection.close()
         canary_at = self.last_write_ms
@@ -984,7 +1164,9 @@ class Harness:
             "seed": self.config.seed,
             "replay": self.config.replay_command(),
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in self.config.__dict__.items()},
-            "clients": {"total": len(self.clients), "views": dict(views), "dropped": self.dropped,
+            "clients": {"total": len(self.clients), "views": dict(views),
+                        "signed_in": sum(1 for name in self.clients if self.views[name].user),
+                        "dropped": self.dropped,
                         "restarted": self.restarted},
             "schedule": [p.__dict__ for p in schedule],
             "faults": [{k: v for k, v in f.items() if k != "start_ms"} for f in faults],
@@ -1006,13 +1188,15 @@ class Harness:
             "not_live": not_live,
             "phantom_events": self.phantoms[:20],
             "phantom_count": len(self.phantoms),
+            "leaked_events": self.leaks[:20],
+            "leak_count": len(self.leaks),
             "client_errors": errors,
             "stack_health": health,
             "notes": self.notes[:50],
             "page_warnings": browsers["warnings"],
         }
         report["ok"] = (main["drift_rows"] == 0 and not main["never_converged"] and canary["drift_rows"] == 0
-                        and not canary["never_converged"] and not not_live and not self.phantoms and not errors
+                        and not canary["never_converged"] and not not_live and not self.phantoms and not self.leaks and not errors
                         and not health["problems"])
         return report
 
@@ -1118,6 +1302,10 @@ def insert_sql(table: str, rng: random.Random, key: int | None = None, large: bo
     return f"insert into chaos_items (id, val, grp, n, amount, flag, doc, big) values ({key}, {values[1:]} returning id"
 
 
+def note_values(rng: random.Random, owner: str, mark: str = "") -> str:
+    return f"({q(owner)}, {q(mark + text_value(rng))})"
+
+
 def update_sql(table: str, rng: random.Random, key: int) -> str:
     if table == "testtype":
         return f"update testtype set val = {q(text_value(rng))} where id = {key}"
@@ -1200,6 +1388,8 @@ def print_summary(report: dict) -> None:
         line(f"NOT LIVE (missed the canary): {report['not_live'][:30]}")
     if report["phantom_count"]:
         line(f"PHANTOM EVENTS from rolled-back transactions: {report['phantom_count']}: {report['phantom_events'][:3]}")
+    if report["leak_count"]:
+        line(f"LEAKED ROWS of another user: {report['leak_count']}: {report['leaked_events'][:3]}")
     if report["client_errors"]:
         line(f"CLIENT ERRORS: {report['client_errors'][:5]}")
     if report["stack_health"]["problems"]:

@@ -56,12 +56,13 @@ export class Truth {
     this._views = new Map();
   }
 
-  /** The rows a view must hold: key → row. */
-  expected({ table, where }) {
-    const id = `${table}\u0000${where ? canonicalJSON(where) : ''}`;
+  /** The rows a view must hold: key → row; those its `where` selects that its identity's `rule` allows. */
+  expected({ table, where, rule }) {
+    const filter = where || rule ? { ...where, ...rule } : null;
+    const id = `${table}\u0000${filter ? canonicalJSON(filter) : ''}`;
     if (!this._views.has(id)) {
       const rows = this.tables.get(table) ?? new Map();
-      this._views.set(id, where ? new Map([...rows].filter(([, row]) => passes(row, where))) : rows);
+      this._views.set(id, filter ? new Map([...rows].filter(([, row]) => passes(row, filter))) : rows);
     }
     return this._views.get(id);
   }

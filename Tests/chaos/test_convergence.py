@@ -56,8 +56,14 @@ def test_replicas_converge_with_zero_drift_through_every_fault():
         assert not block["never_converged"], f"{block['label']}: never converged {block['never_converged'][:20]}; {context}"
     assert not report["not_live"], f"replicas that missed the canary: {report['not_live'][:20]}; {context}"
     assert report["phantom_count"] == 0, f"events of rolled-back writes: {report['phantom_events'][:3]}; {context}"
+    assert report["leak_count"] == 0, f"another user's rows reached a client: {report['leaked_events'][:3]}; {context}"
     assert not report["stack_health"]["problems"], f"{report['stack_health']}; {context}"
     assert report["events"]["delivered"] > 0 and report["write_totals"].get("ok", 0) > 100
+    # Signed-in clients on the row-rule table took part, and notes changed hands under them.
+    assert report["clients"]["signed_in"] >= 10, report["clients"]
+    assert report["writes"].get("sql_notes_move_to_another_user", {}).get("ok", 0) > 0, report["writes"]
+    assert report["writes"].get("api_notes_post", {}).get("ok", 0) > 0, report["writes"]
+    assert report["convergence"]["table_rows"]["notes"] > 0
 
 
 # --- edge cases, on a small stack -------------------------------------------------------

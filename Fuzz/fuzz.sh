@@ -50,11 +50,16 @@ all_targets() {
 
 build() {
   local swift_flags=(-Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing)
-  swift build --package-path "$package" --scratch-path "$scratch" -c "$configuration" "${swift_flags[@]}" \
-    --target PBPAPI
+  # The modules the targets test, and with them what they depend on.
+  local module
+  for module in PBPAPI Identity; do
+    swift build --package-path "$package" --scratch-path "$scratch" -c "$configuration" "${swift_flags[@]}" \
+      --target "$module"
+  done
   local products="$scratch/$configuration"
-  # The objects of every library module built above (PBPAPI and what it
-  # depends on); not tests, executables or plugin tools.
+  # The objects of every library module built above; not tests, executables
+  # or plugin tools. C modules (BoringSSL, under swift-crypto) keep theirs in
+  # folders of their sources, hence the walk.
   local objects=()
   local dir name file
   for dir in "$products"/*.build; do
@@ -62,7 +67,7 @@ build() {
     case $name in
       *Tests | *-tool | pbp_* | pbpPackage* | generate_*) continue ;;
     esac
-    for file in "$dir"/*.o; do [[ -e $file ]] && objects+=("$file"); done
+    while IFS= read -r -d '' file; do objects+=("$file"); done < <(find "$dir" -name '*.o' -print0)
   done
   # The C modules' maps and headers, for the modules that import them.
   local module_maps=() flag

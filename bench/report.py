@@ -15,6 +15,8 @@ INTAKE_EVENTS_PER_S = 100_000
 # Issue 14: no single long-poll costs a worker more than this, whatever its cursor and subscriptions.
 HOSTILE_POLL_CPU_MS = 10.0
 TARGET_POLLS = 10_000
+# Issue 15: signed in (a bearer token), at least this share of the anonymous figures of the same run.
+TOKEN_SHARE = 0.80
 
 
 def _get(data, *path, default=None):
@@ -65,6 +67,14 @@ def targets(results: dict) -> list[dict]:
               f"{mine / 1000:.1f} ms vs Nchan {theirs / 1000:.1f} ms = {mine / theirs:.2f}x")
     else:
         check("fan-out completion to 10,000 within 2x Nchan's", None, "not run")
+    signed = _get(results, "fanout_token", str(TARGET_POLLS))
+    if fan and signed and _get(fan, "completion_us", "count") and _get(signed, "completion_us", "count"):
+        anonymous, token = fan["completion_us"]["p50"], signed["completion_us"]["p50"]
+        check("fan-out to 10,000 signed in >= 80% of anonymous (completion medians, same run)",
+              anonymous / token >= TOKEN_SHARE and fan.get("ok") and signed.get("ok"),
+              f"{token / 1000:.1f} ms vs anonymous {anonymous / 1000:.1f} ms = {anonymous / token:.0%}")
+    else:
+        check("fan-out to 10,000 signed in >= 80% of anonymous", None, "not run")
     lat = results.get("latency")
     if lat and _get(lat, "latency_after_commit_returned_us", "count"):
         # Judged from the INSERT's return: PostgreSQL signals the listeners at
@@ -90,6 +100,13 @@ def targets(results: dict) -> list[dict]:
               f"{row16['get']['rps']:,.0f}/s = {share:.1%} of {row16['pgbench']['tps']:,.0f} TPS")
     else:
         check("GET one row at 16 connections >= 25% of pgbench", None, "not run")
+    if row16 and _get(row16, "get", "rps") and _get(row16, "get_token", "rps") is not None:
+        share = row16["get_token"]["rps"] / row16["get"]["rps"]
+        check("GET one row signed in at 16 connections >= 80% of anonymous (same run)",
+              share >= TOKEN_SHARE and row16["get"].get("ok") and row16["get_token"].get("ok"),
+              f"{row16['get_token']['rps']:,.0f}/s vs {row16['get']['rps']:,.0f}/s = {share:.0%}")
+    else:
+        check("GET one row signed in at 16 connections >= 80% of anonymous", None, "not run")
     for op, floor in CRUD_FLOOR_16.items():
         run = _get(row16 or {}, op)
         name = {"list": "GET 100 rows", "post": "POST", "put": "PUT"}[op]
@@ -123,7 +140,7 @@ def benchmark_errors(results: dict) -> list[str]:
     for name in ("latency", "intake", "slow", "hostile"):
         if results.get(name) and not results[name].get("ok"):
             errors.append(f"{name}: {results[name].get('errors')}")
-    for name in ("fanout", "nchan"):
+    for name in ("fanout", "fanout_token", "nchan"):
         for size, run in (results.get(name) or {}).items():
             if not run.get("ok"):
                 errors.append(f"{name} {size}: {run.get('errors')}")
@@ -142,7 +159,7 @@ def warnings(results: dict) -> list[str]:
     polls answered 5xx (or dropped) before the commit and retried, and
     warning/error lines the processes logged meanwhile."""
     found = []
-    for name in ("fanout", "nchan"):
+    for name in ("fanout", "fanout_token", "nchan"):
         for size, run in sorted((results.get(name) or {}).items(), key=lambda item: int(item[0])):
             retried = run.get("retried_before_commit") or 0
             if retried:
@@ -237,6 +254,8 @@ def render(results: dict, checks: list[dict]) -> str:
             w(f"| {label} (ms) | {_ms(d.get('p50'))} | {_ms(d.get('p90'))} | {_ms(d.get('p99'))} | "
               f"{_ms(d.get('max'))} | {_ms(d.get('mean'))} |")
     fan, nch = results.get("fanout") or {}, results.get("nchan") or {}
+    signed = results.get("fanout_token") or {}
+    servers = (("PBP", fan), ("PBP, signed in", signed), ("Nchan", nch))
     if fan or nch:
         w("")
         w(f"### Fan-out ({c['fanout_rounds']} rounds per size)")
@@ -247,12 +266,14 @@ def render(results: dict, checks: list[dict]) -> str:
           "trees' CPU time (schedstat) from just before the commit until every delivery is in, divided by the "
           "deliveries; \"cycle\" adds the re-park of the next round (commit to next commit). Before the commit the "
           "load generator acts as the page does: an answer (catch-up) is polled again at once, a 5xx or a closed "
-          "connection is retried after a backoff (250 ms, doubling); both are counted here.")
+          "connection is retried after a backoff (250 ms, doubling); both are counted here. \"PBP, signed in\": "
+          "the same, measured right after at each size, with every request carrying a bearer token (role "
+          "pbp_user), so each poll is verified and judged for that role.")
         w("")
         w("| server | N | nginx workers | delivered | missed | latency p50 / p90 / p99 / max (ms) "
           "| completion median (min–max) ms | INSERT/publish ms | park wait ms | retried before commit / catch-ups |")
         w("|---|---|---|---|---|---|---|---|---|---|")
-        for name, runs in (("PBP", fan), ("Nchan", nch)):
+        for name, runs in servers:
             for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
                 l, comp = run.get("latency_us") or {}, run.get("completion_us") or {}
                 park = [r.get("park_wait_ms", 0) for r in run.get("rounds_detail", [])]
@@ -269,7 +290,7 @@ def render(results: dict, checks: list[dict]) -> str:
         groups = ["nginx", "pbp-fcgi", "notifyd", "postgres", "loadgen"]
         w("| server | N | " + " | ".join(groups) + " |")
         w("|---|---|" + "---|" * len(groups))
-        for name, runs in (("PBP", fan), ("Nchan", nch)):
+        for name, runs in servers:
             for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
                 cells = []
                 for group in groups:
@@ -284,7 +305,7 @@ def render(results: dict, checks: list[dict]) -> str:
         w("| server | N | nginx | pbp-fcgi | per parked poll: nginx / pbp-fcgi (RSS; PSS) | notifyd | postgres "
           "| PostgreSQL connections |")
         w("|---|---|---|---|---|---|---|---|")
-        for name, runs in (("PBP", fan), ("Nchan", nch)):
+        for name, runs in servers:
             for size, run in sorted(runs.items(), key=lambda item: int(item[0])):
                 idle, parked, per = run.get("memory_idle", {}), run.get("memory_parked", {}), \
                     run.get("memory_per_poll_bytes", {})
@@ -326,8 +347,9 @@ def render(results: dict, checks: list[dict]) -> str:
           f"prepared, scale {c['pgbench_scale']}, same database, unix socket. GET one row and PUT pick a random "
           f"existing id; GET 100 rows is /api/testtype?limit=100.")
         w("")
-        ops = [op for op in ("get", "list", "post", "put") if any(op in row for row in crud.values())]
-        names = {"get": "GET one row", "list": "GET 100 rows", "post": "POST", "put": "PUT"}
+        ops = [op for op in ("get", "get_token", "list", "post", "put") if any(op in row for row in crud.values())]
+        names = {"get": "GET one row", "get_token": "GET one row, signed in", "list": "GET 100 rows", "post": "POST",
+                 "put": "PUT"}
         w("POST and PUT are also shown as a share of their own statements run by pgbench at the same client "
           "count (`insert into testtype (val) values (…)`, `update testtype set val = … where id = random "
           "existing id`, -M prepared): the ceiling PostgreSQL sets with the table's triggers and pg_notify, "

@@ -12,12 +12,15 @@ section at the top of bench/RESULTS.md.
   fanout   N long-polls parked through nginx (1,000, 10,000, 19,000), one row
            inserted, 20 rounds: latency to each client, fan-out completion,
            misses, CPU per delivery, memory per parked poll, RSS of every
-           process, PostgreSQL connections in use
+           process, PostgreSQL connections in use; then the same with every
+           poll signed in (a bearer token of role pbp_user), size by size
   nchan    the same fan-out against Nchan (Debian's libnginx-mod-nchan,
            long-poll subscribers) in its own nginx: the reference
   crud     closed-loop GET one row, GET 100 rows, POST, PUT at 1, 16 and 64
            connections through nginx, and `pgbench -S -M prepared` at the
-           same client counts on the same database as the ceiling
+           same client counts on the same database as the ceiling; GET one
+           row again with a token (verified, then SET LOCAL ROLE pbp_user and
+           the claims, where anonymous switches to pbp_anon)
   intake   notifyd's intake of one 100,000-row transaction (notifyd_intake.py)
   slow     notifyd's RSS and ring bytes per event while 300,000 events flow to
            a subscriber that reads slowly (slow_subscriber.py)
@@ -66,6 +69,7 @@ sys.path.insert(0, str(REPO / "Tests" / "integration"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from pbpstack import Stack, StackError, free_port  # noqa: E402
+import mint_token  # noqa: E402
 
 BENCHMARKS = ("latency", "fanout", "nchan", "crud", "intake", "slow", "hostile")
 NCHAN_MODULE = Path("/usr/lib/nginx/modules/ngx_nchan_module.so")
@@ -489,7 +493,11 @@ def main() -> int:
         results["machine"]["fdatasync_start"] = fsync_probe(stack.root)
         superuser = f"host={stack.pg_dir} dbname=pbp user=postgres connect_timeout=5"
         stack.psql("insert into testtype (val) select 'seed ' || n from generate_series(1, 1000) n")
-        common = ["--port", stack.port, "--pg", superuser]
+        common = ["--port", stack.port, "--status-port", stack.status_port, "--pg", superuser]
+        # One user's token for the signed-in runs, valid well past the run's time limit.
+        token = mint_token.mint(mint_token.read_secret(stack.jwt_key_path), sub="bench", role="pbp_user",
+                                ttl=int(args.time_limit) + 600)
+        signed_in = ["--token", token]
 
         def note_logs(name: str, watch: LogWatch) -> None:
             lines = watch.lines()
@@ -505,7 +513,7 @@ def main() -> int:
             note_logs("latency", watch)
 
         if "fanout" in selected or "nchan" in selected:
-            results["fanout"], results["nchan"] = {}, {}
+            results["fanout"], results["fanout_token"], results["nchan"] = {}, {}, {}
             for size in fanout_sizes:
                 nginx_workers = args.nginx_workers or nginx_workers_for(size, hard)
                 stack.nginx_worker_processes = nginx_workers
@@ -519,6 +527,14 @@ def main() -> int:
                         args.loadgen, ["fanout", *common, *fanout_args, *watch_arguments(stack)], timeout=timeout)
                     results["fanout"][str(size)]["nginx_workers"] = nginx_workers
                     note_logs(f"fanout {size}", watch)
+                    # The same, signed in, right after: one size's pair is measured side by side.
+                    restart_frontends(stack)
+                    watch = LogWatch(stack_logs(stack))
+                    results["fanout_token"][str(size)] = run_loadgen(
+                        args.loadgen, ["fanout", *common, *fanout_args, *signed_in, *watch_arguments(stack)],
+                        timeout=timeout)
+                    results["fanout_token"][str(size)]["nginx_workers"] = nginx_workers
+                    note_logs(f"fanout {size} with tokens", watch)
                 if "nchan" in selected:
                     nchan = NchanServer(root / f"nchan-{size}", 19900, args.nginx_access_log, nginx_workers)
                     nchan.start()
@@ -548,6 +564,11 @@ def main() -> int:
                 for op in crud_ops:
                     row[op] = run_loadgen(args.loadgen, [
                         "closed-loop", *common, "--connections", clients, "--op", op,
+                        "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
+                        timeout=args.crud_duration + args.crud_warmup + 60)
+                if "get" in crud_ops:
+                    row["get_token"] = run_loadgen(args.loadgen, [
+                        "closed-loop", *common, "--connections", clients, "--op", "get", *signed_in,
                         "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
                         timeout=args.crud_duration + args.crud_warmup + 60)
                 row["pgbench"] = pgbench_run(stack, clients, args.crud_duration)

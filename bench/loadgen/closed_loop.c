@@ -49,26 +49,26 @@ static void cl_build(cl_conn_t *x) {
   int bl;
   switch (cfg.op) {
   case OP_GET:
-    buf_printf(&c->out, "GET /api/%s/%" PRId64 " HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n"
+    buf_printf(&c->out, "GET /api/%s/%" PRId64 " HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%s"
                         "Accept: application/json\r\n\r\n",
-               cfg.table, x->id, cfg.host, cfg.port);
+               cfg.table, x->id, cfg.host, cfg.port, cfg.authorization);
     break;
   case OP_LIST:
-    buf_printf(&c->out, "GET /api/%s?limit=100 HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n"
+    buf_printf(&c->out, "GET /api/%s?limit=100 HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%s"
                         "Accept: application/json\r\n\r\n",
-               cfg.table, cfg.host, cfg.port);
+               cfg.table, cfg.host, cfg.port, cfg.authorization);
     break;
   case OP_POST:
     bl = snprintf(body, sizeof body, "{\"val\":\"loadgen post %" PRIu64 "\"}", rng_next(&x->rng) % 1000000);
-    buf_printf(&c->out, "POST /api/%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n"
+    buf_printf(&c->out, "POST /api/%s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%s"
                         "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-               cfg.table, cfg.host, cfg.port, bl, body);
+               cfg.table, cfg.host, cfg.port, cfg.authorization, bl, body);
     break;
   case OP_PUT:
     bl = snprintf(body, sizeof body, "{\"val\":\"loadgen put %" PRIu64 "\"}", rng_next(&x->rng) % 1000000);
-    buf_printf(&c->out, "PUT /api/%s/%" PRId64 " HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n"
+    buf_printf(&c->out, "PUT /api/%s/%" PRId64 " HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%s"
                         "Accept: application/json\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-               cfg.table, x->id, cfg.host, cfg.port, bl, body);
+               cfg.table, x->id, cfg.host, cfg.port, cfg.authorization, bl, body);
     break;
   }
 }

@@ -20,11 +20,11 @@
 
 int src_retries;
 
-static struct sockaddr_in target_addr(void) {
+static struct sockaddr_in target_addr(int port) {
   struct sockaddr_in a;
   memset(&a, 0, sizeof a);
   a.sin_family = AF_INET;
-  a.sin_port = htons((uint16_t)cfg.port);
+  a.sin_port = htons((uint16_t)port);
   if (inet_pton(AF_INET, cfg.host, &a.sin_addr) != 1) die("bad --host %s (an IPv4 address)", cfg.host);
   return a;
 }
@@ -32,8 +32,10 @@ static struct sockaddr_in target_addr(void) {
 /* With IP_BIND_ADDRESS_NO_PORT the port is chosen at connect time, so the
  * kernel only needs the 4-tuple to be unique: each source address gives its
  * own ~28,000 ephemeral ports towards the one server port. */
-int open_conn(int *src, int nsources) {
-  struct sockaddr_in dst = target_addr();
+int open_conn(int *src, int nsources) { return open_conn_to(cfg.port, src, nsources); }
+
+int open_conn_to(int port, int *src, int nsources) {
+  struct sockaddr_in dst = target_addr(port);
   for (int attempt = 0; attempt < 16; attempt++) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;

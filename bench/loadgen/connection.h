@@ -44,6 +44,8 @@ extern int src_retries;
  * tries again. Returns the descriptor (connect may still be in progress), or
  * -errno; dies if --host is not an IPv4 address. */
 int open_conn(int *src, int nsources);
+/* The same towards another port of the host (the operators' listener). */
+int open_conn_to(int port, int *src, int nsources);
 
 /* The SO_ERROR of a socket whose connect has completed: 0 if connected. */
 int conn_connect_error(int fd);

@@ -251,7 +251,7 @@ int mode_fanout(void) {
     die("%ld connections per process exceed the descriptor limit %ld: use more --procs", perproc, nofile_limit());
 
   char cursor0[80] = "";
-  hclient_t hc = {.fd = -1}; /* the snapshot read, then the status page */
+  hclient_t hc = {.fd = -1}; /* the snapshot read */
   first_cursor(&hc, cursor0, sizeof cursor0);
   child_t *kids = spawn_workers(N, P, hc.fd, cursor0);
   PGconn *pg = pg_connect();
@@ -264,12 +264,14 @@ int mode_fanout(void) {
   sample_mem(run.mem_idle, &run.mem_idle_json);
   record_t *recs = xmalloc(sizeof(record_t) * (size_t)N);
   hclient_t pub = {.fd = -1};
+  /* PBP serves its status on the operators' listener, not the public port. */
+  hclient_t status = {.fd = -1, .port = cfg.target == TARGET_PBP ? cfg.status_port : 0};
   /* PBP's scoreboard is published every 100 ms: wait that long, then take the
    * events_delivered baseline that later snapshots must exceed. */
   long delivered_expected = -1;
   if (cfg.target == TARGET_PBP) {
     usleep(250000);
-    server_parked(&hc, &delivered_expected);
+    server_parked(&status, &delivered_expected);
   }
   int64_t run_start = now_ns();
 
@@ -277,7 +279,7 @@ int mode_fanout(void) {
     fanout_round_t round = {.r = r, .key = -1, .recs = recs};
     int64_t park_start = now_ns();
     park(&run, kids, &round);
-    wait_parked(&run, &hc, &round, delivered_expected, park_start);
+    wait_parked(&run, &status, &round, delivered_expected, park_start);
     if (cfg.settle > 0) usleep((useconds_t)(cfg.settle * 1e6));
     run.parkwaits[r] = now_ns() - park_start;
     if (r == 0) sample_mem(run.mem_parked, &run.mem_parked_json);

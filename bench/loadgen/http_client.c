@@ -12,7 +12,7 @@
 
 static int hc_connect(hclient_t *c) {
   int src = 0;
-  c->fd = open_conn(&src, 1);
+  c->fd = open_conn_to(c->port ? c->port : cfg.port, &src, 1);
   if (c->fd < 0) return -1;
   struct pollfd p = {c->fd, POLLOUT, 0};
   if (poll(&p, 1, 5000) != 1) {
@@ -33,7 +33,8 @@ int hc_request(hclient_t *c, const char *method, const char *path, const char *c
                int timeout_ms, int idempotent) {
   buf_t req = {0};
   size_t blen = body ? strlen(body) : 0;
-  buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n", method, path, cfg.host, cfg.port);
+  buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%s", method, path, cfg.host, cfg.port,
+             cfg.authorization);
   if (body) buf_printf(&req, "Content-Type: %s\r\nContent-Length: %zu\r\n", ctype, blen);
   buf_printf(&req, "\r\n");
   if (body) buf_append(&req, body, blen);

@@ -11,7 +11,8 @@
 #include "http_response.h"
 
 typedef struct {
-  int fd; /* -1: not connected (start with {.fd = -1}) */
+  int fd;   /* -1: not connected (start with {.fd = -1}) */
+  int port; /* the server's port; 0: --port */
   buf_t in;
   http_resp_t resp; /* the last response: body and headers */
   int requests;     /* answered on this connection */

@@ -59,9 +59,9 @@ void build_poll_request(poll_conn_t *f) {
     int n = snprintf(body, sizeof body, "{\"cursor\":\"%s\",\"subscriptions\":[{\"table\":\"%s\"}],\"timeout\":%g}",
                      f->cursor, cfg.table, cfg.poll_timeout);
     buf_printf(out,
-               "POST /api/changes HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\nAccept: application/json\r\n"
+               "POST /api/changes HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\n%sAccept: application/json\r\n"
                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
-               cfg.host, cfg.port, n, body);
+               cfg.host, cfg.port, cfg.authorization, n, body);
   } else {
     buf_printf(out, "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUser-Agent: pbp-loadgen\r\nAccept: */*\r\n", cfg.sub_path,
                cfg.host, cfg.port);

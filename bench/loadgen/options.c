@@ -12,6 +12,7 @@ options_t cfg = {
     .target = TARGET_PBP,
     .host = "127.0.0.1",
     .port = 0,
+    .status_port = 0,
     .connections = 1,
     .procs = 0,
     .rounds = 20,
@@ -24,6 +25,7 @@ options_t cfg = {
     .settle = 0.0,
     .pg = NULL,
     .table = "testtype",
+    .authorization = "",
     .cursor = NULL,
     .sub_path = "/sub",
     .pub_path = "/pub",
@@ -44,6 +46,7 @@ void usage(void) {
           "  closed-loop  C keep-alive connections, request after request, for D seconds\n"
           "options:\n"
           "  --port P            the server's port on 127.0.0.1 (--host to change)\n"
+          "  --status-port P     where PBP serves /api/_status (default: --port)\n"
           "  --target pbp|nchan  what serves the long-polls (fanout, latency)\n"
           "  --connections N     parked polls (fanout) or connections (closed-loop)\n"
           "  --rounds R          fanout rounds (default 20; latency 200)\n"
@@ -56,6 +59,7 @@ void usage(void) {
           "  --settle S          extra wait after the server reports all parked (default 0)\n"
           "  --pg CONNINFO       libpq connection for the INSERT and pg_stat_activity\n"
           "  --table T           the PBP table (default testtype)\n"
+          "  --token JWT         send Authorization: Bearer JWT with every PBP request\n"
           "  --cursor C          the first poll's cursor (default: PBP-Cursor of a snapshot read)\n"
           "  --sub-path, --pub-path, --status-path  Nchan locations (/sub, /pub, /nchan_status)\n"
           "  --watch NAME=PID    a process tree to measure (CPU, RSS, PSS); NAME=self for loadgen\n"
@@ -80,7 +84,9 @@ void options_parse(int argc, char **argv) {
       {"status-path", required_argument, 0, 3},     {"watch", required_argument, 0, 'w'},
       {"op", required_argument, 0, 'o'},            {"duration", required_argument, 0, 'd'},
       {"warmup", required_argument, 0, 'W'},        {"request-timeout", required_argument, 0, 4},
-      {"cursor", required_argument, 0, 5},          {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
+      {"cursor", required_argument, 0, 5},          {"token", required_argument, 0, 6},
+      {"status-port", required_argument, 0, 7},
+                {"verbose", no_argument, 0, 'v'},             {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   optind = 2;
   int o;
@@ -109,6 +115,12 @@ void options_parse(int argc, char **argv) {
     case 3: cfg.status_path = optarg; break;
     case 4: cfg.request_timeout = atof(optarg); break;
     case 5: cfg.cursor = optarg; break;
+    case 7: cfg.status_port = atoi(optarg); break;
+    case 6:
+      if (snprintf(cfg.authorization, sizeof cfg.authorization, "Authorization: Bearer %s\r\n", optarg) >=
+          (int)sizeof cfg.authorization)
+        usage();
+      break;
     case 'w':
       if (watch_add(optarg) < 0) usage();
       break;

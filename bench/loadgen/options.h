@@ -17,6 +17,7 @@ typedef struct {
   target_t target;
   char host[64];
   int port;
+  int status_port;   /* where PBP serves /api/_status (its operators' listener); 0: --port */
   int connections;
   int procs;
   int rounds;
@@ -29,6 +30,8 @@ typedef struct {
   double settle;     /* extra seconds after the server reports all parked */
   const char *pg;    /* libpq conninfo for the commit side and PostgreSQL figures */
   const char *table;
+  /* "Authorization: Bearer T\r\n" with --token T, else "": sent with every PBP request */
+  char authorization[4096];
   const char *cursor; /* the first poll's cursor (default: a snapshot read's PBP-Cursor) */
   const char *sub_path;
   const char *pub_path;

@@ -10,6 +10,7 @@
 //   is accepted, those bytes are a JSON object whose `exp` is a number not yet
 //   past (with the skew), `sub` and `role` are its strings, and the claims
 //   text is the input; it is never refused for its signature;
+// - a verifier with a cache answers that token, twice, as one without;
 // - that token with one byte changed (where and to what, from the input) is
 //   refused, unless every part still decodes to what was signed.
 import ExtrasBase64
@@ -30,6 +31,9 @@ private let verifier: TokenVerifier = waitForAsync {
     fatalError("the fuzz key is refused: \(error)")
   }
 }
+
+/// The same keys with a cache, small so that it also starts over.
+private let cachingVerifier = TokenVerifier(keys: verifier.keys, policy: policy, cache: VerifiedTokenCache(capacity: 64))
 
 private func base64URL(_ bytes: some Collection<UInt8>) -> String {
   Base64.encodeToString(bytes: bytes, options: [.base64UrlAlphabet, .omitPaddingCharacter])
@@ -70,6 +74,12 @@ public func fuzzToken(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   require((try? verifier.verify(text, at: now)) == nil, "an unsigned input was accepted: \(text)")
 
   let token = signed(claims: bytes)
+  // The cache decides nothing: twice through it, as once without it.
+  let uncached = Result { () throws(InvalidToken) in try verifier.verify(token, at: now) }
+  for _ in 0..<2 {
+    let cached = Result { () throws(InvalidToken) in try cachingVerifier.verify(token, at: now) }
+    require(cached == uncached, "with the cache \(cached), without \(uncached), for \(token)")
+  }
   do {
     let claims = try verifier.verify(token, at: now)
     guard case .object(let members)? = try? JSONParser.parse(bytes) else {

@@ -47,7 +47,9 @@ public struct AuthenticationConfiguration: Equatable, Sendable {
       }
       let policy = TokenVerifier.Policy(audience: audience, clockSkewSeconds: clockSkewSeconds)
       return .success(
-        Authenticator(verifier: TokenVerifier(keys: made.keys, policy: policy), rules: roles, skippedKeys: made.skipped)
+        Authenticator(
+          verifier: TokenVerifier(keys: made.keys, policy: policy, cache: VerifiedTokenCache()), rules: roles,
+          skippedKeys: made.skipped)
       )
     } catch {
       return .failure(error)

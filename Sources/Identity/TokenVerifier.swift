@@ -5,10 +5,10 @@ import JWTKit
 /// Verifies a compact JWS token (RFC 7515, 7519) against the configured keys
 /// and the time given, synchronously.
 ///
-/// Threading: a `TokenVerifier` is an immutable `Sendable` value. `verify` takes
-/// no lock, makes no `async` call and touches no actor, so any number of
-/// pbp-fcgi's request threads (plain threads, outside Swift concurrency) may
-/// call it at once on the same value. The signature check is jwt-kit's
+/// Threading: a `TokenVerifier` is an immutable `Sendable` value. `verify` makes
+/// no `async` call and touches no actor (its cache, if any, is one short lock),
+/// so any number of pbp-fcgi's request threads (plain threads, outside Swift
+/// concurrency) may call it at once on the same value. The signature check is jwt-kit's
 /// (`JWTAlgorithm.verify`); this type only takes the token apart, picks the key
 /// by `alg` and `kid`, and judges the registered claims.
 public struct TokenVerifier: Sendable {
@@ -29,13 +29,27 @@ public struct TokenVerifier: Sendable {
 
   public let keys: VerificationKeys
   public let policy: Policy
+  /// Tokens whose signature already checked out (shared by the copies of this value); nil: none kept.
+  public let cache: VerifiedTokenCache?
 
-  public init(keys: VerificationKeys, policy: Policy = Policy()) {
+  public init(keys: VerificationKeys, policy: Policy = Policy(), cache: VerifiedTokenCache? = nil) {
     self.keys = keys
     self.policy = policy
+    self.cache = cache
   }
 
   public func verify(_ token: String, at now: UnixTime) throws(InvalidToken) -> VerifiedClaims {
+    if let signed = cache?.signedClaims(of: token) {
+      return try judge(signed.members, text: signed.text, at: now)
+    }
+    let signed = try verifySignature(token)
+    let verified = try judge(signed.members, text: signed.text, at: now)
+    cache?.keep(signed, of: token)
+    return verified
+  }
+
+  /// The claims of a token whose signature holds with one of the keys.
+  private func verifySignature(_ token: String) throws(InvalidToken) -> VerifiedTokenCache.SignedClaims {
     let bytes = Array(token.utf8)
     guard bytes.count <= Self.maximumTokenBytes else {
       throw InvalidToken(.malformed("it is longer than \(Self.maximumTokenBytes) bytes"))
@@ -54,7 +68,7 @@ public struct TokenVerifier: Sendable {
     guard verified else { throw InvalidToken(.badSignature) }
     // Claims are read only once the signature holds: nothing of a forged token is judged.
     let claims = try Self.jsonObject(parts.payload, part: "claims")
-    return try judge(claims.members, text: claims.text, at: now)
+    return VerifiedTokenCache.SignedClaims(members: claims.members, text: claims.text)
   }
 
   // MARK: Taking the token apart

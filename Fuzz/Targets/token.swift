@@ -33,7 +33,8 @@ private let verifier: TokenVerifier = waitForAsync {
 }
 
 /// The same keys with a cache, small so that it also starts over.
-private let cachingVerifier = TokenVerifier(keys: verifier.keys, policy: policy, cache: VerifiedTokenCache(capacity: 64))
+private let cachingVerifier = TokenVerifier(
+  keys: verifier.keys, policy: policy, cache: VerifiedTokenCache(capacity: 64))
 
 private func base64URL(_ bytes: some Collection<UInt8>) -> String {
   Base64.encodeToString(bytes: bytes, options: [.base64UrlAlphabet, .omitPaddingCharacter])

@@ -29,14 +29,17 @@ extension APIApplication {
     -> ChangePoll
   {
     var subscriptions: [Subscription] = []
+    var claimValues: [String: String]? = nil  // read once, for the first table with a rule
     for subscription in poll.subscriptions {
       let table = try tableInfo(subscription.table, session)
       guard table.mayBeRead(by: identity.role) else {
         throw APIError(
           status: 403, code: "forbidden", message: "role \(identity.role) may not read \(table.name), nor its events")
       }
-      let owner = table.rowRule.map { rule in
-        OwnerCondition(column: rule.ownerColumn, value: identity.claimValues[rule.ownerClaim])
+      var owner: OwnerCondition? = nil
+      if let rule = table.rowRule {
+        if claimValues == nil { claimValues = identity.claimValues }
+        owner = OwnerCondition(column: rule.ownerColumn, value: claimValues?[rule.ownerClaim])
       }
       subscriptions.append(Subscription(table: subscription.table, filters: subscription.filters, owner: owner))
     }

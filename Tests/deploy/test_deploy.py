@@ -143,7 +143,8 @@ def test_pbp_setup_db_again_keeps_every_row(deployed):
 
 def test_pbp_setup_db_prints_sql_that_sets_up_a_database_elsewhere(deployed):
     deployed.run("pbp-setup-db --print-sql --dbname pbp_printed > /root/printed.sql")
-    deployed.run("cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f /root/printed.sql")
+    # Read by root: the postgres user cannot enter /root.
+    deployed.run("cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - < /root/printed.sql")
     tables = deployed.run("cd / && runuser -u postgres -- psql -X -At -d pbp_printed -c "
                           "\"select string_agg(tablename, ',' order by tablename) from pg_tables"
                           " where schemaname = 'public'\"").stdout.strip()

@@ -228,7 +228,10 @@ install: deploy-build
 	echo "installed PBP under $${d:-/}; next: docs/deploy.md"
 
 # Boots systemd in a Debian 12 container (systemd-nspawn), deploys PBP into it
-# with `make install` and docs/deploy.md, and checks it through nginx. As root.
+# from its package (`make deb`) with docs/deploy.md's blocks, checks it through
+# nginx, upgrades it to a newer build under load, removes and purges it; and
+# checks what `make install` stages. As root; about 4 minutes once the Swift
+# release build (.build-deploy) exists.
 test-deploy: deps deploy-apt-deps
 	$(SUDO) $(VENV)/bin/python -m pytest -ra Tests/deploy
 

@@ -119,6 +119,7 @@ def test_package_installs_debian_paths_man_pages_and_conffiles(deployed):
                  f"{UNIT_DIR}/pbp-notifyd.service", f"{UNIT_DIR}/pbp-fcgi.service", f"{UNIT_DIR}/pbp-fcgi.socket",
                  "/usr/lib/sysusers.d/pbp.conf", "/usr/lib/tmpfiles.d/pbp.conf", "/usr/share/pbp/sql/01-pbp.sql",
                  "/usr/share/pbp/static/index.html", "/usr/share/doc/pbp/copyright",
+                 "/usr/share/doc/pbp/deploy.md",
                  "/usr/share/doc/pbp/changelog.Debian.gz", "/usr/share/man/man8/pbp-notifyd.8.gz",
                  "/usr/share/man/man8/pbp-fcgi.8.gz", "/usr/share/man/man8/pbp-setup-db.8.gz"]:
         assert path in files, path
@@ -130,6 +131,8 @@ def test_package_installs_debian_paths_man_pages_and_conffiles(deployed):
     assert key[:2] == ["root:pbp", "640"] and int(key[2]) >= 32, key
     for unit in [*SERVICES, "pbp-fcgi.socket"]:
         assert show(deployed, unit, "UnitFileState") == "enabled", unit
+        # Documentation= names a file the package has.
+        assert show(deployed, unit, "Documentation") == "file:/usr/share/doc/pbp/deploy.md", unit
 
 
 def test_pbp_setup_db_again_keeps_every_row(deployed):

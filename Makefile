@@ -114,11 +114,7 @@ $(BENCH_BUILD)/loadgen: $(LOADGEN_SOURCES) $(wildcard bench/loadgen/*.h)
 	cc -O2 -Wall -Wextra -I$$(pg_config --includedir) -o $@ $(LOADGEN_SOURCES) -lpq -lm
 
 bench-deps:
-	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt-install-missing,$(BENCH_APT_PACKAGES))
 
 build:
 	swift build -c release
@@ -128,13 +124,17 @@ build-debug:
 
 deps: apt-deps python-deps
 
-# Installs only the Debian packages that are not installed yet.
+# $(call apt-install-missing,PACKAGES): installs only those not installed yet.
+define apt-install-missing
+@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+if [ -n "$$missing" ]; then \
+  echo "installing: $$missing"; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+fi
+endef
+
 apt-deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt-install-missing,$(APT_PACKAGES))
 	@command -v swift >/dev/null || { echo "Swift 6 is required (expected at /opt/swift)"; exit 1; }
 
 python-deps: $(VENV)/.installed
@@ -161,6 +161,8 @@ clean:
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 BINDIR ?= $(PREFIX)/bin
+# pbp-setup-db, an administrator's command.
+SBINDIR ?= $(PREFIX)/sbin
 PBP_DATADIR ?= $(PREFIX)/share/pbp
 DOCDIR ?= $(PREFIX)/share/doc/pbp
 UNITDIR ?= $(PREFIX)/lib/systemd/system
@@ -175,19 +177,29 @@ NGINX_SERVER_NAME ?= localhost 127.0.0.1
 NGINX_STATUS_LISTEN ?= 127.0.0.1:8081
 DEPLOY_SCRATCH := .build-deploy
 DEPLOY_APT_PACKAGES := systemd-container debootstrap zstd curl
+DEPLOY_SWIFT_FLAGS := -c release --static-swift-stdlib --scratch-path $(DEPLOY_SCRATCH)
+# The version `pbp-setup-db --version` and the package say (tools/pbp-version.sh:
+# `git describe`, made a valid Debian version).
+PBP_GIT_VERSION := $(shell tools/pbp-version.sh)
+PBP_VERSION ?= $(or $(PBP_GIT_VERSION),0.0)
 
-.PHONY: install test-deploy deploy-apt-deps
+.PHONY: install deploy-build test-deploy deploy-apt-deps
 
-install:
-	swift build -c release --static-swift-stdlib --scratch-path $(DEPLOY_SCRATCH)
+# The release binaries with the Swift runtime linked in.
+deploy-build:
+	swift build $(DEPLOY_SWIFT_FLAGS)
+
+install: deploy-build
 	@set -eu; \
-	bin=$$(swift build -c release --static-swift-stdlib --scratch-path $(DEPLOY_SCRATCH) --show-bin-path); \
+	bin=$$(swift build $(DEPLOY_SWIFT_FLAGS) --show-bin-path); \
 	d="$(DESTDIR)"; \
 	paths='s|/usr/local/bin/|$(BINDIR)/|g; s|/usr/local/share/doc/pbp/|$(DOCDIR)/|g; s|/etc/pbp/|$(SYSCONFDIR)/pbp/|g'; \
-	install -d "$$d$(BINDIR)" "$$d$(PBP_DATADIR)/sql" "$$d$(PBP_DATADIR)/static" "$$d$(DOCDIR)" \
+	install -d "$$d$(BINDIR)" "$$d$(SBINDIR)" "$$d$(PBP_DATADIR)/sql" "$$d$(PBP_DATADIR)/static" "$$d$(DOCDIR)" \
 	  "$$d$(UNITDIR)/nginx.service.d" "$$d$(SYSUSERSDIR)" "$$d$(TMPFILESDIR)" "$$d$(SYSCONFDIR)/pbp" \
 	  "$$d$(NGINXDIR)/sites-available" "$$d$(NGINXDIR)/pbp-site.d"; \
 	install -m 0755 "$$bin/pbp-notifyd" "$$bin/pbp-fcgi" "$$d$(BINDIR)/"; \
+	sed -e 's|@SQLDIR@|$(PBP_DATADIR)/sql|g' -e 's|@VERSION@|$(PBP_VERSION)|g' deploy/pbp-setup-db.in > "$$d$(SBINDIR)/pbp-setup-db"; \
+	chmod 0755 "$$d$(SBINDIR)/pbp-setup-db"; \
 	install -m 0644 sql/*.sql "$$d$(PBP_DATADIR)/sql/"; \
 	install -m 0755 sql/*.sh "$$d$(PBP_DATADIR)/sql/"; \
 	cp -R static/. "$$d$(PBP_DATADIR)/static/"; \
@@ -216,13 +228,51 @@ install:
 	echo "installed PBP under $${d:-/}; next: docs/deploy.md"
 
 # Boots systemd in a Debian 12 container (systemd-nspawn), deploys PBP into it
-# with `make install` and docs/deploy.md, and checks it through nginx. As root.
+# from its package (`make deb`) with docs/deploy.md's blocks, checks it through
+# nginx, upgrades it to a newer build under load, removes and purges it; and
+# checks what `make install` stages. As root; about 4 minutes once the Swift
+# release build (.build-deploy) exists.
 test-deploy: deps deploy-apt-deps
 	$(SUDO) $(VENV)/bin/python -m pytest -ra Tests/deploy
 
 deploy-apt-deps:
-	@missing=$$(for p in $(DEPLOY_APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-	  echo "installing: $$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	$(call apt-install-missing,$(DEPLOY_APT_PACKAGES))
+
+# --- The Debian package (issue 18): `make deb` --------------------------------
+# Builds $(DEB_DIR)/pbp_$(DEB_VERSION)_$(DEB_ARCH).deb with debhelper
+# (dpkg-buildpackage -b: debian/rules calls `make install` with Debian's
+# paths), then checks it with lintian, which fails the make on an error (each
+# warning is fixed or overridden, with its reason, in
+# debian/pbp.lintian-overrides). debian/changelog is written first from
+# DEB_VERSION, so a release needs no edit in the tree. `make deb
+# DEB_VERSION=1.2.3-1` names another version. Everything the build leaves
+# is under ignored paths: debian/ (see .gitignore), $(DEB_DIR)/ and the Swift
+# build in $(DEPLOY_SCRATCH)/.
+DEB_REVISION ?= 1
+DEB_VERSION ?= $(PBP_VERSION)-$(DEB_REVISION)
+DEB_DIR := .build-deb
+DEB_ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE = $(DEB_DIR)/pbp_$(DEB_VERSION)_$(DEB_ARCH).deb
+DEB_APT_PACKAGES := debhelper dpkg-dev fakeroot lintian help2man libpq-dev libfcgi-dev
+DEB_MAINTAINER := PBP maintainers <maintainers@users.noreply.r-seed-c89f4e1e.example>
+
+.PHONY: deb deb-version deb-apt-deps
+
+deb: deb-apt-deps
+	@command -v swift >/dev/null || { echo "Swift 6 is required (expected at /opt/swift)"; exit 1; }
+	@mkdir -p $(DEB_DIR)
+	@{ printf 'pbp (%s) unstable; urgency=medium\n\n' '$(DEB_VERSION)'; \
+	  printf '  * Built from git %s.\n\n' "$$(git describe --tags --always --dirty 2>/dev/null || echo unknown)"; \
+	  printf ' -- %s  %s\n' '$(DEB_MAINTAINER)' "$$(git log -1 --format=%aD 2>/dev/null || date -R)"; } > debian/changelog
+	dpkg-buildpackage -b --no-sign \
+	  --buildinfo-file=$(DEB_DIR)/pbp_$(DEB_VERSION)_$(DEB_ARCH).buildinfo --buildinfo-option=-u$(DEB_DIR) \
+	  --changes-file=$(DEB_DIR)/pbp_$(DEB_VERSION)_$(DEB_ARCH).changes --changes-option=-u$(DEB_DIR)
+	lintian --fail-on error $(DEB_FILE)
+	@echo "built $(DEB_FILE)"
+
+# The version `make deb` builds, for scripts (Tests/deploy).
+deb-version:
+	@echo $(DEB_VERSION)
+
+deb-apt-deps:
+	$(call apt-install-missing,$(DEB_APT_PACKAGES))

@@ -1,14 +1,18 @@
 """The deployed container that every test in test_deploy.py looks at: booted,
-PBP installed with `make install`, then docs/deploy.md's first-deploy blocks
-run inside it, exactly as written."""
+then docs/deploy.md's first-deploy blocks run inside it, exactly as written:
+they install the Debian package that `make deb` built (copied to /root, the
+blocks' working directory), set the database up and enable the site.
+`upgrade_package` is a newer build of the same package, for the upgrade."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +20,8 @@ from container import REPO, SUMMARY, Container, log, root_tarball, sweep_leftove
 
 DOC = REPO / "docs" / "deploy.md"
 ARTIFACTS = REPO / "test-artifacts"
+# Where the first-deploy blocks run, with the package beside them.
+BLOCK_DIR = "/root"
 
 
 def first_deploy_blocks() -> list[str]:
@@ -50,8 +56,43 @@ def pytest_configure(config):
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def make(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.fail(f"make {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def build_package(version: str | None = None) -> tuple[str, Path]:
+    """`make deb` (lintian included), at `version` if given: (version, path)."""
+    overrides = [f"DEB_VERSION={version}"] if version else []
+    version = make("-s", "deb-version", *overrides).stdout.strip()
+    started = time.monotonic()
+    log(f"make deb ({version})")
+    built = make("deb", *overrides).stdout
+    path = REPO / re.search(r"^built (\S+\.deb)$", built, re.M).group(1)
+    SUMMARY.append(f"make deb {version}: {time.monotonic() - started:.1f} s, {path.stat().st_size >> 10} KiB")
+    lintian = [line for line in built.splitlines() if re.match(r"^[EWI]: pbp", line)]
+    if lintian:
+        SUMMARY.append("lintian: " + "; ".join(lintian))
+    return version, path
+
+
 @pytest.fixture(scope="session")
-def deployed():
+def package():
+    return build_package()
+
+
+@pytest.fixture(scope="session")
+def upgrade_package(package):
+    """The same tree as a newer version: upstream version + "+1"."""
+    version, _ = package
+    upstream, revision = version.rsplit("-", 1)
+    return build_package(f"{upstream}+1-{revision}")
+
+
+@pytest.fixture(scope="session")
+def deployed(package):
     if os.geteuid() != 0:
         pytest.fail("the deployment test boots a container: run it as root (make test-deploy uses sudo)")
     blocks = first_deploy_blocks()
@@ -65,20 +106,14 @@ def deployed():
     container = Container(tarball)
     timings["unpack"] = time.monotonic() - mark
     try:
-        mark = time.monotonic()
-        log("make install DESTDIR=" + str(container.root))
-        result = subprocess.run(["make", "-C", str(REPO), "install", f"DESTDIR={container.root}"],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.fail(f"make install failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-        timings["make install"] = time.monotonic() - mark
+        shutil.copy(package[1], container.root / BLOCK_DIR.lstrip("/"))
         mark = time.monotonic()
         container.boot()
         timings["boot"] = time.monotonic() - mark
         mark = time.monotonic()
         for block in blocks:
             log("docs/deploy.md:\n" + block)
-            container.run("set -x\n" + block, timeout=180)
+            container.run(f"export DEBIAN_FRONTEND=noninteractive\ncd {BLOCK_DIR}\nset -x\n" + block, timeout=180)
         timings["first deploy"] = time.monotonic() - mark
         SUMMARY.append("setup: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
         log(SUMMARY[-1])

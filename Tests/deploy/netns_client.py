@@ -4,6 +4,7 @@ library only. Prints one JSON document on stdout.
 
     request METHOD PATH [BODY|-|@N] [HEADER:VALUE ...]   (@N: {"val": N bytes})
     stream SECONDS THREADS        requests in a loop until SECONDS have passed
+                                  (and the values it wrote)
     connections COUNT CURSOR TIMEOUT   COUNT long-polls at once; their statuses
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import sys
 import threading
@@ -49,6 +51,9 @@ def stream(seconds: float, threads: int):
     counts: dict[str, int] = {}
     failures: list[str] = []
     resets: list[str] = []
+    # Each value a write was answered 201 for: the caller looks for them all.
+    written: list[str] = []
+    run = os.urandom(4).hex()
 
     def record(kind: str, ok: bool, detail: str):
         with lock:
@@ -74,8 +79,12 @@ def stream(seconds: float, threads: int):
                             resets.append(f"{time.strftime('%H:%M:%S')} {answer['body'][:200]}")
                     record("poll", answer["status"] in (200, 409), f"{answer['status']} {answer['body'][:200]}")
                 elif n % 4 == 0:
-                    answer = request("POST", "/api/testtype", json.dumps({"val": f"stream {index}-{n}"}))
+                    value = f"stream {run} {index}-{n}"
+                    answer = request("POST", "/api/testtype", json.dumps({"val": value}))
                     record("write", answer["status"] == 201, f"{answer['status']} {answer['body'][:200]}")
+                    if answer["status"] == 201:
+                        with lock:
+                            written.append(value)
                     time.sleep(WRITE_PACE_S)
                 else:
                     answer = request("GET", "/api/testtype?limit=5")
@@ -88,7 +97,7 @@ def stream(seconds: float, threads: int):
         worker.start()
     for worker in workers:
         worker.join()
-    return {"counts": counts, "failures": failures, "resets": resets}
+    return {"counts": counts, "failures": failures, "resets": resets, "written": written}
 
 
 def connections(count: int, cursor: str, timeout: float):

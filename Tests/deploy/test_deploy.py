@@ -1,6 +1,8 @@
-"""PBP deployed as docs/deploy.md says, under a real systemd (PID 1 of a
-Debian 12 container), checked through nginx. The tests run in this order and
-share one container; the last one stops PBP.
+"""PBP deployed as docs/deploy.md says, from its Debian package, under a real
+systemd (PID 1 of a Debian 12 container), checked through nginx. The tests
+run in this order and share one container: the checks of the running
+install, then a newer package installed under load, a stop, `apt remove`
+and `apt purge`.
 
 `make test-deploy` runs them (as root). See container.py for the container.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +24,10 @@ from container import SUMMARY, Container
 
 CLIENT = Path(__file__).with_name("netns_client.py")
 SERVICES = ["pbp-notifyd.service", "pbp-fcgi.service"]
-UNIT_DIR = "/usr/local/lib/systemd/system"
+UNIT_DIR = "/lib/systemd/system"
+# What a removal must take away, and what only a purge may.
+CONFIGURATION = ["/etc/pbp/pbp-fcgi.conf", "/etc/pbp/pbp-notifyd.conf", "/etc/pbp/jwt.key",
+                 "/etc/nginx/sites-available/pbp", "/etc/nginx/pbp-site.d/limits.conf"]
 
 
 # -- helpers ------------------------------------------------------------------
@@ -82,6 +88,71 @@ def show(container, unit: str, prop: str) -> str:
 
 def pbp_processes(container) -> list[tuple[int, str]]:
     return [(pid, exe) for pid, exe in container.processes() if Path(exe.split(" ")[0]).name.startswith("pbp-")]
+
+
+def installed_version(container) -> str:
+    return container.run("dpkg-query -W -f='${db:Status-Abbrev} ${Version}' pbp", check=False).stdout.strip()
+
+
+def apt(container, arguments: str) -> str:
+    result = container.run(f"DEBIAN_FRONTEND=noninteractive apt-get {arguments} -y -q </dev/null", timeout=300)
+    return result.stdout
+
+
+def all_values(container) -> set[str]:
+    """Every testtype row's val, page by page."""
+    values, after = set(), None
+    while True:
+        page = body(get(container, "/api/testtype?limit=10000" + (f"&after={after}" if after is not None else "")))
+        values.update(row["val"] for row in page)
+        if len(page) < 10000:
+            return values
+        after = page[-1]["id"]
+
+
+# -- the package ----------------------------------------------------------------
+
+def test_package_installs_debian_paths_man_pages_and_conffiles(deployed):
+    assert installed_version(deployed).startswith("ii ")
+    files = deployed.run("dpkg -L pbp").stdout.split()
+    for path in ["/usr/sbin/pbp-notifyd", "/usr/sbin/pbp-fcgi", "/usr/sbin/pbp-setup-db",
+                 f"{UNIT_DIR}/pbp-notifyd.service", f"{UNIT_DIR}/pbp-fcgi.service", f"{UNIT_DIR}/pbp-fcgi.socket",
+                 "/usr/lib/sysusers.d/pbp.conf", "/usr/lib/tmpfiles.d/pbp.conf", "/usr/share/pbp/sql/01-pbp.sql",
+                 "/usr/share/pbp/static/index.html", "/usr/share/doc/pbp/copyright",
+                 "/usr/share/doc/pbp/deploy.md",
+                 "/usr/share/doc/pbp/changelog.Debian.gz", "/usr/share/man/man8/pbp-notifyd.8.gz",
+                 "/usr/share/man/man8/pbp-fcgi.8.gz", "/usr/share/man/man8/pbp-setup-db.8.gz"]:
+        assert path in files, path
+    conffiles = deployed.run("cat /var/lib/dpkg/info/pbp.conffiles").stdout.split()
+    assert sorted(conffiles) == sorted(c for c in CONFIGURATION if c != "/etc/pbp/jwt.key")
+    manual = deployed.run("zcat /usr/share/man/man8/pbp-setup-db.8.gz").stdout
+    assert "\\-\\-print\\-sql" in manual, manual[:2000]
+    key = deployed.run("stat -c '%U:%G %a %s' /etc/pbp/jwt.key").stdout.split()
+    assert key[:2] == ["root:pbp", "640"] and int(key[2]) >= 32, key
+    for unit in [*SERVICES, "pbp-fcgi.socket"]:
+        assert show(deployed, unit, "UnitFileState") == "enabled", unit
+        # Documentation= names a file the package has.
+        assert show(deployed, unit, "Documentation") == "file:/usr/share/doc/pbp/deploy.md", unit
+
+
+def test_pbp_setup_db_again_keeps_every_row(deployed):
+    value = f"kept {uuid.uuid4().hex[:8]}"
+    assert post(deployed, "/api/testtype", {"val": value})["status"] == 201
+    again = deployed.run("pbp-setup-db")
+    assert "is ready" in again.stdout
+    assert value in all_values(deployed)
+    assert get(deployed, "/api/testtype")["status"] == 200
+
+
+def test_pbp_setup_db_prints_sql_that_sets_up_a_database_elsewhere(deployed):
+    deployed.run("pbp-setup-db --print-sql --dbname pbp_printed > /root/printed.sql")
+    # Read by root: the postgres user cannot enter /root.
+    deployed.run("cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f - < /root/printed.sql")
+    tables = deployed.run("cd / && runuser -u postgres -- psql -X -At -d pbp_printed -c "
+                          "\"select string_agg(tablename, ',' order by tablename) from pg_tables"
+                          " where schemaname = 'public'\"").stdout.strip()
+    assert {"notes", "testtype", "todo"} <= set(tables.split(",")), tables
+    deployed.run("cd / && runuser -u postgres -- psql -X -q -c 'drop database pbp_printed'")
 
 
 # -- the units ------------------------------------------------------------------
@@ -316,6 +387,36 @@ def test_journal_shows_readiness_and_watchdog(deployed):
              15, "a watchdog ping")
 
 
+def test_upgrade_under_a_stream_of_requests_fails_none_loses_no_write_and_keeps_the_edited_conffile(
+        deployed, upgrade_package):
+    version, path = upgrade_package
+    deployed.run("echo '# edited before the upgrade (Tests/deploy)' >> /etc/pbp/pbp-fcgi.conf")
+    edited = deployed.run("sha256sum /etc/pbp/pbp-fcgi.conf").stdout
+    before = {unit: show(deployed, unit, "MainPID") for unit in SERVICES}
+    socket_since = show(deployed, "pbp-fcgi.socket", "ActiveEnterTimestampMonotonic")
+    (deployed.root / "root" / "upgrade").mkdir(exist_ok=True)
+    shutil.copy(path, deployed.root / "root" / "upgrade")
+    stream = background(deployed, "stream", "24", "6")
+    time.sleep(4)
+    started = time.monotonic()
+    output = apt(deployed, f"install /root/upgrade/{path.name}")
+    took = time.monotonic() - started
+    result = finish(stream, timeout=120)
+    SUMMARY.append(f"upgrade to {version} in {took:.1f} s under {result['counts']}, resets {len(result['resets'])}")
+    assert result["failures"] == [], result["failures"]
+    assert result["counts"].get("write", 0) > 20 and result["counts"].get("poll", 0) > 3, result["counts"]
+    assert installed_version(deployed) == f"ii  {version}", output
+    for unit in SERVICES:
+        assert show(deployed, unit, "ActiveState") == "active", unit
+        assert show(deployed, unit, "MainPID") != before[unit], f"{unit} was not restarted"
+    assert show(deployed, "pbp-fcgi.socket", "ActiveEnterTimestampMonotonic") == socket_since, \
+        "the socket was restarted (connections refused meanwhile)"
+    missing = set(result["written"]) - all_values(deployed)
+    assert missing == set(), f"{len(missing)} acknowledged writes lost"
+    assert deployed.run("sha256sum /etc/pbp/pbp-fcgi.conf").stdout == edited
+    assert deployed.run("ls /etc/pbp").stdout.split() == ["jwt.key", "pbp-fcgi.conf", "pbp-notifyd.conf"]
+
+
 def test_stop_leaves_no_process_behind(deployed):
     assert pbp_processes(deployed), "PBP runs before the stop"
     cursor = get(deployed, "/api/testtype")["headers"]["pbp-cursor"]
@@ -334,3 +435,26 @@ def test_stop_leaves_no_process_behind(deployed):
     assert deployed.run("ls -A /run/pbp").stdout.strip() == ""
     down = get(deployed, "/api/testtype")
     assert down["status"] == 503 and body(down)["error"] == "service_unavailable"
+
+
+def test_apt_remove_stops_the_services_and_keeps_the_configuration(deployed):
+    deployed.run("systemctl start pbp-fcgi.socket pbp-notifyd.service pbp-fcgi.service", timeout=90)
+    assert get(deployed, "/api/testtype")["status"] == 200
+    configuration = deployed.run(f"sha256sum {' '.join(CONFIGURATION)}").stdout
+    apt(deployed, "remove pbp")
+    assert installed_version(deployed).startswith("rc "), installed_version(deployed)
+    assert pbp_processes(deployed) == []
+    for unit in [*SERVICES, "pbp-fcgi.socket"]:
+        assert show(deployed, unit, "ActiveState") == "inactive", unit
+        assert show(deployed, unit, "LoadState") == "not-found", unit
+    assert deployed.run("ls /usr/sbin/pbp-fcgi /usr/share/pbp", check=False).returncode != 0
+    assert deployed.run(f"sha256sum {' '.join(CONFIGURATION)}").stdout == configuration
+
+
+def test_apt_purge_removes_the_configuration_and_leaves_nginx_startable(deployed):
+    apt(deployed, "purge pbp")
+    assert installed_version(deployed) == ""
+    for path in ["/etc/pbp", "/etc/nginx/sites-available/pbp", "/etc/nginx/pbp-site.d", "/etc/nginx/sites-enabled/pbp"]:
+        assert deployed.run(f"test -e {path} || test -L {path}", check=False).returncode != 0, f"{path} is left"
+    nginx = deployed.run("nginx -t", check=False)
+    assert nginx.returncode == 0, nginx.stderr

@@ -29,6 +29,9 @@ let package = Package(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
+    // The logical replication stream's wire formats (LSNs, CopyData, pgoutput)
+    // and the reader's decisions: what is an event, where it stands, what to confirm.
+    .target(name: "WALStream"),
     // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
     .target(
       name: "ChangePublisher",
@@ -79,6 +82,7 @@ let package = Package(
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),
     .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
+    .testTarget(name: "WALStreamTests", dependencies: ["WALStream"]),
     .testTarget(
       name: "IdentityTests",
       dependencies: [

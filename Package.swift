@@ -21,7 +21,7 @@ let package = Package(
     .target(name: "CSystemShim"),
 
     // Safe Swift wrappers over the C libraries.
-    .target(name: "PostgresClient", dependencies: ["CLibPQ", "DaemonSupport"]),
+    .target(name: "PostgresClient", dependencies: ["CLibPQ", "DaemonSupport", "WALStream"]),
     .target(name: "FastCGI", dependencies: ["CFastCGI", "DaemonSupport"]),
 
     // Plain Swift concepts.
@@ -64,6 +64,13 @@ let package = Package(
       name: "pbp-notifyd",
       dependencies: [
         "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    // A diagnostic, not installed: reads a slot and prints its pbp events as JSON lines.
+    .executableTarget(
+      name: "pbp-wal-dump",
+      dependencies: [
+        "PostgresClient", "WALStream", "DaemonSupport", "JSON",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     .executableTarget(

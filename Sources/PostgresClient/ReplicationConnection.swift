@@ -193,6 +193,22 @@ public final class ReplicationConnection: @unchecked Sendable {
     }
   }
 
+  /// Ends the stream from this side, after a last status update: the
+  /// walsender handles everything sent before (so the slot keeps the last
+  /// confirmed position), then ends its side too; read on with
+  /// ``readCopyData()`` until `.ended`. Closing the connection instead may
+  /// lose that update: a walsender that finds the socket closed while it is
+  /// still sending exits without reading what is left (measured on PostgreSQL 15).
+  public func endStreaming() throws(PostgresError) {
+    var queued = PQputCopyEnd(handle, nil)
+    if queued == 0 {
+      _ = try flush()
+      queued = PQputCopyEnd(handle, nil)
+    }
+    guard queued == 1 else { throw .connectionLost(Self.errorMessage(handle)) }
+    _ = try flush()
+  }
+
   // MARK: Helpers
 
   /// The result that follows the end of COPY BOTH: nil for a clean end.

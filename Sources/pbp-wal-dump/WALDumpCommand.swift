@@ -142,6 +142,7 @@ struct WALDumpCommand: ParsableCommand {
       continue reading
     }
     try send(machine.finalStatusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now()), on: connection)
+    try finish(connection, before: MonotonicClock.now() + .seconds(10))
     emit([
       "end": [
         "events": .integer(events), "duplicates_skipped": .integer(machine.duplicatesSkipped),
@@ -149,6 +150,21 @@ struct WALDumpCommand: ParsableCommand {
         "delivered_through": .string(machine.deliveredThrough.description),
       ]
     ])
+  }
+
+  /// Ends the stream cleanly, so that the last status update counts; what
+  /// the server still sends meanwhile is dropped (it comes again next time).
+  private func finish(_ connection: ReplicationConnection, before deadline: Duration) throws(PostgresError) {
+    try connection.endStreaming()
+    while MonotonicClock.now() < deadline {
+      switch connection.readCopyData() {
+      case .data: continue
+      case .ended: return
+      case .wouldBlock:
+        var entry = pollfd(fd: connection.socketDescriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&entry, 1, Int32(clamping: max((deadline - MonotonicClock.now()).milliseconds, 0)))
+      }
+    }
   }
 
   private func decode(_ bytes: [UInt8]) throws(WALStreamError) -> ReplicationMessage {

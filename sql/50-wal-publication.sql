@@ -8,6 +8,9 @@
 -- the first row change of any table ("publication ... does not exist"), even
 -- once the publication is created (measured on PostgreSQL 15). Harmless for
 -- the notify source.
+-- Without wal_level=logical PostgreSQL warns that the publication publishes
+-- nothing, at every migration of a notify-source site: true, and no news.
+set local client_min_messages = error;
 do $$
 begin
   if not exists (select from pg_publication where pubname = 'pbp_messages') then

@@ -169,7 +169,8 @@ public final class ReplicationConnection: @unchecked Sendable {
   public func sendStandbyStatus(
     write: LSN, flush: LSN, apply: LSN, now: PostgresTimestamp, replyRequested: Bool = false
   ) throws(PostgresError) -> Bool {
-    let update = StandbyStatusUpdate(write: write, flush: flush, apply: apply, clock: now, replyRequested: replyRequested)
+    let update = StandbyStatusUpdate(
+      write: write, flush: flush, apply: apply, clock: now, replyRequested: replyRequested)
     return try send(update)
   }
 

@@ -55,10 +55,14 @@ struct ByteWriter {
 
   mutating func uint8(_ value: UInt8) { bytes.append(value) }
   mutating func uint32(_ value: UInt32) {
-    for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    for shift in stride(from: 24, through: 0, by: -8) {
+      bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift)))
+    }
   }
   mutating func uint64(_ value: UInt64) {
-    for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift))) }
+    for shift in stride(from: 56, through: 0, by: -8) {
+      bytes.append(UInt8(truncatingIfNeeded: value >> UInt64(shift)))
+    }
   }
   mutating func lsn(_ value: LSN) { uint64(value.rawValue) }
   mutating func timestamp(_ value: PostgresTimestamp) { uint64(UInt64(bitPattern: value.microsecondsSince2000)) }

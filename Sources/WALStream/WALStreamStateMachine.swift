@@ -31,7 +31,8 @@ public enum WALStreamError: Error, Equatable, Sendable, CustomStringConvertible 
       return "a Begin for \(begun) inside the transaction committing at \(open)"
     case .commitWithoutBegin(let lsn): return "a Commit at \(lsn) without a Begin"
     case .commitMismatch(let begin, let commit): return "Begin announced the commit at \(begin), Commit says \(commit)"
-    case .transactionalMessageOutsideTransaction(let lsn): return "a transactional message at \(lsn) outside a transaction"
+    case .transactionalMessageOutsideTransaction(let lsn):
+      return "a transactional message at \(lsn) outside a transaction"
     case .commitOrderViolated(let delivered, let begun):
       return "a transaction committing at \(begun), before \(delivered), which was already delivered"
     case .tooManyEventsInTransaction(let lsn): return "more than 2^32 events in the transaction committing at \(lsn)"
@@ -122,7 +123,9 @@ public struct WALStreamStateMachine: Sendable {
     case (.begin(let final, _, _), .inTransaction(let open, _)):
       throw .beginInsideTransaction(open: open, begun: final)
     case (.begin(let final, _, _), .betweenTransactions):
-      guard final >= deliveredThrough else { throw .commitOrderViolated(deliveredThrough: deliveredThrough, begun: final) }
+      guard final >= deliveredThrough else {
+        throw .commitOrderViolated(deliveredThrough: deliveredThrough, begun: final)
+      }
       state = .inTransaction(commitLSN: final, nextIndex: 0)
       return nil
     case (.commit(_, let commit, _, _), .betweenTransactions):

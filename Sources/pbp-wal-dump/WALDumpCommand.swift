@@ -72,7 +72,10 @@ struct WALDumpCommand: ParsableCommand {
         case .server(let state, let message, _), .setupRefused(let state, let message): (state, message)
         case .connectionFailed(let message), .connectionLost(let message): (nil, message)
         }
-      emit(["error": .string(error.description), "advice": ReplicationAdvice.advice(sqlState: state, message: message).map { .string($0) } ?? .null])
+      emit([
+        "error": .string(error.description),
+        "advice": ReplicationAdvice.advice(sqlState: state, message: message).map { .string($0) } ?? .null,
+      ])
       throw ExitCode(1)
     } catch let error as WALStreamError {
       emit(["error": .string(error.description), "advice": .null])
@@ -136,12 +139,15 @@ struct WALDumpCommand: ParsableCommand {
         }
         break
       }
-      if let update = machine.statusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now()) {
+      if let update = machine.statusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now())
+      {
         try send(update, on: connection)
       }
       continue reading
     }
-    try send(machine.finalStatusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now()), on: connection)
+    try send(
+      machine.finalStatusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now()),
+      on: connection)
     try finish(connection, before: MonotonicClock.now() + .seconds(10))
     emit([
       "end": [

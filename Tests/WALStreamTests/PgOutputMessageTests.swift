@@ -13,7 +13,8 @@ import WALStream
     let wire = WireBytes("C").u8(0).u64(0x1500AD8).u64(0x1500B08).i64(99)
     #expect(
       try PgOutputMessage.decode(wire.slice)
-        == .commit(flags: 0, commitLSN: LSN(0x1500AD8), endLSN: LSN(0x1500B08), commitTime: .init(microsecondsSince2000: 99)))
+        == .commit(
+          flags: 0, commitLSN: LSN(0x1500AD8), endLSN: LSN(0x1500B08), commitTime: .init(microsecondsSince2000: 99)))
   }
 
   @Test func decodesATransactionalMessageAsPostgreSQL15SentIt() throws {

@@ -43,7 +43,8 @@ import WALStream
     )
     #expect(
       ReplicationAdvice.advice(
-        sqlState: nil, message: "FATAL:  no pg_hba.conf entry for replication connection from host \"[local]\", user \"x\"")
+        sqlState: nil,
+        message: "FATAL:  no pg_hba.conf entry for replication connection from host \"[local]\", user \"x\"")
         == "allow the role's replication connections in pg_hba.conf (a line for the database, or `replication` for physical ones) and reload PostgreSQL"
     )
     #expect(

@@ -20,10 +20,12 @@ import WALStream
     let quiet = WireBytes("k").u64(0x99).i64(7).u8(0)
     #expect(
       try ReplicationMessage.decode(asking.slice)
-        == .primaryKeepalive(PrimaryKeepalive(walEnd: LSN(0x99), serverClock: .init(microsecondsSince2000: 7), replyRequested: true)))
+        == .primaryKeepalive(
+          PrimaryKeepalive(walEnd: LSN(0x99), serverClock: .init(microsecondsSince2000: 7), replyRequested: true)))
     #expect(
       try ReplicationMessage.decode(quiet.slice)
-        == .primaryKeepalive(PrimaryKeepalive(walEnd: LSN(0x99), serverClock: .init(microsecondsSince2000: 7), replyRequested: false)))
+        == .primaryKeepalive(
+          PrimaryKeepalive(walEnd: LSN(0x99), serverClock: .init(microsecondsSince2000: 7), replyRequested: false)))
   }
 
   @Test func malformedInputIsATypedError() {
@@ -34,7 +36,9 @@ import WALStream
     #expect(throws: WALDecodingError.truncated(field: "walEnd", in: "XLogData", needed: 8, available: 3)) {
       try ReplicationMessage.decode(WireBytes("w").u64(1).raw([0, 0, 0]).slice)
     }
-    #expect(throws: WALDecodingError.truncated(field: "replyRequested", in: "primary keepalive", needed: 1, available: 0)) {
+    #expect(
+      throws: WALDecodingError.truncated(field: "replyRequested", in: "primary keepalive", needed: 1, available: 0)
+    ) {
       try ReplicationMessage.decode(WireBytes("k").u64(1).i64(2).slice)
     }
     #expect(throws: WALDecodingError.trailingBytes(in: "primary keepalive", count: 1)) {
@@ -45,7 +49,10 @@ import WALStream
   @Test func decodesFromASliceThatDoesNotStartAtZero() throws {
     let wire = [0xEE, 0xEE] + WireBytes("k").u64(5).i64(6).u8(0).bytes
     let message = try ReplicationMessage.decode(wire[2...])
-    #expect(message == .primaryKeepalive(.init(walEnd: LSN(5), serverClock: .init(microsecondsSince2000: 6), replyRequested: false)))
+    #expect(
+      message
+        == .primaryKeepalive(.init(walEnd: LSN(5), serverClock: .init(microsecondsSince2000: 6), replyRequested: false))
+    )
   }
 
   @Test func encodesAStandbyStatusUpdateAsTheWalsenderReadsIt() {
@@ -55,7 +62,8 @@ import WALStream
     let expected = WireBytes("r").u64(0x0102).u64(0x0101).u64(0x0100).i64(0x0A0B).u8(1).bytes
     #expect(update.encoded() == expected)
     #expect(update.encoded().count == 34)
-    let noReply = StandbyStatusUpdate(write: .zero, flush: .zero, apply: .zero, clock: .init(microsecondsSince2000: -1), replyRequested: false)
+    let noReply = StandbyStatusUpdate(
+      write: .zero, flush: .zero, apply: .zero, clock: .init(microsecondsSince2000: -1), replyRequested: false)
     #expect(noReply.encoded() == WireBytes("r").u64(0).u64(0).u64(0).i64(-1).u8(0).bytes)
   }
 }

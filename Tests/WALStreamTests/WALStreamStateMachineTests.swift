@@ -3,7 +3,9 @@ import WALStream
 
 // What a walsender sends, as the state machine receives it.
 private func wal(_ message: PgOutputMessage) -> ReplicationMessage {
-  .xLogData(XLogData(walStart: .zero, walEnd: .zero, serverClock: .init(microsecondsSince2000: 0), data: message.encoded()[...]))
+  .xLogData(
+    XLogData(walStart: .zero, walEnd: .zero, serverClock: .init(microsecondsSince2000: 0), data: message.encoded()[...])
+  )
 }
 private func begin(_ commit: UInt64) -> ReplicationMessage {
   wal(.begin(finalLSN: LSN(commit), commitTime: .init(microsecondsSince2000: 0), xid: 1))
@@ -20,7 +22,8 @@ private func message(_ text: String, prefix: String = "pbp", transactional: Bool
         flags: transactional ? 1 : 0, lsn: LSN(lsn), prefix: Array(prefix.utf8), content: Array(text.utf8)[...])))
 }
 private func keepalive(_ end: UInt64, reply: Bool = false) -> ReplicationMessage {
-  .primaryKeepalive(PrimaryKeepalive(walEnd: LSN(end), serverClock: .init(microsecondsSince2000: 0), replyRequested: reply))
+  .primaryKeepalive(
+    PrimaryKeepalive(walEnd: LSN(end), serverClock: .init(microsecondsSince2000: 0), replyRequested: reply))
 }
 private let clock = PostgresTimestamp(microsecondsSince2000: 42)
 
@@ -36,7 +39,9 @@ private func feed(_ machine: inout WALStreamStateMachine, _ messages: [Replicati
   var seen: [String] = []
   for message in messages {
     if let event = try machine.received(message, now: now) {
-      seen.append("\(event.position.commitLSN.rawValue):\(event.position.index)=\(String(decoding: event.content, as: UTF8.self))")
+      seen.append(
+        "\(event.position.commitLSN.rawValue):\(event.position.index)=\(String(decoding: event.content, as: UTF8.self))"
+      )
     }
   }
   return seen
@@ -183,19 +188,23 @@ private func feed(_ machine: inout WALStreamStateMachine, _ messages: [Replicati
 
 @Suite struct WALStreamStatusScheduleTests {
   @Test func aKeepaliveAskingForAReplyIsAnsweredAtOnce() throws {
-    var machine = WALStreamStateMachine(startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
+    var machine = WALStreamStateMachine(
+      startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
     let early = due(&machine, at: .seconds(1))
     #expect(early == nil)
     _ = try machine.received(keepalive(60, reply: true), now: .seconds(1))
     #expect(machine.nextStatusDeadline == .seconds(1))
     let answer = due(&machine, at: .seconds(1))
     let update = try #require(answer)
-    #expect(update == StandbyStatusUpdate(write: LSN(60), flush: LSN(60), apply: LSN(60), clock: clock, replyRequested: false))
+    #expect(
+      update == StandbyStatusUpdate(write: LSN(60), flush: LSN(60), apply: LSN(60), clock: clock, replyRequested: false)
+    )
     #expect(due(&machine, at: .seconds(2)) == nil, "answered once")
   }
 
   @Test func otherwiseAnUpdateGoesOutEveryInterval() throws {
-    var machine = WALStreamStateMachine(startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
+    var machine = WALStreamStateMachine(
+      startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
     #expect(machine.nextStatusDeadline == .seconds(10))
     #expect(due(&machine, at: .seconds(9)) == nil)
     #expect(due(&machine, at: .seconds(10)) != nil)
@@ -207,7 +216,8 @@ private func feed(_ machine: inout WALStreamStateMachine, _ messages: [Replicati
   }
 
   @Test func aFinalUpdateGoesOutWhenAskedWhateverTheSchedule() throws {
-    var machine = WALStreamStateMachine(startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
+    var machine = WALStreamStateMachine(
+      startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
     _ = try feed(&machine, [begin(100), message("a"), commit(100, end: 110)])
     let update = machine.finalStatusUpdate(confirmable: .max, clock: clock, now: .seconds(1))
     #expect(update.flush == LSN(110))
@@ -243,6 +253,12 @@ private func feed(_ machine: inout WALStreamStateMachine, _ messages: [Replicati
     #expect(flush(&machine, confirmable: .max) == LSN(50), "transaction 100 is not whole yet")
     _ = try machine.received(commit(100, end: 110), now: .zero)
     #expect(flush(&machine, confirmable: .max) == LSN(110))
+  }
+
+  @Test func whateverTheCallerAllowsTheFlushStopsAtWhatWasDelivered() throws {
+    var machine = WALStreamStateMachine(startingAt: LSN(50), alreadyStamped: nil, now: .zero)
+    _ = try feed(&machine, [begin(100), message("a"), commit(100, end: 110), begin(200), message("b")])
+    #expect(flush(&machine, confirmable: LSN(1000)) == LSN(110), "transaction 200 has not committed in the stream yet")
   }
 
   @Test func keepalivesBetweenTransactionsLetTheSlotAdvanceWhileIdle() throws {

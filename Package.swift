@@ -21,7 +21,7 @@ let package = Package(
     .target(name: "CSystemShim"),
 
     // Safe Swift wrappers over the C libraries.
-    .target(name: "PostgresClient", dependencies: ["CLibPQ", "DaemonSupport"]),
+    .target(name: "PostgresClient", dependencies: ["CLibPQ", "DaemonSupport", "WALStream"]),
     .target(name: "FastCGI", dependencies: ["CFastCGI", "DaemonSupport"]),
 
     // Plain Swift concepts.
@@ -29,6 +29,9 @@ let package = Package(
       name: "ChangeStream",
       dependencies: ["JSON", .product(name: "DequeModule", package: "swift-collections")]),
     .target(name: "JSON"),
+    // The logical replication stream's wire formats (LSNs, CopyData, pgoutput)
+    // and the reader's decisions: what is an event, where it stands, what to confirm.
+    .target(name: "WALStream"),
     // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
     .target(
       name: "ChangePublisher",
@@ -63,6 +66,13 @@ let package = Package(
         "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
+    // A diagnostic, not installed: reads a slot and prints its pbp events as JSON lines.
+    .executableTarget(
+      name: "pbp-wal-dump",
+      dependencies: [
+        "PostgresClient", "WALStream", "DaemonSupport", "JSON",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
     .executableTarget(
       name: "pbp-fcgi",
       dependencies: [
@@ -79,6 +89,7 @@ let package = Package(
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),
     .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
+    .testTarget(name: "WALStreamTests", dependencies: ["WALStream"]),
     .testTarget(
       name: "IdentityTests",
       dependencies: [

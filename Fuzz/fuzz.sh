@@ -57,9 +57,10 @@ build() {
       --target "$module"
   done
   local products="$scratch/$configuration"
-  # The objects of every library module built above; not tests, executables
-  # or plugin tools. C modules (BoringSSL, under swift-crypto) keep theirs in
-  # folders of their sources, hence the walk.
+  # The objects of every library module built above (WALStream among them,
+  # through PostgresClient); not tests, executables or plugin tools. C
+  # modules (BoringSSL, under swift-crypto) keep theirs in folders of their
+  # sources, hence the walk.
   local objects=()
   local dir name file
   for dir in "$products"/*.build; do
@@ -85,10 +86,23 @@ build() {
     if [[ -x $output ]] && [[ -z $(find "$source" "$here/Support" "${objects[@]}" "$here/fuzz.sh" -newer "$output" -print -quit) ]]; then
       continue
     fi
+    # A target whose head says `// fuzz-links: MODULE...` links only those
+    # modules (pure ones: no libpq) and only the support that needs no other
+    # (APIChecks uses PBPAPI); the others link every module above.
+    local links linked=("${objects[@]}") libraries=(-lpq) support=("$here"/Support/*.swift)
+    links=$(sed -n 's|^// fuzz-links: *||p' "$source")
+    if [[ -n $links ]]; then
+      linked=()
+      libraries=()
+      support=("$here/Support/FuzzSupport.swift")
+      for name in $links; do
+        for file in "$products/$name.build"/*.o; do [[ -e $file ]] && linked+=("$file"); done
+      done
+    fi
     echo "linking fuzz target $target"
     swiftc -swift-version 6 "$optimize" -g -sanitize=fuzzer,address -parse-as-library -use-ld=lld \
       -module-name "fuzz_${target//-/_}" -I "$products/Modules" "${module_maps[@]}" \
-      "$here"/Support/*.swift "$source" "${objects[@]}" -lpq -o "$output" &
+      "${support[@]}" "$source" "${linked[@]}" "${libraries[@]}" -o "$output" &
     pids+=($!)
     if ((${#pids[@]} >= jobs)); then
       wait "${pids[0]}" || status=1

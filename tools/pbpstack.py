@@ -54,7 +54,8 @@ class Stack:
                  nginx_access_log: str = "on", jwt_key_path: Path | None = None,
                  anonymous_role: str | None = "pbp_anon",
                  server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
-                 status_port: int | None = None, write_limits: bool = False):
+                 status_port: int | None = None, write_limits: bool = False,
+                 wal_level: str | None = None):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
@@ -63,13 +64,17 @@ class Stack:
         (64 KB buffer, flushed every second) or "off". server_names are the
         Host names the site answers (others get 421); write_limits installs
         the per-client limits an installed site has (conf/nginx/pbp-limits.conf:
-        connections, and writes a second), which the benchmarks would hit."""
+        connections, and writes a second), which the benchmarks would hit.
+        wal_level sets PostgreSQL's (None: its default, replica); "logical"
+        also gives room for replication connections and slots, for the wal
+        source (pbp-notifyd reads a logical replication slot)."""
         self.root = root.resolve()
         self.port = port
         self.server_names = server_names
         # The operators' listener (/api/_status, /api/_metrics): never the public port.
         self.status_port = status_port or free_port()
         self.write_limits = write_limits
+        self.wal_level = wal_level
         self.bin_dir = bin_dir.resolve()
         self.log = log
         self.workers = workers
@@ -202,8 +207,17 @@ class Stack:
         subprocess.run(self.as_postgres([
             str(self.pg_bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.pg_data),
             "-l", str(self.pg_dir / "postgresql.log"),
-            "-o", f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300 -c fsync=on"]),
+            "-o", f"{self.postgres_options()} -c fsync=on"]),
             check=True, stdout=subprocess.DEVNULL)
+
+    def postgres_options(self) -> str:
+        """The server's command line options, the same at every start and restart."""
+        options = f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300"
+        if self.wal_level is not None:
+            options += f" -c wal_level={self.wal_level}"
+        if self.wal_level == "logical":
+            options += " -c max_wal_senders=20 -c max_replication_slots=20"
+        return options
 
     def stop_stale_postgres(self) -> None:
         """A cluster left running by a killed `make run` is stopped first."""
@@ -214,7 +228,7 @@ class Stack:
     def restart_postgres(self) -> None:
         subprocess.run(self.as_postgres([
             str(self.pg_bin / "pg_ctl"), "restart", "-m", "fast", "-w", "-D", str(self.pg_data),
-            "-o", f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300"]),
+            "-o", self.postgres_options()]),
             check=True, stdout=subprocess.DEVNULL)
 
     def stop_postgres(self) -> None:

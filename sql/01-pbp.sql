@@ -76,10 +76,17 @@ end $$;
 -- of the wal source receives. So EXECUTE on it is revoked from PUBLIC, every
 -- variant (text and bytea on PostgreSQL 15, and the `flush` one of 17).
 -- NOTIFY cannot be revoked: the notify source's defence is the secret channel.
+-- No SET search_path, unlike PBP's other SECURITY DEFINER functions: a SET
+-- clause is applied and undone at every call, once more for every row
+-- written, on top of the trigger's own (measured in the backend's CPU time
+-- per inserted row, median of 6 noisy runs: 54 µs with it, 49 without).
+-- Instead every name in it is
+-- schema-qualified, the operator too, so that no caller's search path can
+-- change what it runs; and only the triggers and PBP's owner may call it.
 create or replace function pbp_private.emit_event(source text, channel text, payload text) returns void
-language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+language plpgsql security definer as $$
 begin
-  if source = 'wal' then
+  if source operator(pg_catalog.=) 'wal' then
     perform pg_catalog.pg_logical_emit_message(true, 'pbp', payload);
   else
     perform pg_catalog.pg_notify(channel, payload);

@@ -10,7 +10,8 @@ public struct StreamClientStateMachine {
     /// Connected, nothing said yet.
     /// Can transition to: helloPending, catchingUp, live, dropped.
     case awaitingHello
-    /// Said HELLO before any epoch existed; answered when the first one starts.
+    /// Said HELLO before the history was served (no epoch yet, or the wal
+    /// source still reading its backlog); answered when it is.
     /// Can transition to: catchingUp, live, dropped.
     case helloPending(Hello)
     /// Greeted; the ring's events from `next` on are still to be queued,
@@ -107,9 +108,12 @@ public struct StreamClientStateMachine {
     return action
   }
 
-  /// A new epoch started (the first, or after the LISTEN connection was lost).
+  /// The stream starts over (the first epoch, a new one after the LISTEN
+  /// connection was lost, or the wal source's history after a gap), or the
+  /// history began to be served: waiting clients are greeted, greeted ones
+  /// told to forget what they had.
   public mutating func epochStarted(history: ChangeHistory) -> Action {
-    guard let current = history.newest else { return .none }
+    guard history.isServing, let current = history.newest else { return .none }
     switch state {
     case .awaitingHello, .dropped:
       return .none
@@ -160,7 +164,7 @@ public struct StreamClientStateMachine {
     }
     guard version == StreamFrame.protocolVersion else { return drop(.unsupportedVersion(version)) }
     let hello = Hello(resumeFrom: cursor, history: wanted)
-    guard history.epoch != nil else {
+    guard history.isServing else {
       state = .helloPending(hello)
       return .none
     }
@@ -171,19 +175,22 @@ public struct StreamClientStateMachine {
   /// ring still holds everything after it, else a reset to the recent history
   /// it asked for (as much as the ring holds).
   private mutating func greet(_ hello: Hello, history: ChangeHistory) -> Action {
-    guard let epoch = history.epoch else { return .none }
+    guard history.isServing, let epoch = history.epoch else { return .none }
     let ring = history.ring
     let from: Cursor
     let resumed: Bool
-    if let cursor = hello.resumeFrom, cursor.epoch == epoch, ring.covers(after: cursor.seq) {
+    let next: UInt64
+    if let cursor = hello.resumeFrom, cursor.epoch == epoch, ring.covers(after: cursor.position) {
       from = cursor
       resumed = true
+      next = ring.firstSeq(after: cursor.position)
     } else {
-      let replayed = min(UInt64(hello.history), UInt64(ring.count))
-      from = Cursor(epoch: epoch, seq: ring.newestSeq - replayed)
+      let replayed = min(Int(hello.history), ring.count)
+      from = Cursor(epoch: epoch, position: ring.position(before: replayed))
       resumed = false
+      next = ring.nextSeq - UInt64(replayed)
     }
-    state = from.seq < ring.newestSeq ? .catchingUp(next: from.seq + 1) : .live
+    state = next <= ring.newestSeq ? .catchingUp(next: next) : .live
     let welcome = StreamFrame.welcome(version: StreamFrame.protocolVersion, from: from, resumed: resumed)
     if case .drop(let reason) = queue(welcome.encoded) { return .drop(reason) }
     return .greeted(from: from, resumed: resumed)

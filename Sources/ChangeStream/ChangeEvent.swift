@@ -13,7 +13,10 @@ public struct ChangeEvent: Sequenced, Sendable {
     case insert, update, delete, truncate
   }
 
-  public let seq: UInt64
+  /// Where the event stands in the stream (its cursor's position).
+  public let position: StreamPosition
+  /// Its number in this worker's ring, given when the ring takes it.
+  public internal(set) var seq: UInt64 = 0
   /// Empty for a refused payload.
   public let table: String
   public let operation: Operation?
@@ -29,8 +32,8 @@ public struct ChangeEvent: Sequenced, Sendable {
   /// What the event holds in memory, allocations included (the ring's byte budget counts this).
   public let retainedBytes: Int
 
-  public init(seq: UInt64, payload: [UInt8]) {
-    self.seq = seq
+  public init(position: StreamPosition, payload: [UInt8]) {
+    self.position = position
     switch TriggerPayload.validate(payload) {
     case .success(let valid):
       table = valid.table
@@ -48,6 +51,12 @@ public struct ChangeEvent: Sequenced, Sendable {
       layout = TriggerPayload.Layout()
     }
     retainedBytes = Self.retainedBytes(payload: self.payload, layout: layout, table: table)
+  }
+
+  /// An event of the notify source, the `seq`-th of its epoch (tests, mostly).
+  public init(seq: UInt64, payload: [UInt8]) {
+    self.init(position: StreamPosition(major: seq), payload: payload)
+    self.seq = seq
   }
 
   public var isRefused: Bool { refusal != nil }

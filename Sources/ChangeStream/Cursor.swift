@@ -1,39 +1,48 @@
-/// A position in the change stream: the epoch (one unbroken run of notifyd's
-/// LISTEN connection) and the sequence number of the last event seen in it.
+/// A position in the change stream as clients hold it: the epoch (which
+/// history the positions belong to) and the position of the last event seen
+/// in it.
 ///
-/// Clients treat its text form as opaque; it is `EPOCH:SEQ` with the epoch in
-/// 16 hex digits and the sequence in decimal.
+/// With the notify source an epoch is one unbroken run of notifyd's LISTEN
+/// connection (random); with the wal source it names the database's WAL
+/// history, so it survives restarts of notifyd and PostgreSQL, and every host
+/// of the database hands out the same cursors.
+///
+/// Clients treat its text form as opaque; it is `EPOCH:POSITION` with the
+/// epoch in 16 hex digits and the position as ``StreamPosition`` writes it.
 public struct Cursor: Hashable, Sendable, CustomStringConvertible {
   public var epoch: UInt64
-  public var seq: UInt64
+  public var position: StreamPosition
 
-  public init(epoch: UInt64, seq: UInt64) {
+  public init(epoch: UInt64, position: StreamPosition) {
     self.epoch = epoch
-    self.seq = seq
+    self.position = position
+  }
+
+  /// A cursor of the notify source: the `seq`-th event of the epoch.
+  public init(epoch: UInt64, seq: UInt64) {
+    self.init(epoch: epoch, position: StreamPosition(major: seq))
   }
 
   public var description: String {
     let hex = String(epoch, radix: 16)
-    return String(repeating: "0", count: max(0, 16 - hex.utf8.count)) + hex + ":" + String(seq)
+    return String(repeating: "0", count: max(0, 16 - hex.utf8.count)) + hex + ":" + position.description
   }
 
   /// Parses the text form; `nil` for anything else (forged, truncated, padded).
   public init?(parsing text: Substring) {
     let utf8 = text.utf8
-    guard utf8.count >= 18, utf8.count <= 37,
+    guard utf8.count >= 18, utf8.count <= 48,
       let colon = utf8.firstIndex(of: UInt8(ascii: ":")),
       utf8.distance(from: utf8.startIndex, to: colon) == 16
     else { return nil }
     let epochText = text[text.startIndex..<colon]
     // By bytes: a combining mark after the colon would join it in one Character.
-    let seqText = text[utf8.index(after: colon)...]
+    let positionText = text[utf8.index(after: colon)...]
     guard epochText.utf8.allSatisfy(Cursor.isLowerHex),
-      !seqText.isEmpty, seqText.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-      seqText.utf8.count == 1 || seqText.utf8.first != UInt8(ascii: "0"),
       let epoch = UInt64(epochText, radix: 16), epoch != 0,
-      let seq = UInt64(seqText)
+      let position = StreamPosition(parsing: positionText)
     else { return nil }
-    self.init(epoch: epoch, seq: seq)
+    self.init(epoch: epoch, position: position)
   }
 
   public init?(parsing text: String) {

@@ -3,6 +3,7 @@
 /// ring shares them with its snapshots instead of copying events.
 public final class EventChunk: Sendable {
   public let firstSeq: UInt64
+  public let lastPosition: StreamPosition
   let events: [ChangeEvent]
   /// Each table's events, as offsets into `events` in order: a poll visits only its tables' events.
   let offsetsByTable: [String: [UInt16]]
@@ -13,6 +14,7 @@ public final class EventChunk: Sendable {
   init(events: [ChangeEvent]) {
     precondition(!events.isEmpty && events.count <= 1 << 16, "a chunk holds 1 to 65,536 events")
     firstSeq = events[0].seq
+    lastPosition = events[events.count - 1].position
     self.events = events
     var offsets: [String: [UInt16]] = [:]
     for (offset, event) in events.enumerated() where !event.isRefused {

@@ -11,9 +11,10 @@ import DequeModule
 /// the whole ring. (A single `Deque` of events would be copied whole by the
 /// first append after each snapshot: 65,536 events per hostile poll.)
 ///
-/// Sequence numbers are consecutive, so the ring can tell exactly whether it
-/// still holds everything after a position (``covers(after:)``), whatever it
-/// evicted for count or bytes.
+/// The ring numbers its events consecutively (`seq`, its own count), and
+/// remembers the position of the newest event it evicted (``floor``), so it
+/// can tell exactly whether it still holds everything after a position
+/// (``covers(after:)``), whatever it evicted for count or bytes.
 public struct EventRing: Sendable {
   public let capacity: Int
   public let byteBudget: Int
@@ -25,17 +26,24 @@ public struct EventRing: Sendable {
   /// The oldest event still held; newestSeq + 1 when none is.
   public private(set) var oldestSeq: UInt64
   public private(set) var newestSeq: UInt64
+  /// Every event after this position is held: the newest one evicted, or
+  /// where the ring was reset.
+  public private(set) var floor: StreamPosition
+  /// The newest event's position; ``floor`` when none is held.
+  public private(set) var newestPosition: StreamPosition
   /// Changes with every reset: a scan of an older generation is void.
   public private(set) var generation: UInt64 = 0
 
-  public init(capacity: Int, byteBudget: Int = .max, chunkSize: Int = 256, newestSeq: UInt64 = 0) {
+  public init(capacity: Int, byteBudget: Int = .max, chunkSize: Int = 256, at position: StreamPosition = .zero) {
     precondition(capacity > 0 && byteBudget > 0, "a ring holds at least one event")
     precondition(chunkSize > 0 && chunkSize <= 1 << 16, "a chunk holds 1 to 65,536 events")
     self.capacity = capacity
     self.byteBudget = byteBudget
     self.chunkSize = chunkSize
-    self.newestSeq = newestSeq
-    oldestSeq = newestSeq + 1
+    newestSeq = 0
+    oldestSeq = 1
+    floor = position
+    newestPosition = position
   }
 
   /// Events held.
@@ -45,37 +53,43 @@ public struct EventRing: Sendable {
   /// of a partly evicted chunk count until the chunk goes.
   public var retainedBytes: Int { sealedBytes + tailBytes }
 
-  public var nextSeq: UInt64 { newestSeq + 1 }
-
+  /// Takes the next event, which must come after the newest (a caller that
+  /// cannot promise it checks ``newestPosition`` first), and numbers it.
   public mutating func append(_ event: ChangeEvent) {
-    precondition(event.seq == newestSeq + 1, "sequence numbers are consecutive")
+    precondition(event.position > newestPosition, "positions increase along the stream")
+    var event = event
+    event.seq = newestSeq + 1
     tail.append(event)
     tailBytes += event.retainedBytes
     newestSeq = event.seq
+    newestPosition = event.position
     if tail.count == chunkSize { sealTail() }
     evict()
   }
 
-  /// Forgets everything and continues from `newestSeq` (a new epoch, or a
-  /// reader that was told to reset).
-  public mutating func reset(newestSeq: UInt64) {
+  /// Forgets everything and continues from `position` (a new epoch, or a
+  /// reader that was told to reset). The numbering goes on, so no number
+  /// ever names two events.
+  public mutating func reset(at position: StreamPosition) {
     sealed.removeAll()
     tail = []
     tailBytes = 0
     sealedBytes = 0
-    self.newestSeq = newestSeq
     oldestSeq = newestSeq + 1
+    floor = position
+    newestPosition = position
     generation += 1
   }
 
-  /// Whether the ring holds every event after `seq` (true when there is none).
-  public func covers(after seq: UInt64) -> Bool {
-    seq <= newestSeq && seq + 1 >= oldestSeq
+  /// Whether the ring holds every event after `position` (true when there is none).
+  public func covers(after position: StreamPosition) -> Bool {
+    floor <= position && position <= newestPosition
   }
 
   /// What a scan reads outside the lock.
   public var snapshot: RingSnapshot {
-    RingSnapshot(sealed: sealed, tail: tail, oldestSeq: oldestSeq, newestSeq: newestSeq, generation: generation)
+    RingSnapshot(
+      sealed: sealed, tail: tail, floor: floor, newestPosition: newestPosition, generation: generation)
   }
 
   private mutating func sealTail() {
@@ -94,11 +108,13 @@ public struct EventRing: Sendable {
       sealed.removeFirst()
       sealedBytes -= oldest.retainedBytes
       oldestSeq = max(oldestSeq, oldest.lastSeq + 1)
+      floor = max(floor, oldest.lastPosition)
     }
     // Only a tail larger than the budget by itself is left: drop its oldest events.
     while retainedBytes > byteBudget, tail.count > 1 { dropTailFront() }
     while count > capacity {
       if let oldest = sealed.first {
+        floor = oldest.events[Int(oldestSeq - oldest.firstSeq)].position
         oldestSeq += 1
         if oldestSeq > oldest.lastSeq {
           sealed.removeFirst()
@@ -114,6 +130,7 @@ public struct EventRing: Sendable {
     let dropped = tail.removeFirst()
     tailBytes -= dropped.retainedBytes
     oldestSeq = dropped.seq + 1
+    floor = dropped.position
   }
 }
 
@@ -121,7 +138,7 @@ public struct EventRing: Sendable {
 public struct RingSnapshot: Sendable {
   let sealed: Deque<EventChunk>
   let tail: [ChangeEvent]
-  public let oldestSeq: UInt64
-  public let newestSeq: UInt64
+  public let floor: StreamPosition
+  public let newestPosition: StreamPosition
   public let generation: UInt64
 }

@@ -4,7 +4,7 @@ public struct RingScanResult: Sendable {
   public var matched: [(event: ChangeEvent, matches: EventMatches)] = []
   /// Every event up to this one was considered: the cursor a client may
   /// continue from. The snapshot's newest unless the scan stopped early.
-  public var through: UInt64
+  public var through: StreamPosition
   /// Events of the subscriptions' tables examined.
   public var examined = 0
   /// What examining them cost, in the units of ``SubscriptionSet/judge(_:work:)``.
@@ -12,48 +12,56 @@ public struct RingScanResult: Sendable {
 }
 
 extension RingSnapshot {
-  /// The events after `seq` that `subscriptions` match, visiting only the
+  /// The events after `position` that `subscriptions` match, visiting only the
   /// events of their tables: examining stops once it has cost `budget` (in
   /// the units of ``SubscriptionSet/judge(_:work:)``, about one per event
   /// and column) or `maximumMatches` were collected; `through` says where the
   /// scan stopped, never past an event it did not examine.
   ///
-  /// `seq` must be covered by the snapshot (the ring said so when it was taken).
+  /// `position` must be covered by the snapshot (the ring said so when it was taken).
   public func scan(
-    after seq: UInt64, for subscriptions: SubscriptionSet, budget: Int, maximumMatches: Int
+    after position: StreamPosition, for subscriptions: SubscriptionSet, budget: Int, maximumMatches: Int
   ) -> RingScanResult {
-    precondition(seq + 1 >= oldestSeq && seq <= newestSeq, "the snapshot holds every event after the position")
-    var result = RingScanResult(through: newestSeq)
+    precondition(floor <= position && position <= newestPosition, "the snapshot holds every event after the position")
+    var result = RingScanResult(through: newestPosition)
     /// False when the scan stops at `event`: its budget or its answer is full.
     func examine(_ event: ChangeEvent) -> Bool {
       result.examined += 1
       let matches = subscriptions.judge(event, work: &result.work)
       if !matches.isEmpty { result.matched.append((event, matches)) }
       guard result.work < budget, result.matched.count < maximumMatches else {
-        result.through = event.seq
+        result.through = event.position
         return false
       }
       return true
     }
-    for chunk in sealed[firstChunk(after: seq)...] {
-      let start = seq >= chunk.firstSeq ? Int(seq - chunk.firstSeq) + 1 : 0
-      for offset in offsets(in: chunk, from: start, tables: subscriptions.tableNames) {
+    var chunkIndex = firstChunk(after: position)
+    if chunkIndex < sealed.count {
+      // Only the first chunk may begin at or before the position.
+      let start = sealed[chunkIndex].events.firstIndex(after: position)
+      for offset in offsets(in: sealed[chunkIndex], from: start, tables: subscriptions.tableNames) {
+        guard examine(sealed[chunkIndex].events[offset]) else { return result }
+      }
+      chunkIndex += 1
+    }
+    for chunk in sealed[chunkIndex...] {
+      for offset in offsets(in: chunk, from: 0, tables: subscriptions.tableNames) {
         guard examine(chunk.events[offset]) else { return result }
       }
     }
-    for event in tail where event.seq > seq && subscriptions.watches(table: event.table) {
+    for event in tail[tail.firstIndex(after: position)...] where subscriptions.watches(table: event.table) {
       guard examine(event) else { return result }
     }
     return result
   }
 
-  /// The index of the first chunk holding an event after `seq` (binary search: chunks are in order).
-  private func firstChunk(after seq: UInt64) -> Int {
+  /// The index of the first chunk holding an event after `position` (binary search: chunks are in order).
+  private func firstChunk(after position: StreamPosition) -> Int {
     var low = 0
     var high = sealed.count
     while low < high {
       let middle = (low + high) / 2
-      if sealed[middle].lastSeq <= seq { low = middle + 1 } else { high = middle }
+      if sealed[middle].lastPosition <= position { low = middle + 1 } else { high = middle }
     }
     return low
   }

@@ -14,15 +14,21 @@ public enum StreamFrame: Equatable, Sendable {
   /// own; otherwise the subscriber must forget what it had and continue from
   /// `from` (up to `history` events behind the newest).
   case welcome(version: UInt16, from: Cursor, resumed: Bool)
-  /// notifyd → subscriber: one change, its sequence number in the current epoch
+  /// notifyd → subscriber: one change, its position in the current epoch
   /// and the JSON payload the database trigger sent.
-  case event(seq: UInt64, payload: [UInt8])
-  /// notifyd → subscriber: a new epoch started (the LISTEN connection was
-  /// re-established); everything before it is gone.
+  case event(position: StreamPosition, payload: [UInt8])
+  /// notifyd → subscriber: the stream starts over at this position, and
+  /// everything before it is gone: a new epoch (the LISTEN connection was
+  /// re-established), or, with the wal source, the same history after a gap
+  /// (the slot was lost and made again).
   case newEpoch(Cursor)
 
-  public static let protocolVersion: UInt16 = 1
-  /// Larger than any NOTIFY payload (PostgreSQL stops at 8000 bytes) with room to spare.
+  /// 2: positions (``StreamPosition``) instead of sequence numbers.
+  public static let protocolVersion: UInt16 = 2
+  /// Larger than any NOTIFY payload (PostgreSQL stops at 8000 bytes) with
+  /// room to spare. The wal source has no such limit: a larger event is sent
+  /// to workers as its key only (``TriggerPayload``'s key-only form), as a
+  /// large NOTIFY is.
   public static let maximumLength = 64 * 1024
 
   enum Kind: UInt8 {
@@ -44,8 +50,7 @@ extension StreamFrame {
       buffer.appendBigEndian(version)
       if let cursor {
         buffer.append(1)
-        buffer.appendBigEndian(cursor.epoch)
-        buffer.appendBigEndian(cursor.seq)
+        buffer.append(cursor)
       } else {
         buffer.append(0)
       }
@@ -54,17 +59,15 @@ extension StreamFrame {
     case .welcome(let version, let current, let resumed):
       buffer.append(Kind.welcome.rawValue)
       buffer.appendBigEndian(version)
-      buffer.appendBigEndian(current.epoch)
-      buffer.appendBigEndian(current.seq)
+      buffer.append(current)
       buffer.append(resumed ? 1 : 0)
-    case .event(let seq, let payload):
+    case .event(let position, let payload):
       buffer.append(Kind.event.rawValue)
-      buffer.appendBigEndian(seq)
+      buffer.append(position)
       buffer.append(contentsOf: payload)
     case .newEpoch(let current):
       buffer.append(Kind.newEpoch.rawValue)
-      buffer.appendBigEndian(current.epoch)
-      buffer.appendBigEndian(current.seq)
+      buffer.append(current)
     }
     let length = UInt32(buffer.count - lengthAt - 4)
     buffer[lengthAt] = UInt8(truncatingIfNeeded: length >> 24)
@@ -84,5 +87,17 @@ extension Array where Element == UInt8 {
   mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
     var big = value.bigEndian
     Swift.withUnsafeBytes(of: &big) { append(contentsOf: $0) }
+  }
+
+  /// `major: u64, minor: u32`.
+  mutating func append(_ position: StreamPosition) {
+    appendBigEndian(position.major)
+    appendBigEndian(position.minor)
+  }
+
+  /// `epoch: u64`, then the position.
+  mutating func append(_ cursor: Cursor) {
+    appendBigEndian(cursor.epoch)
+    append(cursor.position)
   }
 }

@@ -58,9 +58,8 @@ public struct StreamFrameDecoder: Sendable {
       switch flag {
       case 0: cursor = nil
       case 1:
-        guard let epoch = reader.read(UInt64.self), let seq = reader.read(UInt64.self), epoch != 0
-        else { throw malformed }
-        cursor = Cursor(epoch: epoch, seq: seq)
+        guard let read = reader.readCursor() else { throw malformed }
+        cursor = read
       default: throw malformed
       }
       var history: UInt32 = 0
@@ -71,18 +70,16 @@ public struct StreamFrameDecoder: Sendable {
       guard reader.isAtEnd else { throw malformed }
       return .hello(version: version, resumeFrom: cursor, history: history)
     case .welcome:
-      guard let version = reader.read(UInt16.self), let epoch = reader.read(UInt64.self),
-        let seq = reader.read(UInt64.self), let resumed = reader.readByte(), resumed <= 1,
-        reader.isAtEnd
+      guard let version = reader.read(UInt16.self), let from = reader.readCursor(),
+        let resumed = reader.readByte(), resumed <= 1, reader.isAtEnd
       else { throw malformed }
-      return .welcome(version: version, from: Cursor(epoch: epoch, seq: seq), resumed: resumed == 1)
+      return .welcome(version: version, from: from, resumed: resumed == 1)
     case .event:
-      guard let seq = reader.read(UInt64.self) else { throw malformed }
-      return .event(seq: seq, payload: Array(reader.rest))
+      guard let position = reader.readPosition() else { throw malformed }
+      return .event(position: position, payload: Array(reader.rest))
     case .newEpoch:
-      guard let epoch = reader.read(UInt64.self), let seq = reader.read(UInt64.self), reader.isAtEnd
-      else { throw malformed }
-      return .newEpoch(Cursor(epoch: epoch, seq: seq))
+      guard let current = reader.readCursor(), reader.isAtEnd else { throw malformed }
+      return .newEpoch(current)
     }
   }
 }
@@ -102,5 +99,16 @@ private struct ByteReader {
     for byte in bytes.prefix(size) { value = value << 8 | T(byte) }
     bytes = bytes.dropFirst(size)
     return value
+  }
+
+  mutating func readPosition() -> StreamPosition? {
+    guard let major = read(UInt64.self), let minor = read(UInt32.self) else { return nil }
+    return StreamPosition(major: major, minor: minor)
+  }
+
+  /// A cursor; nil when short or its epoch is 0 (no epoch is).
+  mutating func readCursor() -> Cursor? {
+    guard let epoch = read(UInt64.self), epoch != 0, let position = readPosition() else { return nil }
+    return Cursor(epoch: epoch, position: position)
   }
 }

@@ -13,7 +13,7 @@ import DaemonSupport
 ///
 /// Every decision is the ``ParkingLot``'s, taken under the lock; the answers
 /// are rendered (each distinct one once) and written after it.
-public final class ChangeHub<Responder: PollResponder>: StreamPosition {
+public final class ChangeHub<Responder: PollResponder>: StreamCursorSource {
   private struct Lot: Sendable {
     var machine: ParkingLot
     var responders: [ParkingLot.PollID: Responder] = [:]
@@ -147,13 +147,13 @@ public final class ChangeHub<Responder: PollResponder>: StreamPosition {
     deliver(lot.notifyingAll { lot in lot.take(lot.machine.streamStarted(at: position, resumed: resumed)) })
   }
 
-  /// Appends events; false when their numbering does not continue the ring's
-  /// (the stream must then be re-established).
+  /// Appends events; false when they do not follow the ring's newest (the
+  /// stream must then be re-established).
   func append(_ events: [ChangeEvent]) -> Bool {
     let taken = lot.withLock { lot -> Taken? in
       switch lot.machine.append(events) {
       case .appended(let deliveries): lot.take(deliveries)
-      case .gap: nil
+      case .outOfOrder: nil
       }
     }
     guard let taken else { return false }

@@ -5,9 +5,9 @@ extension ParkingLot {
   enum AppendOutcome {
     /// The events continue the ring; these parked polls are answered.
     case appended(Deliveries)
-    /// The events' numbering does not continue the ring's (`expected` was
-    /// next): nothing was appended, and the stream must be re-established.
-    case gap(expected: UInt64, received: UInt64)
+    /// The events' positions do not follow the ring's newest (`newest`):
+    /// nothing was appended, and the stream must be re-established.
+    case outOfOrder(newest: StreamPosition, received: StreamPosition)
   }
 
   /// notifyd greeted the worker. Unless it resumed the worker's position,
@@ -21,7 +21,7 @@ extension ParkingLot {
       if pastEpochs.count >= 64 { pastEpochs.removeAll() }
       pastEpochs.insert(previous)
     }
-    ring.reset(newestSeq: position.seq)
+    ring.reset(at: position.position)
     return reevaluateParked()
   }
 
@@ -34,16 +34,18 @@ extension ParkingLot {
   /// that agree on it get the same answer, built once. (Thousands of browsers
   /// watching the same table at the same cursor are the common case.)
   private struct AnswerKey: Hashable {
-    let after: UInt64
+    let after: StreamPosition
     let subscriptions: SubscriptionSet
   }
 
-  /// New events, in sequence order, continuing the ring.
+  /// New events, in stream order, after the ring's newest.
   mutating func append(_ events: [ChangeEvent]) -> AppendOutcome {
     guard let first = events.first else { return .appended(Deliveries()) }
-    guard first.seq == ring.nextSeq else { return .gap(expected: ring.nextSeq, received: first.seq) }
-    for (previous, next) in zip(events, events.dropFirst()) where next.seq != previous.seq + 1 {
-      return .gap(expected: previous.seq + 1, received: next.seq)
+    guard first.position > ring.newestPosition else {
+      return .outOfOrder(newest: ring.newestPosition, received: first.position)
+    }
+    for (previous, next) in zip(events, events.dropFirst()) where next.position <= previous.position {
+      return .outOfOrder(newest: previous.position, received: next.position)
     }
     guard let epoch = stream.epoch else { return .appended(Deliveries()) }
     for event in events {
@@ -54,13 +56,13 @@ extension ParkingLot {
     var shared: [AnswerKey: (index: Int, eventCount: Int)?] = [:]
     for (id, poll) in parked {
       // A poll still ahead of us, or in an epoch we have not reached, waits on.
-      guard let cursor = poll.cursor, cursor.epoch == epoch, cursor.seq < ring.newestSeq else { continue }
-      let key = AnswerKey(after: cursor.seq, subscriptions: poll.subscriptions)
+      guard let cursor = poll.cursor, cursor.epoch == epoch, cursor.position < ring.newestPosition else { continue }
+      let key = AnswerKey(after: cursor.position, subscriptions: poll.subscriptions)
       let found: (index: Int, eventCount: Int)?
       if let known = shared[key] {
         found = known
       } else {
-        found = matching(poll, in: events.drop { $0.seq <= cursor.seq }, epoch: epoch).map {
+        found = matching(poll, in: events.drop { $0.position <= cursor.position }, epoch: epoch).map {
           (deliveries.addShared($0.answer), $0.eventCount)
         }
         shared[key] = .some(found)

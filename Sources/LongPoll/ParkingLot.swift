@@ -65,16 +65,16 @@ struct ParkingLot: Sendable {
   static let defaultScanBudget = 16_384
 
   /// The newest position, which snapshot reads hand out as their cursor.
-  var current: Cursor? { stream.epoch.map { Cursor(epoch: $0, seq: ring.newestSeq) } }
+  var current: Cursor? { stream.epoch.map { Cursor(epoch: $0, position: ring.newestPosition) } }
 
   // MARK: Polls
 
   mutating func poll(_ poll: ChangePoll, now: Duration) -> PollDecision {
     let standing = standing(of: poll.cursor)
-    if standing == .current, let cursor = poll.cursor, cursor.seq < ring.newestSeq {
+    if standing == .current, let cursor = poll.cursor, cursor.position < ring.newestPosition {
       return .scan(
         PendingScan(
-          poll: poll, snapshot: ring.snapshot, epoch: cursor.epoch, after: cursor.seq,
+          poll: poll, snapshot: ring.snapshot, epoch: cursor.epoch, after: cursor.position,
           budget: scanBudget, maximumMatches: maximumEventsPerAnswer))
     }
     if let answer = answerNow(standing) { return .answer(answer) }
@@ -90,10 +90,10 @@ struct ParkingLot: Sendable {
     guard stream.epoch == pending.epoch, ring.generation == pending.snapshot.generation else {
       return poll(pending.poll, now: now)
     }
-    let through = Cursor(epoch: pending.epoch, seq: result.through)
+    let through = Cursor(epoch: pending.epoch, position: result.through)
     if !result.matched.isEmpty {
       let matched = result.matched.map {
-        MatchedEvent(event: $0.event, cursor: Cursor(epoch: pending.epoch, seq: $0.event.seq), $0.matches)
+        MatchedEvent(event: $0.event, cursor: Cursor(epoch: pending.epoch, position: $0.event.position), $0.matches)
       }
       eventsDelivered += UInt64(matched.count)
       return .answer(.events(matched, through: through))
@@ -101,10 +101,10 @@ struct ParkingLot: Sendable {
     let budget = pending.budget - result.work
     // Out of budget, or the ring moved past where the scan stopped: the
     // client continues from there (and is told to reset if it must).
-    if budget <= 0 || result.through < pending.snapshot.newestSeq || !ring.covers(after: result.through) {
+    if budget <= 0 || result.through < pending.snapshot.newestPosition || !ring.covers(after: result.through) {
       return .answer(.noEvents(cursor: through))
     }
-    if result.through < ring.newestSeq {
+    if result.through < ring.newestPosition {
       return .scan(
         PendingScan(
           poll: pending.poll, snapshot: ring.snapshot, epoch: pending.epoch, after: result.through, budget: budget,
@@ -152,8 +152,8 @@ struct ParkingLot: Sendable {
     guard let epoch = stream.epoch else { return .streamUnknown }
     guard let cursor else { return stream.isFollowing ? .fresh : .awaitingStream }
     if cursor.epoch == epoch {
-      if cursor.seq > ring.newestSeq { return .notYetKnown }
-      return ring.covers(after: cursor.seq) ? .current : .gone
+      if cursor.position > ring.newestPosition { return .notYetKnown }
+      return ring.covers(after: cursor.position) ? .current : .gone
     }
     return pastEpochs.contains(cursor.epoch) ? .gone : .notYetKnown
   }
@@ -180,18 +180,19 @@ struct ParkingLot: Sendable {
   /// match, or nil when none does.
   func matching(_ poll: ChangePoll, in events: some Collection<ChangeEvent>, epoch: UInt64) -> Match? {
     var matched: [MatchedEvent] = []
-    var through = ring.newestSeq
+    var through = ring.newestPosition
     for event in events {
       let matches = poll.subscriptions.judge(event)
       guard !matches.isEmpty else { continue }
-      matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, seq: event.seq), matches))
+      matched.append(MatchedEvent(event: event, cursor: Cursor(epoch: epoch, position: event.position), matches))
       if matched.count == maximumEventsPerAnswer {
-        through = event.seq
+        through = event.position
         break
       }
     }
     guard !matched.isEmpty else { return nil }
-    return Match(answer: .events(matched, through: Cursor(epoch: epoch, seq: through)), eventCount: matched.count)
+    return Match(
+      answer: .events(matched, through: Cursor(epoch: epoch, position: through)), eventCount: matched.count)
   }
 
   // MARK: Leaving the lot
@@ -229,7 +230,7 @@ struct ParkingLot: Sendable {
   /// past missed nothing: the newest cursor, not a reset. (Otherwise every
   /// row view would reload after any transaction larger than the ring.)
   private func parkedAnswer(_ poll: ChangePoll) -> PollAnswer {
-    if let current, let cursor = poll.cursor, cursor.epoch == current.epoch, cursor.seq <= current.seq {
+    if let current, let cursor = poll.cursor, cursor.epoch == current.epoch, cursor.position <= current.position {
       return .noEvents(cursor: current)
     }
     return timeoutAnswer(poll)

@@ -9,7 +9,7 @@ struct PendingScan: Sendable {
   let snapshot: RingSnapshot
   let epoch: UInt64
   /// Events after this one are scanned.
-  let after: UInt64
+  let after: StreamPosition
   /// What the scan may still cost before the poll is answered (``ParkingLot/scanBudget``).
   let budget: Int
   let maximumMatches: Int

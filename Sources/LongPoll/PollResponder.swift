@@ -15,7 +15,7 @@ public protocol PollResponder: Sendable {
 
 /// What the HTTP API needs to know of the stream: the position snapshot reads
 /// hand out.
-public protocol StreamPosition: Sendable {
+public protocol StreamCursorSource: Sendable {
   /// The newest position this worker knows.
   var current: Cursor? { get }
   /// The cursor a snapshot read hands out, waiting up to `patience` while the

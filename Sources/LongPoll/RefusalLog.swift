@@ -14,13 +14,13 @@ struct RefusalLog {
   }
 
   /// The line to log for this refusal, or nil when it is only counted.
-  mutating func refused(_ refusal: PayloadRefusal, seq: UInt64, now: Duration) -> String? {
+  mutating func refused(_ refusal: PayloadRefusal, at position: StreamPosition, now: Duration) -> String? {
     if let lastLine, now - lastLine < interval {
       unlogged += 1
       return nil
     }
     let line =
-      "refused the payload of event \(seq): \(refusal); PBP's triggers do not send it, so no client gets it"
+      "refused the payload of the event at \(position): \(refusal); PBP's triggers do not send it, so no client gets it"
       + (unlogged > 0 ? " (and \(unlogged) more since the last such line)" : "")
     lastLine = now
     unlogged = 0

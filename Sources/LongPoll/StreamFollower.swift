@@ -67,9 +67,11 @@ public struct StreamFollower<Responder: PollResponder>: Sendable {
             greeted = true
             hub.streamStarted(at: from, resumed: resumed)
             log.info("following pbp-notifyd from \(from) (\(resumed ? "resumed" : "a fresh start"))")
-          case .event(let seq, let payload) where greeted:
-            let event = ChangeEvent(seq: seq, payload: payload)
-            if let refusal = event.refusal, let line = refusals.refused(refusal, seq: seq, now: MonotonicClock.now()) {
+          case .event(let position, let payload) where greeted:
+            let event = ChangeEvent(position: position, payload: payload)
+            if let refusal = event.refusal,
+              let line = refusals.refused(refusal, at: position, now: MonotonicClock.now())
+            {
               log.warning(line)
             }
             events.append(event)
@@ -92,6 +94,6 @@ public struct StreamFollower<Responder: PollResponder>: Sendable {
   }
 
   private func inconsistent() {
-    log.error("pbp-notifyd's sequence numbers skipped; reconnecting")
+    log.error("pbp-notifyd's events came out of order; reconnecting")
   }
 }

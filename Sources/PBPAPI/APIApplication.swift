@@ -31,7 +31,7 @@ public struct APIApplication: Sendable {
   /// Whom a request acts for, from its `Authorization` header (nil: none).
   public let decideAccess: @Sendable (_ authorization: String?) -> AccessDecision
   /// The worker's position in the change stream, for snapshot reads' cursors.
-  public let stream: any StreamPosition
+  public let stream: any StreamCursorSource
   /// First pages of collections, shared by the worker's threads.
   let collectionCache = CollectionCache()
   /// The whole pool's workers, for the status endpoints.
@@ -39,7 +39,7 @@ public struct APIApplication: Sendable {
 
   public init(
     configuration: Configuration, catalog: TableCatalog,
-    decideAccess: @escaping @Sendable (_ authorization: String?) -> AccessDecision, stream: any StreamPosition,
+    decideAccess: @escaping @Sendable (_ authorization: String?) -> AccessDecision, stream: any StreamCursorSource,
     workerStatuses: (@Sendable () -> [WorkerStatus])? = nil
   ) {
     self.configuration = configuration

@@ -10,8 +10,7 @@ struct StatusReport {
   private var totals: WorkerStatus {
     workers.reduce(
       into: WorkerStatus(
-        pid: 0, busyThreads: 0, parkedPolls: 0, eventsDelivered: 0, requestsServed: 0, databaseConnections: 0, epoch: 0,
-        seq: 0)
+        pid: 0, busyThreads: 0, parkedPolls: 0, eventsDelivered: 0, requestsServed: 0, databaseConnections: 0, epoch: 0)
     ) {
       $0.busyThreads += $1.busyThreads
       $0.parkedPolls += $1.parkedPolls
@@ -41,7 +40,9 @@ struct StatusReport {
   }
 
   private func cursorJSON(_ worker: WorkerStatus) -> String {
-    worker.epoch == 0 ? "null" : "\"\(Cursor(epoch: worker.epoch, seq: worker.seq))\""
+    guard worker.epoch != 0 else { return "null" }
+    let position = StreamPosition(major: worker.positionMajor, minor: worker.positionMinor)
+    return "\"\(Cursor(epoch: worker.epoch, position: position))\""
   }
 
   func prometheus() -> HTTPResponse {
@@ -61,7 +62,10 @@ struct StatusReport {
     metric("payloads_refused_total", "counter", "Change payloads refused: PBP's triggers could not have sent them.") {
       $0.payloadsRefused
     }
-    metric("stream_seq", "gauge", "Newest sequence number the worker has of the change stream.") { $0.seq }
+    metric(
+      "stream_seq", "gauge",
+      "Newest position the worker has of the change stream (notify: its sequence number; wal: its commit LSN)."
+    ) { $0.positionMajor }
     return HTTPResponse(
       status: 200, headers: [HeaderField(name: "Content-Type", value: "text/plain; version=0.0.4")],
       body: Array(text.utf8))

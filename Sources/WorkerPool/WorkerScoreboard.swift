@@ -8,7 +8,9 @@ import DaemonSupport
 /// cleared by the master); ``SharedCounters`` makes each field atomic.
 public struct WorkerScoreboard: Sendable {
   enum Field: Int, CaseIterable {
-    case pid, busyThreads, parkedPolls, eventsDelivered, requestsServed, databaseConnections, epoch, seq
+    case pid, busyThreads, parkedPolls, eventsDelivered, requestsServed, databaseConnections
+    /// The newest cursor the worker has: its epoch and position.
+    case epoch, positionMajor, positionMinor
     /// 1 once the worker's threads accept (a reload drains the old workers then).
     case accepting
     /// The worker's ring of recent events: how many, and their bytes.
@@ -91,7 +93,8 @@ public struct WorkerScoreboard: Sendable {
         pid: Int32(truncatingIfNeeded: pid), busyThreads: load(slot, .busyThreads),
         parkedPolls: load(slot, .parkedPolls), eventsDelivered: load(slot, .eventsDelivered),
         requestsServed: load(slot, .requestsServed), databaseConnections: load(slot, .databaseConnections),
-        epoch: load(slot, .epoch), seq: load(slot, .seq), ringEvents: load(slot, .ringEvents),
+        epoch: load(slot, .epoch), positionMajor: load(slot, .positionMajor),
+        positionMinor: UInt32(truncatingIfNeeded: load(slot, .positionMinor)), ringEvents: load(slot, .ringEvents),
         ringBytes: load(slot, .ringBytes), payloadsRefused: load(slot, .payloadsRefused))
     }
   }
@@ -115,11 +118,17 @@ public struct ScoreboardSlot: Sendable {
   public func databaseConnections(changedBy delta: Int64) { scoreboard.add(slot, .databaseConnections, delta) }
   public func acceptingStarted() { scoreboard.store(slot, .accepting, 1) }
 
-  public func publish(parkedPolls: Int, eventsDelivered: UInt64, epoch: UInt64, seq: UInt64) {
+  /// `positionMajor` and `positionMinor` make the newest cursor's position
+  /// (WorkerPool knows nothing of cursors): a reader may see the fields of
+  /// two moments mixed, which a status page can bear.
+  public func publish(
+    parkedPolls: Int, eventsDelivered: UInt64, epoch: UInt64, positionMajor: UInt64, positionMinor: UInt32
+  ) {
     scoreboard.store(slot, .parkedPolls, UInt64(parkedPolls))
     scoreboard.store(slot, .eventsDelivered, eventsDelivered)
     scoreboard.store(slot, .epoch, epoch)
-    scoreboard.store(slot, .seq, seq)
+    scoreboard.store(slot, .positionMajor, positionMajor)
+    scoreboard.store(slot, .positionMinor, UInt64(positionMinor))
   }
 
   public func publish(ringEvents: Int, ringBytes: Int, payloadsRefused: UInt64) {

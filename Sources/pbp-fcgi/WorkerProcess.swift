@@ -43,7 +43,8 @@ struct WorkerProcess {
           let statistics = hub.statistics
           slot.publish(
             parkedPolls: statistics.parked, eventsDelivered: statistics.eventsDelivered,
-            epoch: statistics.current?.epoch ?? 0, seq: statistics.current?.seq ?? 0)
+            epoch: statistics.current?.epoch ?? 0, positionMajor: statistics.current?.position.major ?? 0,
+            positionMinor: statistics.current?.position.minor ?? 0)
           slot.publish(
             ringEvents: statistics.ringEvents, ringBytes: statistics.ringBytes,
             payloadsRefused: statistics.payloadsRefused)

@@ -146,7 +146,7 @@ import Testing
     _ = client.received(helloBytes(resumeFrom: Cursor(epoch: epochA, seq: 0)), history: history)
     _ = history.startEpoch(epochB)
     #expect(client.epochStarted(history: history) == .greeted(from: Cursor(epoch: epochB, seq: 0), resumed: false))
-    #expect(client.takeOutput() == [.welcome(version: 1, from: Cursor(epoch: epochB, seq: 0), resumed: false)])
+    #expect(client.takeOutput() == [.welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochB, seq: 0), resumed: false)])
   }
 }
 
@@ -156,7 +156,7 @@ import Testing
   @Test func aSecondHelloIsDropped() {
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)
     _ = client.received(helloBytes(), history: history)
-    let hello = StreamFrame.hello(version: 1, resumeFrom: nil, history: 0)
+    let hello = StreamFrame.hello(version: StreamFrame.protocolVersion, resumeFrom: nil, history: 0)
     #expect(client.received(hello.encoded, history: history) == .drop(.unexpectedFrame(hello)))
     #expect(client.state == .dropped(.unexpectedFrame(hello)))
   }
@@ -166,18 +166,18 @@ import Testing
     let noEpoch = makeHistory(epoch: nil)
     #expect(
       client.received(helloBytes() + helloBytes(), history: noEpoch)
-        == .drop(.unexpectedFrame(.hello(version: 1, resumeFrom: nil, history: 0))))
+        == .drop(.unexpectedFrame(.hello(version: StreamFrame.protocolVersion, resumeFrom: nil, history: 0))))
   }
 
   @Test func anotherVersionIsDropped() {
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)
-    #expect(client.received(helloBytes(version: 2), history: history) == .drop(.unsupportedVersion(2)))
+    #expect(client.received(helloBytes(version: 1), history: history) == .drop(.unsupportedVersion(1)))
     #expect(client.output.isEmpty)
   }
 
   @Test func anyOtherFrameIsDropped() {
     var client = StreamClientStateMachine(bufferLimit: 1 << 20)
-    let event = StreamFrame.event(seq: 1, payload: Array("{}".utf8))
+    let event = StreamFrame.event(position: StreamPosition(major: 1), payload: Array("{}".utf8))
     #expect(client.received(event.encoded, history: history) == .drop(.unexpectedFrame(event)))
   }
 

@@ -45,9 +45,17 @@ extension StreamClientStateMachine {
   }
 }
 
+/// The notify source's positions (their major parts) of the events among `frames`.
 func eventSeqs(_ frames: [StreamFrame]) -> [UInt64] {
   frames.compactMap { frame in
-    if case .event(let seq, _) = frame { return seq }
+    if case .event(let position, _) = frame { return position.major }
     return nil
+  }
+}
+
+extension StoredEvent {
+  /// An event of the notify source: the ring's number is its position.
+  init(seq: UInt64, payload: [UInt8]) {
+    self.init(seq: seq, position: StreamPosition(major: seq), payload: payload)
   }
 }

@@ -53,15 +53,16 @@ final class RecordingResponder: PollResponder {
     #expect(statistics.parked == 0 && statistics.eventsDelivered == 4)
   }
 
-  @Test func aGapIsRefusedAndAnswersNothing() throws {
+  @Test func eventsOutOfOrderAreRefusedAndAnswerNothing() throws {
     let fixture = try Fixture()
     let hub = fixture.hub
-    hub.streamStarted(at: Cursor(epoch: 1, seq: 0), resumed: false)
+    hub.streamStarted(at: Cursor(epoch: 1, seq: 5), resumed: false)
     let responder = RecordingResponder()
-    hub.submit(poll(Cursor(epoch: 1, seq: 0)), responder: responder)
-    #expect(!hub.append([event(2, id: 2)]))
+    hub.submit(poll(Cursor(epoch: 1, seq: 5)), responder: responder)
+    #expect(!hub.append([event(5, id: 5)]))
+    #expect(!hub.append([event(7, id: 7), event(6, id: 6)]))
     #expect(responder.received.isEmpty)
-    #expect(hub.current == Cursor(epoch: 1, seq: 0))
+    #expect(hub.current == Cursor(epoch: 1, seq: 5))
   }
 
   @Test func aSnapshotCursorWaitsForAnInterruptedStreamUntilItReturns() throws {

@@ -6,10 +6,12 @@ import Testing
 @Suite struct RefusalLogTests {
   @Test func logsAtMostOneLinePerIntervalAndCountsTheRest() {
     var log = RefusalLog(interval: .seconds(10))
-    #expect(log.refused(.notAnObject, seq: 1, now: .seconds(100)) != nil)
-    for seq in 2...50 { #expect(log.refused(.notAnObject, seq: UInt64(seq), now: .seconds(105)) == nil) }
-    let next = log.refused(.notAnObject, seq: 51, now: .seconds(110))
-    #expect(next?.contains("event 51") == true && next?.contains("49 more") == true)
-    #expect(log.refused(.notAnObject, seq: 52, now: .seconds(125))?.contains("more") == false)
+    #expect(log.refused(.notAnObject, at: StreamPosition(major: 1), now: .seconds(100)) != nil)
+    for seq in 2...50 {
+      #expect(log.refused(.notAnObject, at: StreamPosition(major: UInt64(seq)), now: .seconds(105)) == nil)
+    }
+    let next = log.refused(.notAnObject, at: StreamPosition(major: 51, minor: 2), now: .seconds(110))
+    #expect(next?.contains("event at 51.2") == true && next?.contains("49 more") == true)
+    #expect(log.refused(.notAnObject, at: StreamPosition(major: 52), now: .seconds(125))?.contains("more") == false)
   }
 }

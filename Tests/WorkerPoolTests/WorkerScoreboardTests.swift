@@ -15,7 +15,7 @@ import WorkerPool
     own.requestStarted()
     own.requestFinished()
     own.databaseConnections(changedBy: 2)
-    own.publish(parkedPolls: 7, eventsDelivered: 9, epoch: 0xE1, seq: 5)
+    own.publish(parkedPolls: 7, eventsDelivered: 9, epoch: 0xE1, positionMajor: 5, positionMinor: 3)
     #expect(!master.isAccepting(4242))
     own.acceptingStarted()
     #expect(master.isAccepting(4242))
@@ -23,7 +23,7 @@ import WorkerPool
       master.statuses() == [
         WorkerStatus(
           pid: 4242, busyThreads: 1, parkedPolls: 7, eventsDelivered: 9, requestsServed: 2, databaseConnections: 2,
-          epoch: 0xE1, seq: 5)
+          epoch: 0xE1, positionMajor: 5, positionMinor: 3)
       ])
     #expect(master.slot(of: 4242) == slot)
     master.clear(slot)

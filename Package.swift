@@ -32,10 +32,13 @@ let package = Package(
     // The logical replication stream's wire formats (LSNs, CopyData, pgoutput)
     // and the reader's decisions: what is an event, where it stands, what to confirm.
     .target(name: "WALStream"),
-    // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness), without sockets.
+    // pbp-notifyd's decisions (a stream client's phases, the LISTEN link's liveness, where the
+    // wal source's stream stands in the history), without sockets.
     .target(
       name: "ChangePublisher",
-      dependencies: ["ChangeStream", "DaemonSupport", .product(name: "DequeModule", package: "swift-collections")]),
+      dependencies: [
+        "ChangeStream", "DaemonSupport", "WALStream", .product(name: "DequeModule", package: "swift-collections"),
+      ]),
     // The wrapper of the system shim: signals, epoll, sockets, processes, shared memory, threads.
     .target(
       name: "DaemonSupport",
@@ -63,7 +66,7 @@ let package = Package(
     .executableTarget(
       name: "pbp-notifyd",
       dependencies: [
-        "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport",
+        "ChangePublisher", "ChangeStream", "PostgresClient", "DaemonSupport", "WALStream",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ]),
     // A diagnostic, not installed: reads a slot and prints its pbp events as JSON lines.
@@ -84,7 +87,8 @@ let package = Package(
     .testTarget(name: "FastCGITests", dependencies: ["FastCGI"]),
     .testTarget(name: "DaemonSupportTests", dependencies: ["DaemonSupport"]),
     .testTarget(name: "ChangeStreamTests", dependencies: ["ChangeStream"]),
-    .testTarget(name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport"]),
+    .testTarget(
+      name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport", "WALStream"]),
     .testTarget(name: "LongPollTests", dependencies: ["LongPoll", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
     .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),

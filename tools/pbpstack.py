@@ -55,7 +55,7 @@ class Stack:
                  anonymous_role: str | None = "pbp_anon",
                  server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
                  status_port: int | None = None, write_limits: bool = False,
-                 wal_level: str | None = None):
+                 wal_level: str | None = None, source: str = "notify"):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
@@ -67,7 +67,14 @@ class Stack:
         connections, and writes a second), which the benchmarks would hit.
         wal_level sets PostgreSQL's (None: its default, replica); "logical"
         also gives room for replication connections and slots, for the wal
-        source (pbp-notifyd reads a logical replication slot)."""
+        source (pbp-notifyd reads a logical replication slot). source is the
+        change source, "notify" or "wal": "wal" sets wal_level logical,
+        switches the database to it and starts pbp-notifyd --source wal."""
+        if source not in ("notify", "wal"):
+            raise ValueError(f"source: {source!r}")
+        self.source = source
+        if source == "wal":
+            wal_level = "logical"
         self.root = root.resolve()
         self.port = port
         self.server_names = server_names
@@ -141,6 +148,7 @@ class Stack:
         try:
             self.start_postgres()
             self.prepare_database()
+            self.psql(f"select pbp_set_change_source('{self.source}')")
             self.start_notifyd()
             self.start_fcgi()
             self.start_nginx()
@@ -264,8 +272,10 @@ class Stack:
     def start_notifyd(self) -> None:
         if self.notifyd_socket.exists():
             self.notifyd_socket.unlink()
+        source = (["--source", "wal", "--conninfo", self.conninfo("pbp_wal")] if self.source == "wal"
+                  else ["--conninfo", self.conninfo("pbp_notifyd")])
         self.spawn("pbp-notifyd", [
-            str(self.bin_dir / "pbp-notifyd"), "--conninfo", self.conninfo("pbp_notifyd"),
+            str(self.bin_dir / "pbp-notifyd"), *source,
             "--socket", str(self.notifyd_socket), "--socket-mode", "0600", *self.extra_notifyd_args])
         self.wait_for_path(self.notifyd_socket, "pbp-notifyd")
 
@@ -487,6 +497,8 @@ def main() -> int:
     parser.add_argument("--bin-dir", type=Path)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--root", type=Path, help="reap: the stack's folder")
+    parser.add_argument("--source", choices=["notify", "wal"], default=os.environ.get("SOURCE") or "notify",
+                        help="the change source (SOURCE=wal for make run)")
     args = parser.parse_args()
     if args.command == "reap":
         if args.root is None:
@@ -496,7 +508,7 @@ def main() -> int:
         parser.error("run needs --bin-dir")
 
     stack = Stack(default_root(), args.port, args.bin_dir, workers=args.workers,
-                  jwt_key_path=REPO / ".pbp" / "jwt.key", status_port=args.port + 1)
+                  jwt_key_path=REPO / ".pbp" / "jwt.key", status_port=args.port + 1, source=args.source)
     stopping = False
 
     def request_stop(signum, frame):

@@ -87,10 +87,13 @@ public struct StoredEventRing: Sendable {
 extension StoredEventRing {
   /// For the status line and the log: "ring 1234 events, 5.2 of 128.0 MiB".
   public var usage: String {
-    "ring \(count) events, \(Self.mebibytes(byteCount)) of \(Self.mebibytes(byteBudget)) MiB"
+    "ring \(count) events, \(MebibyteText.format(byteCount)) of \(MebibyteText.format(byteBudget)) MiB"
   }
+}
 
-  private static func mebibytes(_ bytes: Int) -> String {
+/// Bytes as mebibytes with one decimal, as the status line and the log say them.
+public enum MebibyteText {
+  public static func format(_ bytes: Int) -> String {
     let tenths = (bytes * 10 + (1 << 19)) >> 20
     return "\(tenths / 10).\(tenths % 10)"
   }

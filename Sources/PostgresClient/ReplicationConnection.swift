@@ -124,6 +124,17 @@ public final class ReplicationConnection: @unchecked Sendable {
       walStatus: row[3], activePID: row[4].flatMap { Int32($0) }, retainedBytes: row[5].flatMap { Int64($0) })
   }
 
+  /// Drops a slot (an invalidated one, to make it again).
+  public func dropSlot(_ name: String) throws(PostgresError) {
+    _ = try query("DROP_REPLICATION_SLOT \(PostgresConnection.quoteIdentifier(name))")
+  }
+
+  /// The first value of an ordinary query's first row (a `replication=database`
+  /// connection runs those before streaming starts).
+  public func scalar(_ query: String) throws(PostgresError) -> String? {
+    try self.query(query).first?.first ?? nil
+  }
+
   /// Starts streaming pgoutput (protocol 1) with logical decoding messages.
   /// `from` ``LSN/zero`` means the slot's confirmed position. pgoutput needs
   /// a publication even when only messages are wanted; an empty one will do.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// PostgreSQL's clock on the replication protocol: microseconds since
 /// 2000-01-01 00:00:00 UTC.
 public struct PostgresTimestamp: Hashable, Comparable, Sendable {
@@ -12,5 +14,12 @@ public struct PostgresTimestamp: Hashable, Comparable, Sendable {
 
   public static func < (lhs: PostgresTimestamp, rhs: PostgresTimestamp) -> Bool {
     lhs.microsecondsSince2000 < rhs.microsecondsSince2000
+  }
+
+  /// The wall clock now, for the status updates a reader sends.
+  public static func now() -> PostgresTimestamp {
+    var time = timespec()
+    clock_gettime(CLOCK_REALTIME, &time)
+    return PostgresTimestamp(unixMicroseconds: Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000)
   }
 }

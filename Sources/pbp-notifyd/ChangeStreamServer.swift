@@ -4,19 +4,16 @@ import DaemonSupport
 import Glibc
 
 /// notifyd's whole life: one thread, one poll(2) loop over the signal fd, the
-/// listening socket, the LISTEN connection and every stream client, and the
-/// systemd watchdog.
+/// listening socket, the change source's connection (LISTEN or the
+/// replication slot) and every stream client, and the systemd watchdog.
 final class ChangeStreamServer {
   struct Settings {
-    var conninfo: String
     var socketPath: String
     var socketMode: mode_t
     var socketGroup: String?
     var ringSize: Int
     var ringBytes: Int
     var subscriberBufferLimit: Int
-    var livenessInterval: Duration
-    var livenessTimeout: Duration
   }
 
   private let settings: Settings
@@ -25,7 +22,7 @@ final class ChangeStreamServer {
   private let listenFD: Int32
   private let signals: SignalDescriptor
 
-  private let database: ListenConnection
+  private let source: any ChangeSource
   private var history: ChangeHistory
   private var clients: [Int32: StreamClientConnection] = [:]
   private var stopping = false
@@ -35,13 +32,11 @@ final class ChangeStreamServer {
   private var statusReports = StatusReportSchedule(interval: .seconds(60), now: MonotonicClock.now())
   private var announcedReady = false
 
-  init(settings: Settings, log: Log) throws {
+  init(settings: Settings, source: any ChangeSource, log: Log) throws {
     self.settings = settings
     self.log = log
     self.history = ChangeHistory(ringCapacity: settings.ringSize, ringByteBudget: settings.ringBytes)
-    self.database = ListenConnection(
-      conninfo: settings.conninfo,
-      livenessInterval: settings.livenessInterval, livenessTimeout: settings.livenessTimeout, log: log)
+    self.source = source
     UnixSignal.ignore(.pipe)
     signals = try SignalDescriptor([.terminate, .interrupt, .hangup])
     listenFD = try UnixSocket.listen(path: settings.socketPath, mode: settings.socketMode)
@@ -70,7 +65,7 @@ final class ChangeStreamServer {
       pollfd(
         fd: acceptThrottle.watchesListeningSocket(now: MonotonicClock.now()) ? listenFD : -1,
         events: Int16(POLLIN), revents: 0),
-      pollfd(fd: database.socket, events: Int16(POLLIN), revents: 0),
+      pollfd(fd: source.socket, events: Int16(POLLIN) | (source.wantsToWrite ? Int16(POLLOUT) : 0), revents: 0),
     ]
     for (fd, client) in clients {
       fds.append(pollfd(fd: fd, events: Int16(POLLIN) | (client.wantsToWrite ? Int16(POLLOUT) : 0), revents: 0))
@@ -81,7 +76,7 @@ final class ChangeStreamServer {
       return
     }
     if fds[0].revents != 0 { handleSignals() }
-    if fds[2].revents != 0 { readNotifications() }
+    if fds[2].revents != 0 { readSource() }
     if fds[1].revents != 0 { acceptClients() }
     for entry in fds.dropFirst(3) where entry.revents != 0 {
       serviceClient(fd: entry.fd, revents: entry.revents)
@@ -99,7 +94,7 @@ final class ChangeStreamServer {
   }
 
   private func timeoutMilliseconds() -> Int32 {
-    let soonest = [database.nextDeadline, watchdog?.nextDue, acceptThrottle.nextDeadline].compactMap { $0 }.min()!
+    let soonest = [source.nextDeadline, watchdog?.nextDue, acceptThrottle.nextDeadline].compactMap { $0 }.min()!
     return Int32(clamping: max(0, (soonest - MonotonicClock.now()).milliseconds + 1))
   }
 
@@ -118,44 +113,54 @@ final class ChangeStreamServer {
   // MARK: PostgreSQL
 
   private func serviceDatabase() {
-    switch database.tick() {
+    switch source.tick(history: &history) {
     case .none: break
-    case .connected: startEpoch()
+    case .startedOver(let reason): startedOver(reason)
+    case .continued:
+      log.info("connected again; the history goes on from \(history.newest.map { "\($0)" } ?? "nothing")")
+      systemd.status(statusLine)
+      // What came with the connection's answers is buffered already (see below).
+      readSource()
     case .lost(let reason): connectionLost(reason)
     }
   }
 
-  private func startEpoch() {
-    let current = history.startEpoch(Cursor.newEpoch())
-    log.info("LISTEN in place; epoch \(current)")
+  /// The history starts over: clients are told (or, if waiting, greeted).
+  private func startedOver(_ reason: String) {
+    log.info(reason)
+    tellClientsTheStreamStarts()
+    // Notifications committed while LISTEN was answered came with its answer:
+    // libpq has read them off the socket already, which will not turn readable for them.
+    readSource()
+  }
+
+  private func tellClientsTheStreamStarts() {
     for client in Array(clients.values) {
       settle(client, client.epochStarted(history: history))
     }
-    if !announcedReady {
+    if history.isServing && !announcedReady {
       systemd.ready(status: statusLine)
       announcedReady = true
     } else {
       systemd.status(statusLine)
     }
-    // Notifications committed while LISTEN was answered came with its answer:
-    // libpq has read them off the socket already, which will not turn readable for them.
-    readNotifications()
   }
 
-  private func readNotifications() {
-    let arrivals = database.readNotifications(into: &history)
+  private func readSource() {
+    let arrivals = source.readAvailable(into: &history)
     if !arrivals.events.isEmpty {
       for client in Array(clients.values) {
         settle(client, client.eventsAppended(arrivals.events, history: history))
       }
       log.debug("\(arrivals.events.count) events; newest \(history.newest!)")
     }
+    if arrivals.startedServing { tellClientsTheStreamStarts() }
     if let reason = arrivals.lostBecause { connectionLost(reason) }
   }
 
   private func connectionLost(_ reason: String) {
     if let newest = history.newest {
-      log.warning("LISTEN connection lost (\(reason)); epoch \(newest) ends")
+      log.warning("connection to PostgreSQL lost (\(reason)); the newest position was \(newest)")
     }
     systemd.status("reconnecting to PostgreSQL; " + statusLine)
   }
@@ -203,8 +208,9 @@ final class ChangeStreamServer {
   // MARK: Shutdown
 
   private var statusLine: String {
-    guard let newest = history.newest else { return "waiting for PostgreSQL; \(clients.count) subscribers" }
-    return "epoch \(newest); \(clients.count) subscribers; \(history.ring.usage)"
+    let detail = source.statusDetail.map { "; " + $0 } ?? ""
+    guard let newest = history.newest else { return "waiting for PostgreSQL; \(clients.count) subscribers" + detail }
+    return "epoch \(newest); \(clients.count) subscribers; \(history.ring.usage)" + detail
   }
 
   private func shutDown() {
@@ -212,7 +218,7 @@ final class ChangeStreamServer {
     for client in Array(clients.values) { drop(client, reason: "shutting down") }
     close(listenFD)
     unlink(settings.socketPath)
-    database.close()
+    source.close(history: history)
     log.info("stopped")
   }
 }

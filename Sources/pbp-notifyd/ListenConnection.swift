@@ -1,33 +1,19 @@
 import ChangePublisher
+import ChangeStream
 import DaemonSupport
 import PostgresClient
 
-/// The one LISTEN connection to PostgreSQL, kept up as its
+/// The notify source: the one LISTEN connection to PostgreSQL, kept up as its
 /// ``DatabaseLinkStateMachine`` says: notifications on the channel go into
-/// the history. Nothing here blocks but the (re)connect, which is bounded by
-/// the conninfo's connect_timeout.
+/// the history, and every connection starts a new epoch (what was sent while
+/// none was in place is lost). Nothing here blocks but the (re)connect, which
+/// is bounded by the conninfo's connect_timeout.
 ///
 /// The channel is the database's secret (sql/01-pbp.sql): asked for on every
 /// connect with `pbp_stream_channel()`, which only notifyd's role may call,
 /// so that the triggers and notifyd never disagree and nobody else can send
 /// on it. It is never logged.
-final class ListenConnection {
-  /// What the server must act on after a tick.
-  enum Change {
-    case none
-    /// LISTEN is in place: a new epoch starts.
-    case connected
-    /// The connection is gone: the epoch ends.
-    case lost(reason: String)
-  }
-
-  /// What one read brought: the events appended to the history, and whether
-  /// the connection broke after them.
-  struct Arrivals {
-    var events: [StoredEvent] = []
-    var lostBecause: String?
-  }
-
+final class ListenConnection: ChangeSource {
   private let conninfo: String
   /// The channel of the current connection; nil while disconnected.
   private var channel: String?
@@ -44,16 +30,21 @@ final class ListenConnection {
   /// The socket to poll for input; -1 (which poll(2) skips) while disconnected.
   var socket: Int32 { connection?.socket ?? -1 }
 
-  /// The latest time the loop may sleep until before calling ``tick()``.
+  var wantsToWrite: Bool { false }
+
   var nextDeadline: Duration { link.nextDeadline }
 
+  var statusDetail: String? { nil }
+
   /// Connects, probes or gives up on the connection, as the link's state has it due now.
-  func tick() -> Change {
+  func tick(history: inout ChangeHistory) -> SourceChange {
     switch link.tick(now: MonotonicClock.now()) {
     case .none:
       return .none
     case .connect:
-      return connect()
+      guard connect() else { return .none }
+      let current = history.startEpoch(Cursor.newEpoch())
+      return .startedOver(reason: "LISTEN in place; epoch \(current)")
     case .sendProbe:
       do {
         try connection?.send("SELECT 1")
@@ -70,9 +61,9 @@ final class ListenConnection {
   }
 
   /// Reads what the server sent; notifications on the channel are appended to `history`.
-  func readNotifications(into history: inout ChangeHistory) -> Arrivals {
-    guard let connection else { return Arrivals() }
-    var arrivals = Arrivals()
+  func readAvailable(into history: inout ChangeHistory) -> SourceArrivals {
+    guard let connection else { return SourceArrivals() }
+    var arrivals = SourceArrivals()
     do {
       try connection.consumeInput()
       link.inputReceived(now: MonotonicClock.now())
@@ -89,12 +80,12 @@ final class ListenConnection {
     return arrivals
   }
 
-  func close() {
+  func close(history: ChangeHistory) {
     connection = nil
     channel = nil
   }
 
-  private func connect() -> Change {
+  private func connect() -> Bool {
     do {
       let connection = try PostgresConnection(conninfo: conninfo)
       guard let channel = try connection.execute("select pbp_stream_channel()").scalar, !channel.isEmpty else {
@@ -103,15 +94,20 @@ final class ListenConnection {
           detail: nil)
       }
       try connection.executeSimple("LISTEN " + PostgresConnection.quoteIdentifier(channel))
+      if try connection.execute("select pbp_change_source()").scalar == "wal" {
+        log.warning(
+          "the database's triggers send to the WAL, not to this LISTEN: start pbp-notifyd with --source wal,"
+            + " or run `select pbp_set_change_source('notify')` as PBP's owner")
+      }
       self.channel = channel
       self.connection = connection
       link.connectSucceeded(now: MonotonicClock.now())
-      return .connected
+      return true
     } catch {
       var random = SystemRandomNumberGenerator()
       let wait = link.connectFailed(now: MonotonicClock.now(), random: &random)
       log.warning("\(error); retrying in \(wait.milliseconds) ms")
-      return .none
+      return false
     }
   }
 

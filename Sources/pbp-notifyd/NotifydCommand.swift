@@ -10,23 +10,49 @@ struct NotifydCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "pbp-notifyd",
     abstract:
-      "Holds the one PostgreSQL LISTEN connection and streams every change, stamped with a cursor, to the workers.",
+      "Follows PostgreSQL's changes (a LISTEN connection, or a logical replication slot) and streams every change, stamped with a cursor, to the workers.",
     discussion: """
       Subscribers (pbp-fcgi worker processes) connect to the unix socket, say the
       cursor they already have, and receive the events after it from the ring,
       then live. A cursor from another epoch, or older than the ring, is answered
       with a reset. See docs/notifyd-protocol.md.
 
-      The NOTIFY channel is the database's: a random name that only the
-      triggers and this role (through pbp_stream_channel()) can read, asked
-      for on every connect.
+      The notify source (the default) LISTENs on the database's channel: a
+      random name that only the triggers and this role (through
+      pbp_stream_channel()) can read, asked for on every connect. Every new
+      LISTEN connection starts a new epoch, and clients reset.
+
+      The wal source reads the triggers' messages from a durable logical
+      replication slot (made if missing), so cursors survive restarts of
+      notifyd and PostgreSQL. It needs wal_level = logical, a role with
+      REPLICATION (pbp_wal) and the database switched with
+      `select pbp_set_change_source('wal')`; see docs/deploy.md.
       """)
 
   @Option(help: "A file of `option = value` lines (long option names without dashes); flags override it.")
   var config: String?
 
-  @Option(help: "libpq connection string of the LISTEN connection (as the pbp_notifyd role).")
-  var conninfo: String = "dbname=pbp user=pbp_notifyd"
+  enum Source: String, ExpressibleByArgument, CaseIterable {
+    case notify, wal
+  }
+
+  @Option(help: "Where changes come from: notify (LISTEN) or wal (a logical replication slot).")
+  var source: Source = .notify
+
+  @Option(
+    help:
+      "libpq connection string (default: dbname=pbp user=pbp_notifyd for notify, dbname=pbp user=pbp_wal for wal; replication=database is added for wal)."
+  )
+  var conninfo: String?
+
+  @Option(help: "The wal source's replication slot (made if missing); one per host that follows the database.")
+  var slot: String = "pbp"
+
+  @Option(help: "The publication the wal source starts pgoutput with (sql/50-wal-publication.sql).")
+  var publication: String = "pbp_messages"
+
+  @Option(help: "Seconds between the wal source's status updates to the server when nothing else prompts one.")
+  var statusInterval: Int = 10
 
   @Option(help: "Unix socket that subscribers connect to.")
   var socket: String = "/run/pbp/notifyd/notifyd.sock"
@@ -64,6 +90,8 @@ struct NotifydCommand: ParsableCommand {
   func validate() throws {
     guard ringSize > 0 else { throw ValidationError("--ring-size must be positive") }
     guard ringBytes > 0 else { throw ValidationError("--ring-bytes must be positive") }
+    guard statusInterval > 0 else { throw ValidationError("--status-interval must be positive") }
+    guard !slot.isEmpty, !publication.isEmpty else { throw ValidationError("--slot and --publication name something") }
     guard livenessInterval > 0, livenessTimeout > 0 else {
       throw ValidationError("--liveness-interval and --liveness-timeout must be positive")
     }
@@ -76,16 +104,29 @@ struct NotifydCommand: ParsableCommand {
       log.warning("--channel is ignored: the channel is the database's secret, read with pbp_stream_channel()")
     }
     let settings = ChangeStreamServer.Settings(
-      conninfo: PostgresConnection.withKeepalives(conninfo), socketPath: socket,
-      socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
-      ringSize: ringSize, ringBytes: ringBytes, subscriberBufferLimit: subscriberBufferLimit,
-      livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
+      socketPath: socket, socketMode: mode_t(socketMode, radix: 8)!, socketGroup: socketGroup,
+      ringSize: ringSize, ringBytes: ringBytes, subscriberBufferLimit: subscriberBufferLimit)
     do {
-      let server = try ChangeStreamServer(settings: settings, log: log)
+      let server = try ChangeStreamServer(settings: settings, source: makeSource(log: log), log: log)
       server.run()
     } catch {
       log.error("cannot start: \(error)")
       throw ExitCode(1)
+    }
+  }
+
+  private func makeSource(log: Log) -> any ChangeSource {
+    switch source {
+    case .notify:
+      return ListenConnection(
+        conninfo: PostgresConnection.withKeepalives(conninfo ?? "dbname=pbp user=pbp_notifyd"),
+        livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout), log: log)
+    case .wal:
+      let settings = WALSource.Settings(
+        conninfo: PostgresConnection.withKeepalives(conninfo ?? "dbname=pbp user=pbp_wal"), slot: slot,
+        publication: publication, statusInterval: .seconds(statusInterval),
+        livenessInterval: .seconds(livenessInterval), livenessTimeout: .seconds(livenessTimeout))
+      return WALSource(settings: settings, log: log)
     }
   }
 }

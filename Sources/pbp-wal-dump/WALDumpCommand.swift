@@ -67,15 +67,7 @@ struct WALDumpCommand: ParsableCommand {
     do {
       try dump()
     } catch let error as PostgresError {
-      let (state, message): (String?, String) =
-        switch error {
-        case .server(let state, let message, _), .setupRefused(let state, let message): (state, message)
-        case .connectionFailed(let message), .connectionLost(let message): (nil, message)
-        }
-      emit([
-        "error": .string(error.description),
-        "advice": ReplicationAdvice.advice(sqlState: state, message: message).map { .string($0) } ?? .null,
-      ])
+      emit(["error": .string(error.description), "advice": error.replicationAdvice.map { .string($0) } ?? .null])
       throw ExitCode(1)
     } catch let error as WALStreamError {
       emit(["error": .string(error.description), "advice": .null])
@@ -139,14 +131,14 @@ struct WALDumpCommand: ParsableCommand {
         }
         break
       }
-      if let update = machine.statusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now())
+      if let update = machine.statusUpdate(confirmable: confirmable, clock: PostgresTimestamp.now(), now: MonotonicClock.now())
       {
         try send(update, on: connection)
       }
       continue reading
     }
     try send(
-      machine.finalStatusUpdate(confirmable: confirmable, clock: Self.wallClock(), now: MonotonicClock.now()),
+      machine.finalStatusUpdate(confirmable: confirmable, clock: PostgresTimestamp.now(), now: MonotonicClock.now()),
       on: connection)
     try finish(connection, before: MonotonicClock.now() + .seconds(10))
     emit([
@@ -185,12 +177,6 @@ struct WALDumpCommand: ParsableCommand {
       flushed = try connection.flush()
     }
     emit(["status": ["write": .string(update.write.description), "flush": .string(update.flush.description)]])
-  }
-
-  private static func wallClock() -> PostgresTimestamp {
-    var time = timespec()
-    clock_gettime(CLOCK_REALTIME, &time)
-    return PostgresTimestamp(unixMicroseconds: Int64(time.tv_sec) * 1_000_000 + Int64(time.tv_nsec) / 1000)
   }
 
   /// One line, written at once (unbuffered: the tests read it while the dump runs).

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 sys.path.insert(0, str(REPO / "Tests" / "integration"))
 
-from notifyd_client import EVENT, HELLO, WELCOME  # noqa: E402
+from notifyd_client import EVENT, HELLO, VERSION, WELCOME  # noqa: E402
 from pbpstack import Stack  # noqa: E402
 from standalone import on_a_stack_of_its_own, printed  # noqa: E402
 
@@ -61,8 +61,9 @@ class SlowSubscriber(threading.Thread):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.receive_buffer)
         sock.connect(str(self.path))
-        body = (struct.pack(">BHB", HELLO, 1, 0) if self.epoch is None
-                else struct.pack(">BHBQQ", HELLO, 1, 1, self.epoch, self.seq))
+        # The notify source's positions: sequence numbers, minor 0.
+        body = (struct.pack(">BHB", HELLO, VERSION, 0) if self.epoch is None
+                else struct.pack(">BHBQQI", HELLO, VERSION, 1, self.epoch, self.seq, 0))
         sock.sendall(struct.pack(">I", len(body)) + body)
         return sock
 
@@ -94,7 +95,7 @@ class SlowSubscriber(threading.Thread):
                     break
                 kind = buffer[offset + 4]
                 if kind == WELCOME:
-                    _, self.epoch, self.seq, resumed = struct.unpack_from(">HQQB", buffer, offset + 5)
+                    _, self.epoch, self.seq, _, resumed = struct.unpack_from(">HQQIB", buffer, offset + 5)
                     self.resets += self.cutoffs > 0 and not resumed
                     self.welcomed.set()
                 elif kind == EVENT:

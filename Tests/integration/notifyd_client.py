@@ -1,5 +1,8 @@
 """A subscriber that speaks pbp-notifyd's protocol (docs/notifyd-protocol.md)
-directly, as a worker does, so that tests can watch the stream itself."""
+directly, as a worker does, so that tests can watch the stream itself.
+
+Positions are the notify source's sequence numbers as ints (minor 0), and the
+wal source's (commit LSN, index + 1) as (major, minor) tuples."""
 
 from __future__ import annotations
 
@@ -8,10 +11,20 @@ import struct
 import time
 
 HELLO, WELCOME, EVENT, NEW_EPOCH = 1, 2, 3, 4
+VERSION = 2
+
+
+def position_of(major: int, minor: int):
+    return major if minor == 0 else (major, minor)
+
+
+def wire_position(position) -> bytes:
+    major, minor = (position, 0) if isinstance(position, int) else position
+    return struct.pack(">QI", major, minor)
 
 
 class NotifydClient:
-    def __init__(self, path, cursor: tuple[int, int] | None = None, read_buffer: int | None = None,
+    def __init__(self, path, cursor: tuple | None = None, read_buffer: int | None = None,
                  history: int = 0):
         self.path = path
         self.epoch = None
@@ -27,7 +40,8 @@ class NotifydClient:
         self.sock.connect(str(self.path))
         self.buffer = bytearray()
         self.offset = 0
-        body = struct.pack(">BHB", HELLO, 1, 0) if cursor is None else struct.pack(">BHBQQ", HELLO, 1, 1, *cursor)
+        body = (struct.pack(">BHB", HELLO, VERSION, 0) if cursor is None
+                else struct.pack(">BHBQ", HELLO, VERSION, 1, cursor[0]) + wire_position(cursor[1]))
         if self.history:
             body += struct.pack(">I", self.history)
         self.sock.sendall(struct.pack(">I", len(body)) + body)
@@ -62,13 +76,14 @@ class NotifydClient:
     def decode(body: bytes):
         kind = body[0]
         if kind == WELCOME:
-            version, epoch, seq, resumed = struct.unpack(">HQQB", body[1:])
-            return WELCOME, (epoch, seq, bool(resumed))
+            version, epoch, major, minor, resumed = struct.unpack(">HQQIB", body[1:])
+            return WELCOME, (epoch, position_of(major, minor), bool(resumed))
         if kind == EVENT:
-            (seq,) = struct.unpack(">Q", body[1:9])
-            return EVENT, (seq, body[9:])
+            major, minor = struct.unpack(">QI", body[1:13])
+            return EVENT, (position_of(major, minor), body[13:])
         if kind == NEW_EPOCH:
-            return NEW_EPOCH, struct.unpack(">QQ", body[1:])
+            epoch, major, minor = struct.unpack(">QQI", body[1:])
+            return NEW_EPOCH, (epoch, position_of(major, minor))
         raise AssertionError(f"unexpected frame type {kind}")
 
     def welcome(self):

@@ -98,11 +98,23 @@ def caught_up_cursor(client: Client, subscriptions=None, seconds: float = 60) ->
     A snapshot's cursor may lag a change committed just before it (the event
     is then delivered again, harmlessly), and workers may briefly stand at
     different positions. Tests that need a poll to *wait* take a cursor that
-    two empty polls in a row (which may reach different workers) agree on."""
+    two empty polls in a row (which may reach different workers) agree on.
+    A client that knows the operators' listener first waits until every
+    worker has what notifyd has: two empty polls alone can both fall in a
+    lull of a long burst (a 100,000-row transaction reaches the workers of a
+    debug build over many seconds)."""
     import time
     subscriptions = subscriptions or [{"table": "testtype"}]
     deadline = time.monotonic() + seconds
     cursor, quiet = None, 0
+    if client.status_port is not None:
+        while True:
+            assert time.monotonic() < deadline, "the workers did not catch up with notifyd"
+            status = client.operators.get("/api/_status", timeout=10).json()
+            newest = status["notifyd"]["cursor"]
+            if newest and status["workers"] and all(w["cursor"] == newest for w in status["workers"]):
+                break
+            time.sleep(0.1)
     while quiet < 2:
         assert time.monotonic() < deadline, "the stream did not settle"
         if cursor is None:

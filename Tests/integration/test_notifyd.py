@@ -32,7 +32,7 @@ def fault_stack():
 
 @pytest.fixture(scope="module")
 def fault_client(fault_stack) -> Client:
-    return Client(fault_stack.port)
+    return Client(fault_stack.port, fault_stack.status_port)
 
 
 def insert(stack, values_sql: str) -> None:

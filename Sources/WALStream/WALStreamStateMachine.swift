@@ -162,9 +162,26 @@ public struct WALStreamStateMachine: Sendable {
 
   /// The status update to send now, if one is due. `clock` is the wall clock
   /// to report; `confirmable` is explained in the type's description.
+  ///
+  /// A reply the server asked for reports the flush position only once it
+  /// has reached the write position, and otherwise none (`0/0`, which the
+  /// walsender reads as "unknown"): a walsender shutting down asks for a reply
+  /// again and again, and exits only when the flush reported, or the write
+  /// when no flush is, has reached what it sent. A flush held back for the
+  /// ring would keep PostgreSQL from shutting down (`pg_ctl stop -m fast`
+  /// times out, measured on PostgreSQL 15); no flush reported leaves the
+  /// slot where the last update put it, which is what the ring needs.
   public mutating func statusUpdate(confirmable: LSN, clock: PostgresTimestamp, now: Duration) -> StandbyStatusUpdate? {
-    guard now >= nextStatusDeadline else { return nil }
-    return finalStatusUpdate(confirmable: confirmable, clock: clock, now: now)
+    if now >= nextStatusAt { return finalStatusUpdate(confirmable: confirmable, clock: clock, now: now) }
+    guard replyRequestedAt != nil else { return nil }
+    replyRequestedAt = nil
+    let flush = max(confirmedFlush, min(deliveredThrough, confirmable))
+    let write = max(receivedThrough, flush)
+    guard flush >= write else {
+      return StandbyStatusUpdate(write: write, flush: .zero, apply: .zero, clock: clock, replyRequested: false)
+    }
+    confirmedFlush = flush
+    return StandbyStatusUpdate(write: write, flush: flush, apply: flush, clock: clock, replyRequested: false)
   }
 
   /// A status update to send now whatever the schedule (before closing the

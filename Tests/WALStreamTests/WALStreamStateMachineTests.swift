@@ -202,6 +202,23 @@ private func feed(_ machine: inout WALStreamStateMachine, _ messages: [Replicati
     #expect(due(&machine, at: .seconds(2)) == nil, "answered once")
   }
 
+  /// What lets PostgreSQL shut down while the ring holds the slot back.
+  @Test func aReplyWhileTheRingHoldsTheFlushBackReportsNoFlushAndMovesNothing() throws {
+    var machine = WALStreamStateMachine(
+      startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)
+    _ = try feed(&machine, [begin(100), message("a"), commit(100, end: 110)])
+    _ = try machine.received(keepalive(120, reply: true), now: .seconds(1))
+    let answer = machine.statusUpdate(confirmable: LSN(100), clock: clock, now: .seconds(1))
+    let reply = try #require(answer)
+    #expect(
+      reply == StandbyStatusUpdate(write: LSN(120), flush: .zero, apply: .zero, clock: clock, replyRequested: false))
+    #expect(machine.confirmedFlush == LSN(50), "the slot stays where it was")
+    #expect(machine.statusUpdate(confirmable: LSN(100), clock: clock, now: .seconds(2)) == nil, "answered once")
+    let later = machine.statusUpdate(confirmable: LSN(100), clock: clock, now: .seconds(10))
+    let scheduled = try #require(later)
+    #expect(scheduled.flush == LSN(100) && machine.confirmedFlush == LSN(100), "the schedule still confirms")
+  }
+
   @Test func otherwiseAnUpdateGoesOutEveryInterval() throws {
     var machine = WALStreamStateMachine(
       startingAt: LSN(50), alreadyStamped: nil, statusInterval: .seconds(10), now: .zero)

@@ -3,6 +3,8 @@
 
 SHELL := /bin/bash
 PORT ?= 8080
+# The change source of `make run` (and of the chaos run): notify (LISTEN) or wal (a replication slot).
+SOURCE ?= notify
 SWIFT_PATH := $(if $(shell command -v swift),,/opt/swift/usr/bin:)
 export PATH := $(SWIFT_PATH)$(PATH)
 
@@ -15,7 +17,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 .PHONY: bench run token test unit-test page-test integration-test build build-debug deps apt-deps python-deps format clean
 
 run: deps build
-	python3 tools/pbpstack.py run --port $(PORT) --bin-dir $$(swift build -c release --show-bin-path)
+	python3 tools/pbpstack.py run --port $(PORT) --source $(SOURCE) --bin-dir $$(swift build -c release --show-bin-path)
 
 # `make token SUB=alice`: prints a HS256 token for role pbp_user (ROLE= for
 # another, ROLE= empty for none; TTL= seconds, default an hour; AUD= an audience),

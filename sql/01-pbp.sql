@@ -254,13 +254,24 @@ language sql stable set search_path = pg_catalog as $$
 $$;
 revoke all on function pbp_private.key_only_event(text, text, jsonb, timestamptz, text, jsonb, jsonb) from public;
 
+-- The largest event each source sends whole; a larger row goes as its key
+-- only, marked truncated, and the client fetches it. pg_notify refuses 8000
+-- bytes or more. The WAL takes any size, but every worker keeps each event in
+-- memory and pbp-notifyd's frames stop at 8 MiB and 64 KiB (ChangeStream's
+-- StreamFrame.maximumLength), so the wal source stops at 8 MiB.
+create or replace function pbp_private.event_size_limit(source text) returns integer
+language sql immutable set search_path = pg_catalog as $$
+  select case when source operator(pg_catalog.=) 'wal' then 8388608 else 8000 end
+$$;
+revoke all on function pbp_private.event_size_limit(text) from public;
+
 -- The delete of a row's old key, when an update changed the key: whole, or
 -- key-only when only the database can tell who may see the row (`guarded`)
--- or when the whole is too large for a NOTIFY (`size_limited`: the notify
--- source).
+-- or when the whole is too large for the source (`size_limit`, bytes).
 drop function if exists pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb);
+drop function if exists pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb, boolean, boolean);
 create or replace function pbp_private.removal_event(table_name text, key_value jsonb, stamp timestamptz,
-  owner_column text, old_whole json, old_row jsonb, guarded boolean, size_limited boolean) returns text
+  owner_column text, old_whole json, old_row jsonb, guarded boolean, size_limit integer) returns text
 language plpgsql stable set search_path = pg_catalog as $$
 declare
   payload text;
@@ -268,13 +279,13 @@ begin
   if not guarded then
     payload := json_build_object('table', table_name, 'op', 'delete', 'key', key_value, 'mtime', stamp,
       'new', null, 'old', old_whole)::text;
-    if not (size_limited and octet_length(payload) >= 8000) then
+    if octet_length(payload) < size_limit then
       return payload;
     end if;
   end if;
   return pbp_private.key_only_event(table_name, 'delete', key_value, stamp, owner_column, null, old_row);
 end $$;
-revoke all on function pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb, boolean, boolean)
+revoke all on function pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb, boolean, integer)
   from public;
 
 -- One event per changed row, on the database's change source (a NOTIFY on
@@ -282,8 +293,8 @@ revoke all on function pbp_private.removal_event(text, jsonb, timestamptz, text,
 -- the channel and to emit. pg_notify refuses payloads of 8000 bytes or more,
 -- and a failing trigger would fail the writer's transaction: with the
 -- notify source a row too large is sent as its key only, marked truncated,
--- and the client fetches it; the wal source has no such limit and sends
--- every row whole, whatever its size. A table under row
+-- and the client fetches it; the wal source sends rows whole up to 8 MiB
+-- (pbp_private.event_size_limit). A table under row
 -- security without a row rule (policies of its own) sends every row so:
 -- its policies can be judged only by the database, when the client fetches
 -- the row through the API. Whether a table is under row security is looked
@@ -328,7 +339,7 @@ begin
       'new', case when tg_op = 'DELETE' then null else to_json(new) end,
       'old', case when tg_op = 'INSERT' then null else to_json(old) end
     )::text;
-    key_only := source = 'notify' and octet_length(payload) >= 8000;
+    key_only := octet_length(payload) >= pbp_private.event_size_limit(source);
   end if;
   -- An update that changed the key: a key-only event names only the new key,
   -- and a viewer of a row-rule table who may see only the old row receives
@@ -338,7 +349,7 @@ begin
   if tg_op = 'UPDATE' and (key_only or owner_column is not null)
      and (old_row -> key_column) is distinct from key_value then
     perform pbp_private.emit_event(source, channel, pbp_private.removal_event(tg_table_name,
-      old_row -> key_column, stamp, owner_column, to_json(old), old_row, guarded, source = 'notify'));
+      old_row -> key_column, stamp, owner_column, to_json(old), old_row, guarded, pbp_private.event_size_limit(source)));
   end if;
   if key_only then
     payload := pbp_private.key_only_event(tg_table_name, lower(tg_op), key_value, stamp, owner_column,

@@ -75,7 +75,8 @@ public struct StreamClientStateMachine {
 
   public private(set) var state: State = .awaitingHello
   public private(set) var output = OutputBuffer()
-  private var decoder = StreamFrameDecoder()
+  /// A client says one HELLO of a few dozen bytes, and nothing else.
+  private var decoder = StreamFrameDecoder(maximumLength: 1024)
   /// Bytes a live client may have pending (--subscriber-buffer-limit). Catch-up
   /// never counts against it: it is paced by the socket.
   public let bufferLimit: Int

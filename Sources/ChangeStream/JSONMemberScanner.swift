@@ -9,10 +9,10 @@ public enum JSONValueKind: UInt8, Sendable {
 /// (``TriggerPayload`` refuses a longer one rather than trap).
 public struct JSONMemberSpan: Sendable, Equatable {
   /// The name with its quotes.
-  public let nameStart: UInt16
-  public let nameEnd: UInt16
-  public let valueStart: UInt16
-  public let valueEnd: UInt16
+  public let nameStart: UInt32
+  public let nameEnd: UInt32
+  public let valueStart: UInt32
+  public let valueEnd: UInt32
   public let nameIsEscaped: Bool
   public let kind: JSONValueKind
 }
@@ -36,8 +36,8 @@ enum JSONMemberScanner {
       let (valueEnd, kind) = endOfValue(bytes, valueStart)
       members.append(
         JSONMemberSpan(
-          nameStart: UInt16(nameStart), nameEnd: UInt16(nameEnd), valueStart: UInt16(valueStart),
-          valueEnd: UInt16(valueEnd), nameIsEscaped: nameIsEscaped, kind: kind))
+          nameStart: UInt32(nameStart), nameEnd: UInt32(nameEnd), valueStart: UInt32(valueStart),
+          valueEnd: UInt32(valueEnd), nameIsEscaped: nameIsEscaped, kind: kind))
       index = skipWhitespace(bytes, valueEnd)
       let separator = bytes[index]
       index += 1

@@ -25,11 +25,12 @@ public enum StreamFrame: Equatable, Sendable {
 
   /// 2: positions (``StreamPosition``) instead of sequence numbers.
   public static let protocolVersion: UInt16 = 2
-  /// Larger than any NOTIFY payload (PostgreSQL stops at 8000 bytes) with
-  /// room to spare. The wal source has no such limit: a larger event is sent
-  /// to workers as its key only (``TriggerPayload``'s key-only form), as a
-  /// large NOTIFY is.
-  public static let maximumLength = 64 * 1024
+  /// The largest event the triggers send whole (8 MiB, with the wal source:
+  /// `pbp_private.event_size_limit` in sql/01-pbp.sql; a larger row goes as
+  /// its key only) and room for the frame around it.
+  public static let maximumLength = 8 * 1024 * 1024 + 64 * 1024
+  /// The largest payload an event frame can carry (its type and position take 13 bytes).
+  public static let maximumEventPayload = maximumLength - 13
 
   enum Kind: UInt8 {
     case hello = 1

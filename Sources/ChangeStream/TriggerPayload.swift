@@ -5,8 +5,9 @@ import JSON
 /// triggers' exact shape reach clients (their members are spliced into the
 /// answers, so an extra member such as `cursor` must never get through).
 public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible {
-  /// Longer than the 16-bit offsets reach (a trigger's payload has under 8000
-  /// bytes, a notifyd frame under 64 KiB: only a changed limit lets one in).
+  /// Longer than a stream frame may carry (``StreamFrame/maximumLength``: a
+  /// trigger's payload has under 8000 bytes with the notify source and at
+  /// most 8 MiB with the wal source).
   case tooLarge(bytes: Int)
   case notJSON(JSONParseError)
   case notAnObject
@@ -42,8 +43,8 @@ public enum PayloadRefusal: Error, Equatable, Sendable, CustomStringConvertible 
 public enum TriggerPayload {
   /// Where the parts of a valid payload are, as offsets into it.
   struct Layout: Sendable {
-    var membersStart: UInt16 = 0
-    var membersEnd: UInt16 = 0
+    var membersStart: UInt32 = 0
+    var membersEnd: UInt32 = 0
     var key: JSONMemberSpan?
     /// The new row's columns, then the old row's.
     var columns: [JSONMemberSpan] = []
@@ -65,7 +66,7 @@ public enum TriggerPayload {
   private static let ownedTruncatedRow = rowChange.union(["truncated"])
 
   static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
-    guard payload.count <= Int(UInt16.max) else { return .failure(.tooLarge(bytes: payload.count)) }
+    guard payload.count <= StreamFrame.maximumLength else { return .failure(.tooLarge(bytes: payload.count)) }
     let value: JSONValue
     do {
       value = try JSONParser.parse(payload, maximumDepth: 64)
@@ -80,8 +81,8 @@ public enum TriggerPayload {
       return .failure(.duplicateMember(duplicate(in: spans, of: payload) ?? "?"))
     }
     var layout = Layout()
-    layout.membersStart = UInt16(JSONMemberScanner.skipWhitespace(payload, start + 1))
-    layout.membersEnd = UInt16(closingBrace(payload, end: end))
+    layout.membersStart = UInt32(JSONMemberScanner.skipWhitespace(payload, start + 1))
+    layout.membersEnd = UInt32(closingBrace(payload, end: end))
 
     let names = Set(members.keys)
     guard case .string(let table)? = members["table"], !table.isEmpty else {

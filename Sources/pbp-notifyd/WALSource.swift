@@ -109,6 +109,14 @@ final class WALSource: ChangeSource {
           let position = StreamPosition(event.position)
           // Re-sent after a reconnect: the history has it already.
           guard position > history.ring.newestPosition else { continue }
+          // Never from PBP's triggers, which send a row this large as its key:
+          // a frame the workers cannot take would stop their stream for good.
+          guard event.content.count <= StreamFrame.maximumEventPayload else {
+            log.error(
+              "dropped the event at \(position): \(event.content.count) bytes, more than a frame carries;"
+                + " PBP's triggers send such a row as its key only (sql/01-pbp.sql)")
+            continue
+          }
           arrivals.events.append(history.append(payload: event.content, at: position))
         } catch {
           self.machine = machine

@@ -70,16 +70,22 @@ enum Payloads {
     #expect(SubscriptionSet([Subscription(table: "t")]).matches(refused).isEmpty)
   }
 
-  /// The offsets are 16-bit, which a notifyd frame's limit keeps true; a
-  /// payload longer than that (whitespace before a trigger's shape, found by
-  /// Fuzz/Targets/change-event.swift) is refused, not a trap in a worker.
-  @Test func aPayloadLongerThanItsOffsetsCanReachIsRefused() {
-    let padded = [UInt8](repeating: 0x20, count: 1 << 16) + Array(Payloads.insert.utf8)
+  /// A payload longer than a notifyd frame carries (whitespace before a
+  /// trigger's shape, found by Fuzz/Targets/change-event.swift when the
+  /// offsets were 16-bit) is refused, not a trap in a worker; one a frame
+  /// carries is kept, a megabyte row of the wal source among them.
+  @Test func aPayloadLongerThanAFrameCarriesIsRefused() {
+    let padded = [UInt8](repeating: 0x20, count: StreamFrame.maximumLength) + Array(Payloads.insert.utf8)
     let refused = ChangeEvent(seq: 1, payload: padded)
     #expect(refused.refusal == .tooLarge(bytes: padded.count))
     #expect(refused.answerMembers.isEmpty && SubscriptionSet([Subscription(table: "t")]).matches(refused).isEmpty)
     let longest =
-      [UInt8](repeating: 0x20, count: Int(UInt16.max) - Payloads.insert.utf8.count) + Array(Payloads.insert.utf8)
+      [UInt8](repeating: 0x20, count: StreamFrame.maximumEventPayload - Payloads.insert.utf8.count)
+      + Array(Payloads.insert.utf8)
     #expect(ChangeEvent(seq: 2, payload: longest).refusal == nil)
+    let megabyte = #"{"table":"t","op":"insert","key":1,"mtime":"x","new":{"id":1,"val":""#
+      + String(repeating: "m", count: 1 << 20) + #""},"old":null}"#
+    let whole = ChangeEvent(seq: 3, payload: Array(megabyte.utf8))
+    #expect(whole.refusal == nil && whole.row(new: true)?["val"] == .string(String(repeating: "m", count: 1 << 20)))
   }
 }

@@ -132,6 +132,9 @@ class Config:
     workers: int = 2
     threads: int = 4
     worker_ring: int | None = 1024
+    # The change source: "notify" (a restart of notifyd or PostgreSQL starts a
+    # new epoch: clients reset) or "wal" (cursors survive both).
+    source: str = "notify"
     report: Path | None = None
     ramp: float = 4.0
     keep: bool = False
@@ -145,7 +148,8 @@ class Config:
         return (f"python Tests/chaos/chaos.py --bin-dir {self.bin_dir} --seed {self.seed} "
                 f"--clients {self.clients} --duration {self.duration:g} --faults {','.join(self.faults)} "
                 f"--fault-interval {self.fault_interval:g} --write-rate {self.write_rate:g} "
-                f"--workers {self.workers} --threads {self.threads} --worker-ring {self.worker_ring or 0}")
+                f"--workers {self.workers} --threads {self.threads} --worker-ring {self.worker_ring or 0}"
+                f" --source {self.source}")
 
 
 @dataclass
@@ -275,7 +279,7 @@ class Harness:
         root = Path(tempfile.mkdtemp(prefix="pbp-chaos-"))
         os.chmod(root, 0o755)
         self.stack = Stack(root, free_port(), self.config.bin_dir, log=lambda m: None,
-                           workers=self.config.workers, threads=self.config.threads,
+                           workers=self.config.workers, threads=self.config.threads, source=self.config.source,
                            extra_fcgi_args=["--tables", ",".join(TABLES)] + (
                                ["--ring-size", str(self.config.worker_ring)] if self.config.worker_ring else []))
         self.stack.start()
@@ -1447,6 +1451,8 @@ def parse_args(argv=None) -> Config:
     parser.add_argument("--converge-timeout", type=float, default=30.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--source", choices=["notify", "wal"], default=os.environ.get("SOURCE") or "notify",
+                        help="the change source (wal: no fault may reset a client)")
     parser.add_argument("--worker-ring", type=int, default=1024,
                         help="pbp-fcgi --ring-size (small: bursts overflow it; 0: pbp-fcgi's default)")
     parser.add_argument("--report", type=Path, default=None, help="JSON report (default test-artifacts/chaos/report-seedN.json)")
@@ -1462,7 +1468,7 @@ def parse_args(argv=None) -> Config:
     return Config(bin_dir=args.bin_dir, clients=args.clients, duration=args.duration, seed=seed, faults=faults,
                   fault_interval=args.fault_interval, write_rate=args.write_rate,
                   converge_timeout=args.converge_timeout, workers=args.workers, threads=args.threads,
-                  worker_ring=args.worker_ring or None,
+                  worker_ring=args.worker_ring or None, source=args.source,
                   report=args.report, keep=args.keep, node_processes=args.node_processes)
 
 

@@ -33,15 +33,16 @@ from wire import PgConnection  # noqa: E402
 BIN_DIR = Path(os.environ.get("PBP_BIN_DIR", REPO / ".build" / "debug"))
 
 
-def test_replicas_converge_with_zero_drift_through_every_fault():
+def short_run(clients: int = 200, **options) -> tuple[dict, str]:
     config = chaos.Config(
         bin_dir=BIN_DIR,
-        clients=int(os.environ.get("PBP_CHAOS_CLIENTS", "200")),
+        clients=int(os.environ.get("PBP_CHAOS_CLIENTS", clients)),
         duration=float(os.environ.get("PBP_CHAOS_DURATION", "45")),
         seed=int(os.environ.get("PBP_CHAOS_SEED", "20251123")),
         fault_interval=4.5,
         write_rate=10,
         converge_timeout=45,
+        **options,
     )
     report = chaos.run(config)
     context = f"seed {config.seed}; report {report['report_path']}; replay: {report['replay']}"
@@ -64,6 +65,22 @@ def test_replicas_converge_with_zero_drift_through_every_fault():
     assert report["writes"].get("sql_notes_move_to_another_user", {}).get("ok", 0) > 0, report["writes"]
     assert report["writes"].get("api_notes_post", {}).get("ok", 0) > 0, report["writes"]
     assert report["convergence"]["table_rows"]["notes"] > 0
+    return report, context
+
+
+def test_replicas_converge_with_zero_drift_through_every_fault():
+    short_run()
+
+
+def test_with_the_wal_source_no_fault_resets_a_client():
+    """The same run on the wal source, with the workers' own ring (the
+    notify run's ring of 1,024 events makes bursts reset clients on purpose):
+    PostgreSQL restarts and notifyd kills included, no client resets."""
+    report, context = short_run(clients=120, source="wal", worker_ring=None)
+    resets = report["resets"]
+    assert resets["total"] == 0, f"resets {resets['by_fault']}, first {resets['log'][:3]}; {context}"
+    struck = {f["kind"] for f in report["faults"]}
+    assert {"pg_restart", "notifyd_kill"} <= struck
 
 
 # --- edge cases, on a small stack -------------------------------------------------------

@@ -234,3 +234,22 @@ def test_a_database_without_logical_wal_is_told_what_to_change(stack):
 def test_a_notify_notifyd_on_a_wal_database_says_so(wal_stack):
     output = notifyd_output(wal_stack, "--conninfo", wal_stack.conninfo("pbp_notifyd"), seconds=3)
     assert "start pbp-notifyd with --source wal" in output, output
+
+
+def test_a_megabyte_row_arrives_whole_and_a_larger_one_as_its_key(wal_stack, wal_client):
+    cursor = caught_up_cursor(wal_client)
+    wal_stack.psql("insert into testtype (val) values (repeat('m', 1048576))")
+    wal_stack.psql("insert into testtype (val) values (repeat('n', 9000000))")
+    events, deadline = [], time.monotonic() + 30
+    while len(events) < 2:
+        assert time.monotonic() < deadline, events
+        response = wal_client.post("/api/changes", {"cursor": cursor, "subscriptions": [{"table": "testtype"}]},
+                                   timeout=40)
+        assert response.status == 200, response
+        events += response.json()["events"]
+        cursor = response.json()["cursor"]
+    whole, keyed = events
+    assert whole["new"]["val"] == "m" * 1048576 and not whole.get("truncated")
+    assert keyed["truncated"] is True and "new" not in keyed, "over 8 MiB the wal source sends the key"
+    fetched = wal_client.get(f"/api/testtype/{keyed['key']}").json()
+    assert fetched["val"] == "n" * 9000000

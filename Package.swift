@@ -91,7 +91,8 @@ let package = Package(
       name: "ChangePublisherTests", dependencies: ["ChangePublisher", "ChangeStream", "DaemonSupport", "WALStream"]),
     .testTarget(name: "LongPollTests", dependencies: ["LongPoll", "ChangeStream", "DaemonSupport"]),
     .testTarget(name: "WorkerPoolTests", dependencies: ["WorkerPool"]),
-    .testTarget(name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient"]),
+    .testTarget(
+      name: "PBPAPITests", dependencies: ["PBPAPI", "LongPoll", "ChangeStream", "JSON", "PostgresClient", "WorkerPool"]),
     .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient"]),
     .testTarget(name: "WALStreamTests", dependencies: ["WALStream"]),
     .testTarget(

@@ -80,10 +80,16 @@ public struct APIApplication: Sendable {
       return .response(.json(200, TableDescription.json(try catalogSnapshot(session, reason: .miss).sorted)))
     case ("_status"?, 1):
       try requireGet(request)
-      return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).json())
+      return .response(
+        StatusReport(
+          workers: workerStatuses?() ?? [], current: stream.current, slots: ReplicationSlotStatus.read(session)
+        ).json())
     case ("_metrics"?, 1):
       try requireGet(request)
-      return .response(StatusReport(workers: workerStatuses?() ?? [], current: stream.current).prometheus())
+      return .response(
+        StatusReport(
+          workers: workerStatuses?() ?? [], current: stream.current, slots: ReplicationSlotStatus.read(session)
+        ).prometheus())
     case (let name?, 1) where !name.isEmpty:
       let identity = try identity(of: request)
       return .response(

@@ -1,4 +1,5 @@
 import ChangeStream
+import JSON
 import WorkerPool
 
 /// The pool's state for operators, as JSON (`/api/_status`, like php-fpm's
@@ -6,6 +7,8 @@ import WorkerPool
 struct StatusReport {
   let workers: [WorkerStatus]
   let current: Cursor?
+  /// The database's logical replication slots; nil when it could not say.
+  let slots: [ReplicationSlotStatus]?
 
   private var totals: WorkerStatus {
     workers.reduce(
@@ -35,8 +38,20 @@ struct StatusReport {
     }
     let body =
       "{\"workers\":[\(workerList.joined(separator: ","))],\"totals\":{\"workers\":\(workers.count),\(fields(totals))},"
-      + "\"notifyd\":{\"cursor\":\(current.map { "\"\($0)\"" } ?? "null")}}"
+      + "\"notifyd\":{\"cursor\":\(current.map { "\"\($0)\"" } ?? "null")},"
+      + "\"replication_slots\":\(slotsJSON)}"
     return .json(200, body)
+  }
+
+  private var slotsJSON: String {
+    guard let slots else { return "null" }
+    func number(_ value: Int64?) -> String { value.map(String.init) ?? "null" }
+    let items = slots.map { slot in
+      "{\"name\":\(JSONWriter.serialize(.string(slot.name))),\"active\":\(slot.active),"
+        + "\"wal_status\":\(slot.walStatus.map { JSONWriter.serialize(.string($0)) } ?? "null"),"
+        + "\"lag_bytes\":\(number(slot.lagBytes)),\"retained_bytes\":\(number(slot.retainedBytes))}"
+    }
+    return "[" + items.joined(separator: ",") + "]"
   }
 
   private func cursorJSON(_ worker: WorkerStatus) -> String {
@@ -66,8 +81,40 @@ struct StatusReport {
       "stream_seq", "gauge",
       "Newest position the worker has of the change stream (notify: its sequence number; wal: its commit LSN)."
     ) { $0.positionMajor }
+    text += slotMetrics
     return HTTPResponse(
       status: 200, headers: [HeaderField(name: "Content-Type", value: "text/plain; version=0.0.4")],
       body: Array(text.utf8))
+  }
+
+  /// The slots' gauges, labelled by slot name (a Prometheus label value
+  /// escapes backslash, quote and newline).
+  private var slotMetrics: String {
+    guard let slots, !slots.isEmpty else { return "" }
+    func label(_ name: String) -> String {
+      var escaped = ""
+      for character in name {
+        switch character {
+        case "\\": escaped += "\\\\"
+        case "\"": escaped += "\\\""
+        case "\n": escaped += "\\n"
+        default: escaped.append(character)
+        }
+      }
+      return escaped
+    }
+    var text = ""
+    func gauge(_ name: String, _ help: String, _ value: (ReplicationSlotStatus) -> Int64?) {
+      text += "# HELP pbp_\(name) \(help)\n# TYPE pbp_\(name) gauge\n"
+      for slot in slots {
+        if let value = value(slot) { text += "pbp_\(name){slot=\"\(label(slot.name))\"} \(value)\n" }
+      }
+    }
+    gauge("replication_slot_active", "1 while a reader streams from the logical replication slot.") {
+      $0.active ? 1 : 0
+    }
+    gauge("replication_slot_lag_bytes", "WAL bytes written since what the slot's reader confirmed.") { $0.lagBytes }
+    gauge("replication_slot_retained_bytes", "WAL bytes the slot keeps from being removed.") { $0.retainedBytes }
+    return text
   }
 }

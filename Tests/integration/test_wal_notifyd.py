@@ -253,3 +253,20 @@ def test_a_megabyte_row_arrives_whole_and_a_larger_one_as_its_key(wal_stack, wal
     assert keyed["truncated"] is True and "new" not in keyed, "over 8 MiB the wal source sends the key"
     fetched = wal_client.get(f"/api/testtype/{keyed['key']}").json()
     assert fetched["val"] == "n" * 9000000
+
+
+def test_the_status_and_the_metrics_show_the_slot_and_its_lag(wal_stack, wal_client):
+    caught_up_cursor(wal_client)
+    status = wal_client.operators.get("/api/_status").json()
+    [slot] = [s for s in status["replication_slots"] if s["name"] == SLOT]
+    assert slot["active"] is True and slot["wal_status"] in ("reserved", "extended"), slot
+    assert slot["lag_bytes"] >= 0 and slot["retained_bytes"] > 0, slot
+    assert all(w["cursor"].split(":")[0] == status["notifyd"]["cursor"].split(":")[0] for w in status["workers"])
+    metrics = wal_client.operators.get("/api/_metrics").body.decode()
+    assert f'pbp_replication_slot_active{{slot="{SLOT}"}} 1' in metrics
+    assert f'pbp_replication_slot_lag_bytes{{slot="{SLOT}"}} ' in metrics
+
+
+def test_a_notify_site_reports_no_slots(stack):
+    status = Client(stack.port, stack.status_port).operators.get("/api/_status").json()
+    assert status["replication_slots"] == []

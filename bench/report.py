@@ -195,6 +195,8 @@ def render(results: dict, checks: list[dict]) -> str:
     w = out.append
     w(f"## {results['date']} — commit {results['commit']} — `{results['command']}`")
     w("")
+    w(f"Change source: {c.get('source', 'notify')}.")
+    w("")
     if m:
         w(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
           f"Debian {m['debian']}; nginx {m['nginx']}, PostgreSQL {m['postgres']}, Nchan {m['nchan']}. "

@@ -426,6 +426,8 @@ def main() -> int:
     parser.add_argument("--command", default=None, help="the command line to record (make passes it)")
     parser.add_argument("--time-limit", type=float, default=1500, help="seconds for the whole run")
     parser.add_argument("--keep", action="store_true", help="keep the temporary stack folder")
+    parser.add_argument("--source", choices=["notify", "wal"], default=os.environ.get("SOURCE") or "notify",
+                        help="the change source of the stack measured (SOURCE=wal for make bench)")
     args = parser.parse_args()
 
     selected = parse_list(args.only, str) if args.only else list(BENCHMARKS)
@@ -471,12 +473,14 @@ def main() -> int:
     workers, threads = args.fcgi_workers, args.fcgi_threads
     stack = Stack(root / "stack", free_port(), args.bin_dir, log=log, workers=workers, threads=threads,
                   nginx_worker_processes=args.nginx_workers or 2, nginx_worker_connections=19900, nginx_rlimit_nofile=hard,
-                  nginx_listen_options="reuseport backlog=4096", nginx_access_log=args.nginx_access_log)
+                  nginx_listen_options="reuseport backlog=4096", nginx_access_log=args.nginx_access_log,
+                  source=args.source)
     nchan: NchanServer | None = None
     began = time.time()
     results: dict = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                      "commit": git_commit(), "command": command, "selected": selected,
-                     "config": {"fcgi_workers": workers, "fcgi_threads": threads, "pool_connections": workers * threads,
+                     "config": {"source": args.source,
+                                "fcgi_workers": workers, "fcgi_threads": threads, "pool_connections": workers * threads,
                                 "nginx_worker_processes": args.nginx_workers or 2, "nginx_worker_connections": 19900,
                                 "nginx_rlimit_nofile": hard, "nginx_access_log": args.nginx_access_log,
                                 "loadgen_procs": args.loadgen_procs, "ramp_per_ms": args.ramp,

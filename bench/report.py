@@ -358,15 +358,25 @@ def render(results: dict, checks: list[dict]) -> str:
           "whatever PBP does.")
         w("")
         has_writes = any("pgbench_insert" in row for row in crud.values())
+        has_bare = any("pgbench_insert_bare" in row for row in crud.values())
+        if has_bare:
+            w("The same statements without any trigger (`session_replication_role = replica`: no mtime, "
+              "no change event) are what PostgreSQL alone costs; POST and PUT are shown as a share of them too.")
+            w("")
         w("| connections | pgbench -S TPS | " + ("pgbench INSERT / UPDATE TPS | " if has_writes else "")
+          + ("without triggers | " if has_bare else "")
           + " | ".join(names[op] for op in ops) + " |")
-        w("|---|---|" + ("---|" if has_writes else "") + "---|" * len(ops))
+        w("|---|---|" + ("---|" if has_writes else "") + ("---|" if has_bare else "") + "---|" * len(ops))
         for clients, row in sorted(crud.items(), key=lambda item: int(item[0])):
             tps = _get(row, "pgbench", "tps")
             ceilings = {"post": _get(row, "pgbench_insert", "tps"), "put": _get(row, "pgbench_update", "tps")}
+            bare = {"post": _get(row, "pgbench_insert_bare", "tps"), "put": _get(row, "pgbench_update_bare", "tps")}
             cells = []
             if has_writes:
                 ins, upd = ceilings["post"], ceilings["put"]
+                cells.append(f"{ins:,.0f} / {upd:,.0f}" if ins and upd else "-")
+            if has_bare:
+                ins, upd = bare["post"], bare["put"]
                 cells.append(f"{ins:,.0f} / {upd:,.0f}" if ins and upd else "-")
             for op in ops:
                 run = row.get(op)
@@ -376,6 +386,8 @@ def render(results: dict, checks: list[dict]) -> str:
                 share = f" [{run['rps'] / tps:.1%}]" if tps else ""
                 if ceilings.get(op):
                     share += f" [{run['rps'] / ceilings[op]:.0%} of its SQL]"
+                if bare.get(op):
+                    share += f" [{run['rps'] / bare[op]:.0%} of it without triggers]"
                 bad = "" if run.get("ok") else f" **ERRORS: non-2xx {run.get('non_2xx')}, {run.get('errors')}**"
                 cells.append(f"{run['rps']:,.0f} ({_ms(_get(run, 'latency_us', 'p50'))} / "
                              f"{_ms(_get(run, 'latency_us', 'p99'))}){share}{bad}")

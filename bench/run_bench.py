@@ -302,8 +302,11 @@ WRITE_SCRIPTS = {
 
 
 def pgbench_run(stack: Stack, clients: int, duration: float, script: str | None = None,
-                defines: dict[str, int] | None = None) -> dict:
-    """`pgbench -S -M prepared` (select by key), or a custom script (-f)."""
+                defines: dict[str, int] | None = None, without_triggers: bool = False) -> dict:
+    """`pgbench -S -M prepared` (select by key), or a custom script (-f);
+    `without_triggers` runs it with session_replication_role = replica, so
+    that no trigger fires (the table's mtime and PBP's change events): what
+    the same statement costs PostgreSQL alone."""
     if script is None:
         workload = ["-S"]
     else:
@@ -313,7 +316,10 @@ def pgbench_run(stack: Stack, clients: int, duration: float, script: str | None 
     command = [str(stack.pg_bin / "pgbench"), *workload, "-M", "prepared", "-n", "-c", str(clients),
                "-j", str(min(clients, 2)), "-T", str(int(round(duration))), "pbp"]
     log("$ " + " ".join(command))
-    result = subprocess.run(command, env=stack.pg_env(), capture_output=True, text=True, timeout=duration + 120)
+    env = stack.pg_env()
+    if without_triggers:
+        env["PGOPTIONS"] = env.get("PGOPTIONS", "") + " -c session_replication_role=replica"
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=duration + 120)
     text = result.stdout + result.stderr
     tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
     latency = re.search(r"latency average = ([0-9.]+) ms", text)
@@ -581,6 +587,10 @@ def main() -> int:
                     row["pgbench_insert"] = pgbench_run(stack, clients, args.crud_duration, "insert")
                     row["pgbench_update"] = pgbench_run(stack, clients, args.crud_duration, "update",
                                                         {"lo": lo, "hi": hi})
+                    row["pgbench_insert_bare"] = pgbench_run(stack, clients, args.crud_duration, "insert",
+                                                             without_triggers=True)
+                    row["pgbench_update_bare"] = pgbench_run(stack, clients, args.crud_duration, "update",
+                                                             {"lo": lo, "hi": hi}, without_triggers=True)
                 note_logs(f"crud {clients}", watch)
 
         def run_part(name: str, label: str, measure) -> None:

@@ -4,7 +4,8 @@
 //
 // Input: a control byte (bits 0–1: how many of a row's columns the row's own
 // filters take, less one; bit 2: start at the row's second column; bit 7:
-// put 64 KiB of whitespace before the payload, more than a frame can carry),
+// put whitespace up to 8 bytes short of a frame's limit before the payload, so that
+// the payload crosses the limit or stays under it),
 // two bytes of sequence number, a line of filters `column=value&…` for
 // subscriptions of the fuzzer's own, then the payload.
 //
@@ -130,7 +131,7 @@ private let ownedTruncatedRow = rowChange.union(["truncated"])
 /// of names and no other, these types.
 private func oracle(_ payload: [UInt8], _ parsed: JSONValue?, _ ordered: Ordered?) -> Expected? {
   // A worker's offsets are 16-bit: a frame holds at most 64 KiB.
-  guard payload.count <= Int(UInt16.max), case .object(let members)? = parsed, let ordered else { return nil }
+  guard payload.count <= StreamFrame.maximumLength, case .object(let members)? = parsed, let ordered else { return nil }
   guard !hasDuplicates(ordered.members) else { return nil }
   guard case .string(let table)? = members["table"], !table.isEmpty, case .string(let op)? = members["op"],
     case .string? = members["mtime"], let key = members["key"]
@@ -276,7 +277,7 @@ public func fuzzChangeEvent(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   let seq = UInt64(input.uint16()) + 1
   let inputFilters = filters(input.line())
   var payload = input.rest()
-  if control & 0x80 != 0 { payload = [UInt8](repeating: 0x20, count: 1 << 16) + payload }
+  if control & 0x80 != 0 { payload = [UInt8](repeating: 0x20, count: StreamFrame.maximumLength - 8) + payload }
 
   let event = ChangeEvent(seq: seq, payload: payload)
   let parsed = try? JSONParser.parse(payload, maximumDepth: 64)
@@ -412,7 +413,7 @@ private func checkThroughTheLot(
         && matched[0].arrivals == wanted.asArrival,
       "answered matches \(matched[0].matches), removals \(matched[0].removals) and arrivals \(matched[0].arrivals), the oracle \(wanted)"
     )
-    require(matched[0].event.seq == event.seq && !matched[0].event.isRefused, "another event answered")
+    require(matched[0].event.position == event.position && !matched[0].event.isRefused, "another event answered")
     checkRendered(answer, payload: payload, cursor: cursor, matches: wanted, truncated: event.truncated)
   }
 }

@@ -25,7 +25,8 @@ public enum WALEpoch {
   /// FNV-1a over the system identifier and the timeline, never 0 (no epoch is).
   public static func of(systemIdentifier: UInt64, timeline: UInt32) -> UInt64 {
     var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    let bytes = (0..<8).map { UInt8(truncatingIfNeeded: systemIdentifier >> (8 * $0)) }
+    let bytes =
+      (0..<8).map { UInt8(truncatingIfNeeded: systemIdentifier >> (8 * $0)) }
       + (0..<4).map { UInt8(truncatingIfNeeded: timeline >> (8 * $0)) }
     for byte in bytes {
       hash ^= UInt64(byte)
@@ -75,7 +76,8 @@ public enum WALStreamJoin: Equatable, Sendable {
       return .startsOver(epoch: epoch, at: StreamPosition(before: slotStart), because: .firstStart)
     }
     guard current == epoch else {
-      return .startsOver(epoch: epoch, at: StreamPosition(before: slotStart), because: .anotherHistory(previous: current))
+      return .startsOver(
+        epoch: epoch, at: StreamPosition(before: slotStart), because: .anotherHistory(previous: current))
     }
     guard slotStart <= deliveredThrough else {
       return .startsOver(

@@ -77,7 +77,8 @@ final class StreamClientConnection {
       return .finished(reason: reason.description)
     case .greeted(let from, let resumed):
       log.debug(
-        "subscriber \(fd) greeted at \(from) (newest \(history.ring.newestPosition)), \(resumed ? "resuming" : "reset")")
+        "subscriber \(fd) greeted at \(from) (newest \(history.ring.newestPosition)), \(resumed ? "resuming" : "reset")"
+      )
       return writeAvailable(history: history)
     case .write:
       return writeAvailable(history: history)

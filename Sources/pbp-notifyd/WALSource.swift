@@ -60,7 +60,8 @@ final class WALSource: ChangeSource {
     guard let machine else { return "slot \(settings.slot): not streaming" }
     let behind = machine.receivedThrough.rawValue &- min(machine.receivedThrough, machine.confirmedFlush).rawValue
     let catchingUp = catchUpTarget.map { "; reading the slot's backlog up to \($0)" } ?? ""
-    return "slot \(settings.slot): confirmed \(machine.confirmedFlush), \(MebibyteText.format(Int(clamping: behind))) MiB behind the WAL"
+    return
+      "slot \(settings.slot): confirmed \(machine.confirmedFlush), \(MebibyteText.format(Int(clamping: behind))) MiB behind the WAL"
       + catchingUp
   }
 
@@ -261,7 +262,8 @@ final class WALSource: ChangeSource {
     let now = MonotonicClock.now()
     let update: StandbyStatusUpdate?
     if force {
-      var final = machine.finalStatusUpdate(confirmable: history.walConfirmable, clock: PostgresTimestamp.now(), now: now)
+      var final = machine.finalStatusUpdate(
+        confirmable: history.walConfirmable, clock: PostgresTimestamp.now(), now: now)
       final.replyRequested = replyRequested
       update = final
     } else {

@@ -131,7 +131,8 @@ struct WALDumpCommand: ParsableCommand {
         }
         break
       }
-      if let update = machine.statusUpdate(confirmable: confirmable, clock: PostgresTimestamp.now(), now: MonotonicClock.now())
+      if let update = machine.statusUpdate(
+        confirmable: confirmable, clock: PostgresTimestamp.now(), now: MonotonicClock.now())
       {
         try send(update, on: connection)
       }

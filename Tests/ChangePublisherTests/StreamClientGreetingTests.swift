@@ -9,7 +9,10 @@ import Testing
     let action = client.received(helloBytes(history: 3), history: history)
     #expect(action == .greeted(from: Cursor(epoch: epochA, seq: 7), resumed: false))
     #expect(client.state == .catchingUp(next: 8))
-    #expect(client.takeOutput() == [.welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochA, seq: 7), resumed: false)])
+    #expect(
+      client.takeOutput() == [
+        .welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochA, seq: 7), resumed: false)
+      ])
     #expect(eventSeqs(client.drainCompletely(history: history)) == [8, 9, 10])
     #expect(client.state == .live)
   }
@@ -108,7 +111,10 @@ import Testing
     _ = history.startEpoch(epochA)
     #expect(client.epochStarted(history: history) == .greeted(from: Cursor(epoch: epochA, seq: 0), resumed: false))
     #expect(client.state == .live)
-    #expect(client.takeOutput() == [.welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochA, seq: 0), resumed: false)])
+    #expect(
+      client.takeOutput() == [
+        .welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochA, seq: 0), resumed: false)
+      ])
   }
 
   @Test func aHelloSplitAcrossReadsIsAnsweredWhenComplete() {

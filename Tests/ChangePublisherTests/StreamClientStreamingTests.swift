@@ -146,7 +146,10 @@ import Testing
     _ = client.received(helloBytes(resumeFrom: Cursor(epoch: epochA, seq: 0)), history: history)
     _ = history.startEpoch(epochB)
     #expect(client.epochStarted(history: history) == .greeted(from: Cursor(epoch: epochB, seq: 0), resumed: false))
-    #expect(client.takeOutput() == [.welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochB, seq: 0), resumed: false)])
+    #expect(
+      client.takeOutput() == [
+        .welcome(version: StreamFrame.protocolVersion, from: Cursor(epoch: epochB, seq: 0), resumed: false)
+      ])
   }
 }
 

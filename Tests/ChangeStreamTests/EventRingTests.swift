@@ -6,7 +6,9 @@ func rowEvent(_ seq: UInt64, table: String = "t", val: String = "v") -> ChangeEv
 }
 
 func rowPayload(_ id: UInt64, table: String = "t", val: String = "v") -> [UInt8] {
-  Array(#"{"table":"\#(table)","op":"insert","key":\#(id),"mtime":"x","new":{"id":\#(id),"val":"\#(val)"},"old":null}"#.utf8)
+  Array(
+    #"{"table":"\#(table)","op":"insert","key":\#(id),"mtime":"x","new":{"id":\#(id),"val":"\#(val)"},"old":null}"#.utf8
+  )
 }
 
 func p(_ major: UInt64, _ minor: UInt32 = 0) -> StreamPosition { StreamPosition(major: major, minor: minor) }

@@ -6,7 +6,8 @@ import Testing
     .hello(version: 2, resumeFrom: nil, history: 0),
     .hello(version: 2, resumeFrom: nil, history: 16_384),
     .hello(version: 2, resumeFrom: Cursor(epoch: 7, seq: 9), history: 0),
-    .hello(version: 2, resumeFrom: Cursor(epoch: 7, position: StreamPosition(major: 0x1_0000_0000, minor: 7)), history: 1),
+    .hello(
+      version: 2, resumeFrom: Cursor(epoch: 7, position: StreamPosition(major: 0x1_0000_0000, minor: 7)), history: 1),
     .welcome(version: 2, from: Cursor(epoch: 7, seq: 9), resumed: true),
     .event(position: StreamPosition(major: 10), payload: Array(#"{"table":"t"}"#.utf8)),
     .event(position: StreamPosition(major: .max, minor: .max), payload: []),

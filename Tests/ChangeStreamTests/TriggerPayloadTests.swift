@@ -83,7 +83,8 @@ enum Payloads {
       [UInt8](repeating: 0x20, count: StreamFrame.maximumEventPayload - Payloads.insert.utf8.count)
       + Array(Payloads.insert.utf8)
     #expect(ChangeEvent(seq: 2, payload: longest).refusal == nil)
-    let megabyte = #"{"table":"t","op":"insert","key":1,"mtime":"x","new":{"id":1,"val":""#
+    let megabyte =
+      #"{"table":"t","op":"insert","key":1,"mtime":"x","new":{"id":1,"val":""#
       + String(repeating: "m", count: 1 << 20) + #""},"old":null}"#
     let whole = ChangeEvent(seq: 3, payload: Array(megabyte.utf8))
     #expect(whole.refusal == nil && whole.row(new: true)?["val"] == .string(String(repeating: "m", count: 1 << 20)))

@@ -33,7 +33,8 @@ import WorkerPool
   }
 
   @Test func theMetricsLabelEachSlotAndSkipWhatIsUnknown() {
-    let text = String(decoding: StatusReport(workers: workers, current: nil, slots: slots).prometheus().body, as: UTF8.self)
+    let text = String(
+      decoding: StatusReport(workers: workers, current: nil, slots: slots).prometheus().body, as: UTF8.self)
     #expect(text.contains("pbp_replication_slot_lag_bytes{slot=\"pbp\"} 120\n"))
     #expect(text.contains("pbp_replication_slot_active{slot=\"host\\\"b\"} 0\n"))
     #expect(!text.contains("pbp_replication_slot_lag_bytes{slot=\"host"), "no lag is known for it")

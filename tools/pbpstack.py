@@ -149,6 +149,10 @@ class Stack:
             self.start_postgres()
             self.prepare_database()
             self.psql(f"select pbp_set_change_source('{self.source}')")
+            if self.source == "notify":
+                # A wal run's slot would keep WAL for a reader that is gone.
+                self.psql("select pg_drop_replication_slot(slot_name) from pg_replication_slots"
+                          " where slot_type = 'logical' and not active and database = current_database()")
             self.start_notifyd()
             self.start_fcgi()
             self.start_nginx()
@@ -221,11 +225,24 @@ class Stack:
     def postgres_options(self) -> str:
         """The server's command line options, the same at every start and restart."""
         options = f"-k {self.pg_dir} -c listen_addresses='' -c max_connections=300"
-        if self.wal_level is not None:
-            options += f" -c wal_level={self.wal_level}"
-        if self.wal_level == "logical":
+        wal_level = self.wal_level
+        if wal_level is None and self.has_replication_slots():
+            # PostgreSQL refuses to start below logical while a logical slot
+            # exists (a `make run SOURCE=wal` before this one): this start
+            # keeps logical, and start() drops the slot.
+            wal_level = "logical"
+        if wal_level is not None:
+            options += f" -c wal_level={wal_level}"
+        if wal_level == "logical":
             options += " -c max_wal_senders=20 -c max_replication_slots=20"
         return options
+
+    def has_replication_slots(self) -> bool:
+        slots = self.pg_data / "pg_replslot"
+        try:
+            return slots.is_dir() and any(slots.iterdir())
+        except PermissionError:
+            return False
 
     def stop_stale_postgres(self) -> None:
         """A cluster left running by a killed `make run` is stopped first."""

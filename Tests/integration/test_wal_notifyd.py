@@ -270,3 +270,33 @@ def test_the_status_and_the_metrics_show_the_slot_and_its_lag(wal_stack, wal_cli
 def test_a_notify_site_reports_no_slots(stack):
     status = Client(stack.port, stack.status_port).operators.get("/api/_status").json()
     assert status["replication_slots"] == []
+
+
+def test_a_private_cluster_goes_back_from_wal_to_notify():
+    """`make run SOURCE=wal`, then `make run`: PostgreSQL refuses to start
+    below wal_level logical while a logical slot exists, so the stack keeps
+    logical for that start and drops the slot nobody reads any more."""
+    import os
+    import shutil
+    import tempfile
+    from pbpstack import Stack, free_port
+
+    bin_dir = Path(os.environ.get("PBP_BIN_DIR", Path(__file__).resolve().parents[2] / ".build" / "debug"))
+    root = Path(tempfile.mkdtemp(prefix="pbp-switch-"))
+    os.chmod(root, 0o755)
+    wal = Stack(root, free_port(), bin_dir, log=lambda message: None, source="wal")
+    wal.start()
+    try:
+        assert wal.psql("select count(*) from pg_replication_slots").strip() == "1"
+    finally:
+        wal.stop()
+    for _ in range(2):
+        notify = Stack(root, free_port(), bin_dir, log=lambda message: None)
+        notify.start()
+        try:
+            assert notify.psql("select count(*) from pg_replication_slots").strip() == "0"
+            assert notify.psql("select pbp_change_source()").strip() == "notify"
+        finally:
+            notify.stop()
+    assert notify.postgres_options().count("wal_level") == 0, "the next start is back to PostgreSQL's default"
+    shutil.rmtree(root, ignore_errors=True)

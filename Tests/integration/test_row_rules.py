@@ -11,21 +11,14 @@ SET LOCAL ROLE and the claims set transaction-locally."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import uuid
 
 import pytest
 
+from psql_session import notifications, psql_as
+
 REPO_SQL_COMMIT_BEFORE_ROLES = "e1bffb5"  # main before issue 15: pbp_app INHERIT, pbp_watch(regclass)
-
-
-def psql_as(stack, sql: str, user: str = "postgres", database: str = "pbp") -> subprocess.CompletedProcess:
-    """psql logged in as `user`, the script on stdin, stopping at the first error (not raised)."""
-    env = stack.pg_env()
-    env["PGUSER"] = user
-    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database, "-f", "-"],
-                          input=sql, env=env, capture_output=True, text=True, timeout=120)
 
 
 def as_request(stack, role: str, sql: str, claims: dict | None = None) -> subprocess.CompletedProcess:
@@ -251,16 +244,6 @@ def test_a_rule_table_may_have_no_other_policy(stack, scratch_table):
 
 
 # -- events of protected tables ---------------------------------------------------------
-
-
-def notifications(stack, sql: str) -> list[dict]:
-    """The payloads on PBP's channel while `sql` runs, as the superuser."""
-    channel = stack.psql("select pbp_stream_channel()").strip()
-    result = psql_as(stack, f'listen "{channel}";\n{sql.rstrip().rstrip(";")};\nselect 1;\n')
-    assert result.returncode == 0, result.stderr
-    pattern = re.compile(r'^Asynchronous notification "[^"]+" with payload "(.*)" received from server process',
-                         re.MULTILINE)
-    return [json.loads(payload) for payload in pattern.findall(result.stdout)]
 
 
 def without_mtime(event: dict) -> dict:

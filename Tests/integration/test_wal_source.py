@@ -10,24 +10,16 @@ LISTEN receives for the same statements in notify mode."""
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import uuid
 
 import pytest
 
+from psql_session import notifications, psql_as
 from wal_dump import create_slot, dump, postgres_only
 
 WAL_ROLE = "pbp_wal"
 SLOT = "pbp_source_test"
-
-
-def psql_as(stack, sql: str, user: str = "postgres") -> subprocess.CompletedProcess:
-    """psql logged in as `user`, the script on stdin, stopping at the first error (not raised)."""
-    env = stack.pg_env()
-    env["PGUSER"] = user
-    return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", "pbp", "-f", "-"],
-                          input=sql, env=env, capture_output=True, text=True, timeout=120)
 
 
 def as_request(stack, role: str, sql: str) -> subprocess.CompletedProcess:
@@ -49,16 +41,6 @@ def wal_mode(pg):
     pg.psql("select pbp_set_change_source('wal')")
     yield pg
     pg.psql("select pbp_set_change_source('notify')")
-
-
-def listened(stack, sql: str) -> list[dict]:
-    """The payloads on PBP's NOTIFY channel while `sql` runs, as the superuser."""
-    channel = stack.psql("select pbp_stream_channel()").strip()
-    result = psql_as(stack, f'listen "{channel}";\n{sql.rstrip().rstrip(";")};\nselect 1;\n')
-    assert result.returncode == 0, result.stderr
-    pattern = re.compile(r'^Asynchronous notification "[^"]+" with payload "(.*)" received from server process',
-                         re.MULTILINE)
-    return [json.loads(payload) for payload in pattern.findall(result.stdout)]
 
 
 def from_the_slot(stack, sql: str, expected: int) -> list[dict]:
@@ -188,10 +170,10 @@ STATEMENTS = """
 
 def test_wal_events_have_the_shapes_of_notify_events(pg, wal_mode):
     pg.psql("select pbp_set_change_source('notify')")
-    notified = listened(pg, STATEMENTS)
+    notified = notifications(pg, STATEMENTS)
     assert [event["op"] for event in notified] == ["insert", "insert", "update", "update", "delete", "truncate"]
     pg.psql("select pbp_set_change_source('wal')")
-    assert listened(pg, "insert into testtype (id, val) values (900005, 'quiet'); truncate testtype") == [], \
+    assert notifications(pg, "insert into testtype (id, val) values (900005, 'quiet'); truncate testtype") == [], \
         "the wal source sends no NOTIFY"
     from_the_slot(pg, "select 1", 2)  # those two
     emitted = from_the_slot(pg, STATEMENTS, len(notified))
@@ -229,11 +211,11 @@ def test_a_100_kb_row_arrives_whole(wal_mode):
 
 def test_switching_back_to_notify_sends_notify_again(wal_mode):
     wal_mode.psql("select pbp_set_change_source('notify')")
-    [event] = listened(wal_mode, "insert into testtype (id, val) values (900020, 'heard')")
+    [event] = notifications(wal_mode, "insert into testtype (id, val) values (900020, 'heard')")
     assert event["op"] == "insert" and event["new"]["val"] == "heard"
     from_the_slot(wal_mode, "delete from testtype where id = 900020", 0)
     wal_mode.psql("select pbp_set_change_source('wal')")
-    assert listened(wal_mode, "insert into testtype (id, val) values (900021, 'not heard')") == []
+    assert notifications(wal_mode, "insert into testtype (id, val) values (900021, 'not heard')") == []
     [inserted, deleted] = from_the_slot(wal_mode, "delete from testtype where id = 900021", 2)
     assert (inserted["op"], deleted["op"]) == ("insert", "delete")
 
@@ -248,7 +230,7 @@ def test_a_row_rule_table_sends_its_owner_and_whole_rows_of_any_size(pg, wal_mod
         """
     emitted = from_the_slot(pg, note, 5)
     pg.psql("select pbp_set_change_source('notify')")
-    notified = listened(pg, note)
+    notified = notifications(pg, note)
     pg.psql("select pbp_set_change_source('wal')")
     # The key changed: the old key's row goes first, with its owner, as in notify mode.
     assert [(event["op"], event["key"]) for event in emitted] == [
@@ -281,7 +263,7 @@ def test_a_table_under_other_row_security_sends_keys_only_on_either_source(pg, w
         """
     emitted = from_the_slot(pg, statements, 4)
     pg.psql("select pbp_set_change_source('notify')")
-    notified = listened(pg, statements)
+    notified = notifications(pg, statements)
     for events in (emitted, notified):
         # Key-only, so the old key's removal goes first; it names the old key alone, no content.
         assert [{name: value for name, value in event.items() if name != "mtime"} for event in events] == [

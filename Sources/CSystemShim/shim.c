@@ -19,6 +19,9 @@ extern char **environ;
 const uint32_t pbp_EPOLLIN = EPOLLIN;
 const uint32_t pbp_EPOLLRDHUP = EPOLLRDHUP;
 const uint32_t pbp_EPOLLONESHOT = EPOLLONESHOT;
+const uint32_t pbp_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+const uint32_t pbp_EPOLLHUP = EPOLLHUP;
+const uint32_t pbp_EPOLLERR = EPOLLERR;
 
 int pbp_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -28,6 +31,13 @@ int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
 }
 
 int pbp_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev = {.events = events, .data.u64 = data};
+  if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+  if (errno != ENOENT) return -1;
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
 
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
   struct epoll_event evs[256];

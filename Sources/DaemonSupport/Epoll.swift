@@ -5,7 +5,8 @@ import Glibc
 /// a 64-bit token that ``wait(timeout:)`` hands back.
 ///
 /// Threading rule: epoll is thread-safe in the kernel; any thread may add,
-/// remove and wait. The instance is closed when the last reference goes.
+/// remove and wait. Threads waiting on one instance are woken one per
+/// readiness. The instance is closed when the last reference goes.
 public final class Epoll: Sendable {
   public struct Events: OptionSet, Sendable {
     public let rawValue: UInt32
@@ -16,6 +17,12 @@ public final class Epoll: Sendable {
     public static let peerClosed = Events(rawValue: pbp_EPOLLRDHUP)
     /// Reported once, then disarmed until the descriptor is removed or re-armed.
     public static let oneShot = Events(rawValue: pbp_EPOLLONESHOT)
+    /// For a descriptor many epoll sets watch (a listening socket every
+    /// worker shares): a readiness wakes one set's waiter, not all.
+    public static let exclusive = Events(rawValue: pbp_EPOLLEXCLUSIVE)
+    /// Always reported: the connection is gone (both directions) or broken.
+    public static let hungUp = Events(rawValue: pbp_EPOLLHUP)
+    public static let error = Events(rawValue: pbp_EPOLLERR)
   }
 
   public struct Ready: Sendable {
@@ -34,6 +41,14 @@ public final class Epoll: Sendable {
 
   public func add(_ watched: Int32, events: Events, token: UInt64) throws(SystemError) {
     guard pbp_epoll_add(fd, watched, events.rawValue, token) == 0 else { throw SystemError("epoll_ctl add \(watched)") }
+  }
+
+  /// Re-arms `watched` (a one-shot registration that fired) with new events
+  /// and token, or adds it if it is not in the set.
+  public func watch(_ watched: Int32, events: Events, token: UInt64) throws(SystemError) {
+    guard pbp_epoll_watch(fd, watched, events.rawValue, token) == 0 else {
+      throw SystemError("epoll_ctl watch \(watched)")
+    }
   }
 
   public func remove(_ watched: Int32) {

@@ -14,10 +14,16 @@ extern "C" {
 extern const uint32_t pbp_EPOLLIN;
 extern const uint32_t pbp_EPOLLRDHUP;
 extern const uint32_t pbp_EPOLLONESHOT;
+extern const uint32_t pbp_EPOLLEXCLUSIVE;
+extern const uint32_t pbp_EPOLLHUP;
+extern const uint32_t pbp_EPOLLERR;
 
 int pbp_epoll_create(void);
 int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
 int pbp_epoll_del(int epfd, int fd);
+/// Re-arms `fd` with new events and data if it is registered already
+/// (EPOLL_CTL_MOD), adds it otherwise.
+int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data);
 
 /// Waits for events; writes at most `max` (events, data) pairs.
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);

@@ -1,0 +1,94 @@
+import DaemonSupport
+import FastCGI
+import Synchronization
+import WorkerPool
+
+/// One listening socket's kept FastCGI connections that wait for their next
+/// request: in an epoll set, never in a thread. The set also holds the
+/// listening socket (token 0, exclusively: a new connection wakes one
+/// worker), and the socket's accepting threads all wait on it, so that one
+/// readiness wakes one thread: a new connection to accept, or an idle one to
+/// serve (readable) or free (nginx closed it). The decisions are
+/// ``KeptConnections``'; a connection is known by a token while it is idle.
+final class IdleConnections: ConnectionKeeper {
+  private struct State: ~Copyable {
+    var machine: KeptConnections<UInt64>
+    var connections: [UInt64: FastCGIConnection] = [:]
+    var nextToken: UInt64 = 1
+  }
+
+  /// The listening socket and the idle connections, these armed one-shot:
+  /// a readiness is reported once, to one thread.
+  private let watched: Epoll
+  private let state: Mutex<State>
+  private let log: Log
+  static let listeningToken: UInt64 = 0
+
+  init(listening listenFD: Int32, limit: Int, log: Log) throws(SystemError) {
+    watched = try Epoll()
+    try watched.add(listenFD, events: [.readable, .exclusive], token: Self.listeningToken)
+    state = Mutex(State(machine: KeptConnections(limit: limit)))
+    self.log = log
+  }
+
+  enum Readiness {
+    /// A connection may be waiting on the listening socket.
+    case listening
+    /// A kept connection whose next request is coming.
+    case request(FastCGIConnection)
+    case nothing
+  }
+
+  /// Waits at most `timeout` for one thing to do. An idle connection nginx
+  /// closed is freed here.
+  func wait(timeout: Duration) -> Readiness {
+    guard let ready = watched.wait(maximum: 1, timeout: timeout).first else { return .nothing }
+    if ready.token == Self.listeningToken { return .listening }
+    let hungUp = !ready.events.isDisjoint(with: [.peerClosed, .hungUp, .error])
+    let (wake, connection) = state.withLock { state -> (KeptConnections<UInt64>.Wake, FastCGIConnection?) in
+      let wake = state.machine.woke(ready.token, readable: ready.events.contains(.readable), hungUp: hungUp)
+      return (wake, wake == .ignore ? nil : state.connections.removeValue(forKey: ready.token))
+    }
+    switch wake {
+    case .serve: if let connection { return .request(connection) }
+    case .free: connection?.close()
+    case .ignore: break
+    }
+    return .nothing
+  }
+
+  var count: Int { state.withLock { $0.machine.idleCount } }
+
+  /// A request on `connection` was answered cleanly: watch it for the next
+  /// one if nginx asked to keep it and there is room, close it otherwise.
+  func requestEnded(on connection: FastCGIConnection, keepAsked: Bool) {
+    let watching = state.withLock { state -> Bool in
+      let token = state.nextToken
+      state.nextToken += 1
+      guard state.machine.requestEnded(token, keepAsked: keepAsked, endedCleanly: true) == .watch else {
+        return false
+      }
+      // Known before it is armed, so that the thread it wakes finds it.
+      state.connections[token] = connection
+      do {
+        try watched.watch(connection.socket, events: [.readable, .peerClosed, .oneShot], token: token)
+        return true
+      } catch {
+        log.warning("\(error): the connection is closed instead")
+        state.connections[token] = nil
+        _ = state.machine.woke(token, readable: false, hungUp: true)
+        return false
+      }
+    }
+    if !watching { connection.close() }
+  }
+
+  /// The worker drains: every idle connection is closed now (nginx opens
+  /// new ones to the workers that serve), and none is kept from here on.
+  func drain() {
+    let closing = state.withLock { state in
+      state.machine.drain().compactMap { state.connections.removeValue(forKey: $0) }
+    }
+    for connection in closing { connection.close() }
+  }
+}

@@ -72,6 +72,14 @@ public final class FastCGIConnection: Sendable {
     }
   }
 
+  /// Whether bytes of a next request have arrived (and nginx has not closed
+  /// the connection), without waiting.
+  public var hasRequestWaiting: Bool {
+    var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+    guard poll(&descriptor, 1, 0) == 1 else { return false }
+    return descriptor.revents & Int16(POLLIN) != 0 && descriptor.revents & Int16(POLLHUP | POLLERR | 0x2000) == 0
+  }
+
   /// Closes the connection (idle, or after a detached answer). Once.
   public func close() {
     library.withLock { $0.close() }

@@ -12,6 +12,10 @@ public struct KeptConnections<Token: Hashable & Sendable>: Sendable {
     /// Wait in the idle set for the next request.
     case watch
     case close
+    /// Draining, but nginx has sent the next request already: serve it
+    /// (through the idle set, which reports it at once), then close. Closing
+    /// now would fail it (nginx retries no POST it has sent).
+    case serveNext
   }
 
   public enum Wake: Equatable, Sendable {
@@ -35,9 +39,18 @@ public struct KeptConnections<Token: Hashable & Sendable>: Sendable {
 
   /// A request on the connection is over. `keepAsked`: nginx set the keep
   /// flag; `endedCleanly`: its body was read to its end and its answer
-  /// written, so the next bytes on the connection are the next request.
-  public mutating func requestEnded(_ token: Token, keepAsked: Bool, endedCleanly: Bool) -> Ending {
-    guard keepAsked, endedCleanly, !isDraining, idle.count < limit else { return .close }
+  /// written, so the next bytes on the connection are the next request;
+  /// `nextRequestWaiting`: those bytes have arrived.
+  public mutating func requestEnded(
+    _ token: Token, keepAsked: Bool, endedCleanly: Bool, nextRequestWaiting: Bool = false
+  ) -> Ending {
+    guard keepAsked, endedCleanly else { return .close }
+    if isDraining {
+      guard nextRequestWaiting else { return .close }
+      idle.insert(token)
+      return .serveNext
+    }
+    guard idle.count < limit else { return .close }
     idle.insert(token)
     return .watch
   }
@@ -50,10 +63,12 @@ public struct KeptConnections<Token: Hashable & Sendable>: Sendable {
   }
 
   /// The worker stops: every idle connection is to be closed now, and none
-  /// is kept from here on.
-  public mutating func drain() -> [Token] {
+  /// is kept from here on; except those whose next request has arrived
+  /// (`waiting`), which stay to be served once, then closed.
+  public mutating func drain(waiting: Set<Token> = []) -> [Token] {
     isDraining = true
-    defer { idle.removeAll() }
-    return Array(idle)
+    let closing = idle.subtracting(waiting)
+    idle.subtract(closing)
+    return Array(closing)
   }
 }

@@ -34,7 +34,9 @@ struct AcceptLoop: Sendable {
     let session = DatabaseSession(conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds) {
       [slot] delta in slot?.databaseConnections(changedBy: delta)
     }
-    while !lifecycle.isDraining {
+    // Draining, the listening socket is out of the set; the loop ends once
+    // the requests that had reached idle connections are served.
+    while !(lifecycle.isDraining && idle.isEmpty) {
       switch idle.wait(timeout: .milliseconds(100)) {
       case .nothing: continue
       case .request(let connection): serve(connection, session: session)

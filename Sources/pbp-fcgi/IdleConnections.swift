@@ -65,9 +65,10 @@ final class IdleConnections: ConnectionKeeper {
     let watching = state.withLock { state -> Bool in
       let token = state.nextToken
       state.nextToken += 1
-      guard state.machine.requestEnded(token, keepAsked: keepAsked, endedCleanly: true) == .watch else {
-        return false
-      }
+      let waiting = state.machine.isDraining && connection.hasRequestWaiting
+      let ending = state.machine.requestEnded(
+        token, keepAsked: keepAsked, endedCleanly: true, nextRequestWaiting: waiting)
+      guard ending != .close else { return false }
       // Known before it is armed, so that the thread it wakes finds it.
       state.connections[token] = connection
       do {
@@ -83,11 +84,17 @@ final class IdleConnections: ConnectionKeeper {
     if !watching { connection.close() }
   }
 
-  /// The worker drains: every idle connection is closed now (nginx opens
-  /// new ones to the workers that serve), and none is kept from here on.
-  func drain() {
+  /// Whether no connection is idle (a drained worker's threads may stop then).
+  var isEmpty: Bool { state.withLock { $0.machine.idleCount == 0 } }
+
+  /// The worker drains: no more connections are accepted, and every idle
+  /// connection is closed now (nginx opens new ones, to the workers that
+  /// serve), except one whose next request has arrived: that is served first.
+  func drain(listening listenFD: Int32) {
+    watched.remove(listenFD)
     let closing = state.withLock { state in
-      state.machine.drain().compactMap { state.connections.removeValue(forKey: $0) }
+      let waiting = Set(state.connections.filter { $0.value.hasRequestWaiting }.keys)
+      return state.machine.drain(waiting: waiting).compactMap { state.connections.removeValue(forKey: $0) }
     }
     for connection in closing { connection.close() }
   }

@@ -136,13 +136,14 @@ struct WorkerProcess {
       if received == .terminate || received == .interrupt { break }
     }
     // Stop taking new requests, close the idle kept connections (nginx opens
-    // new ones, to the workers that serve), answer parked polls with the
+    // new ones, to the workers that serve; one that a request has reached
+    // already is served first), answer parked polls with the
     // newest cursor (their clients come straight back, to another worker;
     // their connections are closed after the answer), and finish what is in
     // flight.
+    idleAPI.drain(listening: listenFD)
+    if let pollFD { idlePolls?.drain(listening: pollFD) }
     lifecycle.startDraining()
-    idleAPI.drain()
-    idlePolls?.drain()
     hub.releaseAll()
     let stuck = lifecycle.awaitAcceptLoops(patience: .seconds(10))
     log.info("worker stopped" + (stuck > 0 ? " (\(stuck) threads still busy)" : ""))

@@ -57,4 +57,18 @@ import WorkerPool
     #expect(kept.requestEnded(3, keepAsked: true, endedCleanly: true) == .close, "served while draining: closed after")
     #expect(kept.drain().isEmpty)
   }
+
+  @Test func whileDrainingARequestNginxHasSentAlreadyIsServedBeforeTheClose() {
+    var kept = Machine(limit: 8)
+    _ = kept.requestEnded(1, keepAsked: true, endedCleanly: true)
+    _ = kept.requestEnded(2, keepAsked: true, endedCleanly: true)
+    #expect(kept.drain(waiting: [2]) == [1], "2 has a request in: closing it would fail that request")
+    #expect(kept.woke(2, readable: true, hungUp: false) == .serve)
+    #expect(kept.requestEnded(2, keepAsked: true, endedCleanly: true, nextRequestWaiting: false) == .close)
+    #expect(kept.requestEnded(3, keepAsked: true, endedCleanly: true, nextRequestWaiting: true) == .serveNext)
+    #expect(kept.idleCount == 1, "served through the idle set")
+    #expect(
+      kept.requestEnded(4, keepAsked: false, endedCleanly: true, nextRequestWaiting: true) == .close,
+      "not kept: nginx sends nothing more on it")
+  }
 }

@@ -113,24 +113,6 @@ int pbp_signalfd_read(int fd) {
 
 int pbp_die_with_parent(int signal) { return prctl(PR_SET_PDEATHSIG, signal); }
 
-int pbp_exclusive_waiter(int listen_fd) {
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) return -1;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = 0};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
-    close(epfd);
-    return -1;
-  }
-  return epfd;
-}
-
-int pbp_wait_exclusive(int waiter_fd, int timeout_ms) {
-  struct epoll_event ev;
-  int ready = epoll_wait(waiter_fd, &ev, 1, timeout_ms);
-  if (ready < 0) return errno == EINTR ? 0 : -1;
-  return ready > 0 ? 1 : 0;
-}
-
 int pbp_move_fd_high(int fd) {
   if (fd < 0) return fd;
   int moved = fcntl(fd, F_DUPFD_CLOEXEC, 10);

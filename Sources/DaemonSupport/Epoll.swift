@@ -64,25 +64,3 @@ public final class Epoll: Sendable {
     return (0..<max(0, Int(count))).map { Ready(events: Events(rawValue: events[$0]), token: tokens[$0]) }
   }
 }
-
-/// One thread's wait for a listening socket that many threads and processes
-/// accept on: registered with EPOLLEXCLUSIVE, so that a new connection wakes
-/// one waiter, not every thread of every worker (a thundering herd that cost
-/// more CPU than the requests themselves).
-///
-/// Threading rule: owned by the one thread that waits on it.
-public struct ExclusiveAcceptWaiter: ~Copyable {
-  private let fd: Int32
-
-  public init(listening listenFD: Int32) throws(SystemError) {
-    fd = pbp_exclusive_waiter(listenFD)
-    guard fd >= 0 else { throw SystemError("epoll_ctl EPOLLEXCLUSIVE") }
-  }
-
-  deinit { close(fd) }
-
-  /// Whether a connection may be waiting, after at most `timeout`.
-  public func wait(timeout: Duration) -> Bool {
-    pbp_wait_exclusive(fd, Int32(clamping: timeout.milliseconds)) > 0
-  }
-}

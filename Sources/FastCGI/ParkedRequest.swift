@@ -61,7 +61,7 @@ public final class ParkedRequest: Sendable {
 
 /// Whoever decides what becomes of a connection whose request is over and
 /// whose answer was written cleanly: the worker's set of idle connections.
-public protocol ConnectionKeeper: Sendable {
+public protocol ConnectionKeeper: AnyObject, Sendable {
   /// `keepAsked`: nginx set the keep flag on the request. The keeper owns
   /// the connection from here (it closes it or watches it).
   func requestEnded(on connection: FastCGIConnection, keepAsked: Bool)

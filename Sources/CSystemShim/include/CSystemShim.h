@@ -31,14 +31,6 @@ int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int time
 /// Asks the kernel to send `signal` to this process when its parent exits.
 int pbp_die_with_parent(int signal);
 
-/// An epoll instance watching `listen_fd` with EPOLLEXCLUSIVE, for one thread
-/// that accepts on a socket many threads share: a new connection then wakes one
-/// waiter, not every thread of every worker (a thundering herd that cost more
-/// CPU than the requests themselves). Returns the epoll fd or -1.
-int pbp_exclusive_waiter(int listen_fd);
-/// Waits up to `timeout_ms` on such a waiter: 1 readable, 0 not yet, -1 error.
-int pbp_wait_exclusive(int waiter_fd, int timeout_ms);
-
 /// Moves `fd` to a number of 10 or more, close-on-exec, so that it cannot
 /// collide with the fixed numbers (3, 4) workers receive; returns the new fd.
 int pbp_move_fd_high(int fd);

@@ -5,6 +5,19 @@
 --
 -- pbp_notifyd (LOGIN) only LISTENs, on the channel pbp_stream_channel() names.
 --
+-- pbp_wal (LOGIN REPLICATION) is what pbp-notifyd --source wal logs in as
+-- (issue 16): it reads the database's logical replication slot, and may
+-- call pbp_change_source(), on the replication connection itself; no
+-- table, no other function. A role of its own rather than pbp_notifyd with
+-- REPLICATION, because REPLICATION is far more than reading PBP's events:
+-- it may decode every table of the database with any output plugin, and
+-- stream the whole cluster (every database, the roles' password hashes)
+-- wherever pg_hba.conf has a `replication` line, as Debian's default has for
+-- local peer connections. A site on the notify source, the default, should
+-- not carry that in the role its notifyd runs as, and pbp_notifyd's channel
+-- is no business of the wal reader's. With Debian's peer authentication the
+-- notifyd service user maps to it in pg_ident.conf (docs/deploy.md).
+--
 -- pbp_app (LOGIN NOINHERIT) is pbp-fcgi's authenticator, as in PostgREST: it
 -- has only its own privileges, and each request acts as the role its token
 -- names (SET LOCAL ROLE in the request's transaction, the token's claims in
@@ -32,6 +45,9 @@ begin
   if not exists (select from pg_roles where rolname = 'pbp_notifyd') then
     create role pbp_notifyd login;
   end if;
+  if not exists (select from pg_roles where rolname = 'pbp_wal') then
+    create role pbp_wal login replication;
+  end if;
   if not exists (select from pg_roles where rolname = 'pbp_app') then
     create role pbp_app login noinherit;
   end if;
@@ -44,6 +60,7 @@ begin
 end $$;
 -- Earlier versions made pbp_app INHERIT.
 alter role pbp_app login noinherit;
+alter role pbp_wal login replication;
 alter role pbp_anon nologin;
 alter role pbp_user nologin;
 -- (Granted only when missing: granting it again is a NOTICE on each run.)
@@ -60,12 +77,14 @@ begin
 end $$;
 
 revoke connect, temporary on database :"DBNAME" from public;
-grant connect on database :"DBNAME" to pbp_notifyd, pbp_app;
+grant connect on database :"DBNAME" to pbp_notifyd, pbp_wal, pbp_app;
 -- PostgreSQL 15 no longer lets PUBLIC create in schema public; a database
 -- made by an older one still does.
 revoke create on schema public from public;
-grant usage on schema public to pbp_notifyd, pbp_app, pbp_anon, pbp_user;
+grant usage on schema public to pbp_notifyd, pbp_wal, pbp_app, pbp_anon, pbp_user;
 grant execute on function pbp_stream_channel() to pbp_notifyd;
+-- Either notifyd checks that the database sends the source it reads.
+grant execute on function pbp_change_source() to pbp_notifyd, pbp_wal;
 
 -- The machinery.
 grant execute on function pbp_watched_tables(), pbp_row_rules() to pbp_app, pbp_anon, pbp_user;

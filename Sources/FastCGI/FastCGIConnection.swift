@@ -15,6 +15,8 @@ import Synchronization
 public final class FastCGIConnection: Sendable {
   private let library: Mutex<LibraryRequest>
   private let descriptor: Atomic<Int32>
+  /// The id of the request last read (nginx's is always 1), for the release record.
+  private let lastRequestID = Atomic<UInt16>(1)
 
   /// Why an accept returned no connection.
   public struct AcceptError: Error, Sendable {
@@ -64,6 +66,7 @@ public final class FastCGIConnection: Sendable {
       guard library.readRequest() else { return nil }
       descriptor.store(library.raw.pointee.ipcFd, ordering: .releasing)
       let request = FastCGIRequest(raw: library.raw, connection: self)
+      lastRequestID.store(UInt16(truncatingIfNeeded: library.raw.pointee.requestId), ordering: .relaxed)
       let result = body(request)
       let outcome = request.end()
       library.hasRequest = false
@@ -72,12 +75,26 @@ public final class FastCGIConnection: Sendable {
     }
   }
 
-  /// Whether bytes of a next request have arrived (and nginx has not closed
-  /// the connection), without waiting.
-  public var hasRequestWaiting: Bool {
-    var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-    guard poll(&descriptor, 1, 0) == 1 else { return false }
-    return descriptor.revents & Int16(POLLIN) != 0 && descriptor.revents & Int16(POLLHUP | POLLERR | 0x2000) == 0
+  /// Asks nginx to drop the idle connection (a worker that stops): the
+  /// release record of ``FastCGIRecords/release(requestID:)``, written while
+  /// no thread serves the connection. Whether it was written.
+  @discardableResult
+  public func release() -> Bool {
+    library.withLock { library in
+      guard library.isOpen else { return false }
+      let record = FastCGIRecords.release(requestID: lastRequestID.load(ordering: .relaxed))
+      return record.withUnsafeBytes { SocketWrite.write(library.raw.pointee.ipcFd, $0) == .complete }
+    }
+  }
+
+  /// Writes on the connection while no other thread does: a detached answer,
+  /// which a release on a connection just taken from the idle set could meet.
+  func write(_ send: (Int32) -> Bool) -> Bool {
+    library.withLock { library in
+      guard library.isOpen else { return false }
+      let fd = library.raw.pointee.ipcFd
+      return send(fd)
+    }
   }
 
   /// Closes the connection (idle, or after a detached answer). Once.

@@ -40,9 +40,8 @@ public final class ParkedRequest: Sendable {
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
     guard !isOver.exchange(true, ordering: .acquiringAndReleasing) else { return false }
     let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
-    let socket = connection.socket
-    let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
-      SocketWrite.write(socket, $0) == .complete
+    let sent = connection.write { socket in
+      FastCGIRecords.write(requestID: requestID, head: head, body: body) { SocketWrite.write(socket, $0) == .complete }
     }
     if sent {
       keeper.requestEnded(on: connection, keepAsked: keepAsked)

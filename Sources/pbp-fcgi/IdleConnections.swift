@@ -40,8 +40,9 @@ final class IdleConnections: ConnectionKeeper {
   }
 
   /// Waits at most `timeout` for one thing to do. An idle connection nginx
-  /// closed is freed here.
+  /// closed is freed here, and so is a released one nginx left too long.
   func wait(timeout: Duration) -> Readiness {
+    defer { closeExpired() }
     guard let ready = watched.wait(maximum: 1, timeout: timeout).first else { return .nothing }
     if ready.token == Self.listeningToken { return .listening }
     let hungUp = !ready.events.isDisjoint(with: [.peerClosed, .hungUp, .error])
@@ -57,45 +58,60 @@ final class IdleConnections: ConnectionKeeper {
     return .nothing
   }
 
+  private func closeExpired() {
+    let closing = state.withLock { state -> [FastCGIConnection] in
+      guard state.machine.isDraining, let deadline = state.machine.nextDeadline, deadline <= MonotonicClock.now() else {
+        return []
+      }
+      return state.machine.expired(now: MonotonicClock.now()).compactMap { state.connections.removeValue(forKey: $0) }
+    }
+    for connection in closing { connection.close() }
+  }
+
   var count: Int { state.withLock { $0.machine.idleCount } }
 
   /// A request on `connection` was answered cleanly: watch it for the next
-  /// one if nginx asked to keep it and there is room, close it otherwise.
+  /// one if nginx asked to keep it and there is room, close it otherwise;
+  /// release it if the worker drains.
   func requestEnded(on connection: FastCGIConnection, keepAsked: Bool) {
-    let watching = state.withLock { state -> Bool in
+    let ending = state.withLock { state -> KeptConnections<UInt64>.Ending in
       let token = state.nextToken
       state.nextToken += 1
-      let waiting = state.machine.isDraining && connection.hasRequestWaiting
       let ending = state.machine.requestEnded(
-        token, keepAsked: keepAsked, endedCleanly: true, nextRequestWaiting: waiting)
-      guard ending != .close else { return false }
+        token, keepAsked: keepAsked, endedCleanly: true, now: MonotonicClock.now())
+      guard ending != .close else { return .close }
       // Known before it is armed, so that the thread it wakes finds it.
       state.connections[token] = connection
       do {
         try watched.watch(connection.socket, events: [.readable, .peerClosed, .oneShot], token: token)
-        return true
+        return ending
       } catch {
         log.warning("\(error): the connection is closed instead")
         state.connections[token] = nil
         _ = state.machine.woke(token, readable: false, hungUp: true)
-        return false
+        return .close
       }
     }
-    if !watching { connection.close() }
+    switch ending {
+    case .watch: break
+    // Armed already: a thread may be serving a request nginx had sent; the
+    // connection's lock puts the record before or after that answer, whole.
+    case .release: connection.release()
+    case .close: connection.close()
+    }
   }
 
   /// Whether no connection is idle (a drained worker's threads may stop then).
   var isEmpty: Bool { state.withLock { $0.machine.idleCount == 0 } }
 
   /// The worker drains: no more connections are accepted, and every idle
-  /// connection is closed now (nginx opens new ones, to the workers that
-  /// serve), except one whose next request has arrived: that is served first.
+  /// connection is released (nginx closes it and opens new ones, to the
+  /// workers that serve; a request nginx had sent on it is served first).
   func drain(listening listenFD: Int32) {
     watched.remove(listenFD)
-    let closing = state.withLock { state in
-      let waiting = Set(state.connections.filter { $0.value.hasRequestWaiting }.keys)
-      return state.machine.drain(waiting: waiting).compactMap { state.connections.removeValue(forKey: $0) }
+    let releasing = state.withLock { state in
+      state.machine.drain(now: MonotonicClock.now()).compactMap { state.connections[$0] }
     }
-    for connection in closing { connection.close() }
+    for connection in releasing { connection.release() }
   }
 }

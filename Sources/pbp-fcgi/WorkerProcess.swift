@@ -135,12 +135,12 @@ struct WorkerProcess {
       let received = signals.wait()
       if received == .terminate || received == .interrupt { break }
     }
-    // Stop taking new requests, close the idle kept connections (nginx opens
-    // new ones, to the workers that serve; one that a request has reached
-    // already is served first), answer parked polls with the
-    // newest cursor (their clients come straight back, to another worker;
-    // their connections are closed after the answer), and finish what is in
-    // flight.
+    // Stop taking new requests, release the idle kept connections (nginx
+    // closes them and opens new ones, to the workers that serve; a request
+    // it had sent on one already is served first), answer parked polls with
+    // the newest cursor (their clients come straight back, to another worker;
+    // their connections are released after the answer), and finish what is
+    // in flight.
     idleAPI.drain(listening: listenFD)
     if let pollFD { idlePolls?.drain(listening: pollFD) }
     lifecycle.startDraining()

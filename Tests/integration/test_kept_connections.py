@@ -156,3 +156,24 @@ def test_a_reload_under_a_stream_of_requests_on_kept_connections_fails_none(kept
     finally:
         hammer.finish()
     assert hammer.count > 100, hammer.count
+
+
+def test_worker_drains_under_a_stream_of_posts_on_kept_connections_fail_none():
+    """Drains race nginx's choice of a kept connection: a worker that closes an
+    idle connection just as nginx sends a POST on it fails that POST (nginx
+    retries no POST it has sent). Many drains, POSTs on every thread."""
+    from test_pool import Hammer
+    with temporary_stack("kept-drains", workers=2, threads=2, nginx_worker_processes=1) as stack:
+        client = Client(stack.port)
+        row_id = client.post("/api/testtype", {"val": "kept drains"}).json()["id"]
+        hammer = Hammer(stack, row_id, threads=12)
+        try:
+            time.sleep(1)
+            for _ in range(8):
+                before = set(stack.worker_pids())
+                os.kill(stack.pid("pbp-fcgi"), signal.SIGHUP)
+                wait_for(lambda: not (set(stack.worker_pids()) & before) and len(stack.worker_pids()) == 2, 30,
+                         "the reload to replace the workers")
+                time.sleep(0.3)
+        finally:
+            hammer.finish()

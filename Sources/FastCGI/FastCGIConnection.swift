@@ -76,15 +76,18 @@ public final class FastCGIConnection: Sendable {
   }
 
   /// Asks nginx to drop the idle connection (a worker that stops): the
-  /// release record of ``FastCGIRecords/release(requestID:)``, written while
-  /// no thread serves the connection. Whether it was written.
+  /// release record of ``FastCGIRecords/release(requestID:)``. Not while a
+  /// thread serves the connection (that request's end releases it again),
+  /// and never waiting on a peer that does not read (the release then
+  /// expires and the connection is closed). Whether it was written.
   @discardableResult
   public func release() -> Bool {
-    library.withLock { library in
+    let written = library.withLockIfAvailable { library -> Bool in
       guard library.isOpen else { return false }
       let record = FastCGIRecords.release(requestID: lastRequestID.load(ordering: .relaxed))
-      return record.withUnsafeBytes { SocketWrite.write(library.raw.pointee.ipcFd, $0) == .complete }
+      return record.withUnsafeBytes { SocketWrite.write(library.raw.pointee.ipcFd, $0, waiting: false) == .complete }
     }
+    return written ?? false
   }
 
   /// Writes on the connection while no other thread does: a detached answer,

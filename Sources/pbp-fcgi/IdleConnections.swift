@@ -21,6 +21,9 @@ final class IdleConnections: ConnectionKeeper {
   /// a readiness is reported once, to one thread.
   private let watched: Epoll
   private let state: Mutex<State>
+  /// Whether released connections may be waiting to expire (spares the
+  /// state's lock in every wait until the worker drains).
+  private let isDraining = Atomic<Bool>(false)
   private let log: Log
   static let listeningToken: UInt64 = 0
 
@@ -59,8 +62,9 @@ final class IdleConnections: ConnectionKeeper {
   }
 
   private func closeExpired() {
+    guard isDraining.load(ordering: .relaxed) else { return }
     let closing = state.withLock { state -> [FastCGIConnection] in
-      guard state.machine.isDraining, let deadline = state.machine.nextDeadline, deadline <= MonotonicClock.now() else {
+      guard let deadline = state.machine.nextDeadline, deadline <= MonotonicClock.now() else {
         return []
       }
       return state.machine.expired(now: MonotonicClock.now()).compactMap { state.connections.removeValue(forKey: $0) }
@@ -94,8 +98,8 @@ final class IdleConnections: ConnectionKeeper {
     }
     switch ending {
     case .watch: break
-    // Armed already: a thread may be serving a request nginx had sent; the
-    // connection's lock puts the record before or after that answer, whole.
+    // Armed already: a thread may be serving a request nginx had sent; then
+    // that request's end releases it.
     case .release: connection.release()
     case .close: connection.close()
     }
@@ -109,6 +113,7 @@ final class IdleConnections: ConnectionKeeper {
   /// workers that serve; a request nginx had sent on it is served first).
   func drain(listening listenFD: Int32) {
     watched.remove(listenFD)
+    isDraining.store(true, ordering: .relaxed)
     let releasing = state.withLock { state in
       state.machine.drain(now: MonotonicClock.now()).compactMap { state.connections[$0] }
     }

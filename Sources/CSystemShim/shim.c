@@ -19,6 +19,9 @@ extern char **environ;
 const uint32_t pbp_EPOLLIN = EPOLLIN;
 const uint32_t pbp_EPOLLRDHUP = EPOLLRDHUP;
 const uint32_t pbp_EPOLLONESHOT = EPOLLONESHOT;
+const uint32_t pbp_EPOLLEXCLUSIVE = EPOLLEXCLUSIVE;
+const uint32_t pbp_EPOLLHUP = EPOLLHUP;
+const uint32_t pbp_EPOLLERR = EPOLLERR;
 
 int pbp_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
 
@@ -28,6 +31,13 @@ int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data) {
 }
 
 int pbp_epoll_del(int epfd, int fd) { return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL); }
+
+int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data) {
+  struct epoll_event ev = {.events = events, .data.u64 = data};
+  if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+  if (errno != ENOENT) return -1;
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
 
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
   struct epoll_event evs[256];
@@ -102,24 +112,6 @@ int pbp_signalfd_read(int fd) {
 }
 
 int pbp_die_with_parent(int signal) { return prctl(PR_SET_PDEATHSIG, signal); }
-
-int pbp_exclusive_waiter(int listen_fd) {
-  int epfd = epoll_create1(EPOLL_CLOEXEC);
-  if (epfd < 0) return -1;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.u64 = 0};
-  if (epoll_ctl(epfd, EPOLL_CTL_ADD, listen_fd, &ev) != 0) {
-    close(epfd);
-    return -1;
-  }
-  return epfd;
-}
-
-int pbp_wait_exclusive(int waiter_fd, int timeout_ms) {
-  struct epoll_event ev;
-  int ready = epoll_wait(waiter_fd, &ev, 1, timeout_ms);
-  if (ready < 0) return errno == EINTR ? 0 : -1;
-  return ready > 0 ? 1 : 0;
-}
 
 int pbp_move_fd_high(int fd) {
   if (fd < 0) return fd;

@@ -5,7 +5,8 @@ import Glibc
 /// a 64-bit token that ``wait(timeout:)`` hands back.
 ///
 /// Threading rule: epoll is thread-safe in the kernel; any thread may add,
-/// remove and wait. The instance is closed when the last reference goes.
+/// remove and wait. Threads waiting on one instance are woken one per
+/// readiness. The instance is closed when the last reference goes.
 public final class Epoll: Sendable {
   public struct Events: OptionSet, Sendable {
     public let rawValue: UInt32
@@ -16,6 +17,12 @@ public final class Epoll: Sendable {
     public static let peerClosed = Events(rawValue: pbp_EPOLLRDHUP)
     /// Reported once, then disarmed until the descriptor is removed or re-armed.
     public static let oneShot = Events(rawValue: pbp_EPOLLONESHOT)
+    /// For a descriptor many epoll sets watch (a listening socket every
+    /// worker shares): a readiness wakes one set's waiter, not all.
+    public static let exclusive = Events(rawValue: pbp_EPOLLEXCLUSIVE)
+    /// Always reported: the connection is gone (both directions) or broken.
+    public static let hungUp = Events(rawValue: pbp_EPOLLHUP)
+    public static let error = Events(rawValue: pbp_EPOLLERR)
   }
 
   public struct Ready: Sendable {
@@ -36,6 +43,14 @@ public final class Epoll: Sendable {
     guard pbp_epoll_add(fd, watched, events.rawValue, token) == 0 else { throw SystemError("epoll_ctl add \(watched)") }
   }
 
+  /// Re-arms `watched` (a one-shot registration that fired) with new events
+  /// and token, or adds it if it is not in the set.
+  public func watch(_ watched: Int32, events: Events, token: UInt64) throws(SystemError) {
+    guard pbp_epoll_watch(fd, watched, events.rawValue, token) == 0 else {
+      throw SystemError("epoll_ctl watch \(watched)")
+    }
+  }
+
   public func remove(_ watched: Int32) {
     _ = pbp_epoll_del(fd, watched)
   }
@@ -47,27 +62,5 @@ public final class Epoll: Sendable {
     var tokens = [UInt64](repeating: 0, count: maximum)
     let count = pbp_epoll_wait(fd, &events, &tokens, Int32(maximum), Int32(clamping: max(0, timeout.milliseconds)))
     return (0..<max(0, Int(count))).map { Ready(events: Events(rawValue: events[$0]), token: tokens[$0]) }
-  }
-}
-
-/// One thread's wait for a listening socket that many threads and processes
-/// accept on: registered with EPOLLEXCLUSIVE, so that a new connection wakes
-/// one waiter, not every thread of every worker (a thundering herd that cost
-/// more CPU than the requests themselves).
-///
-/// Threading rule: owned by the one thread that waits on it.
-public struct ExclusiveAcceptWaiter: ~Copyable {
-  private let fd: Int32
-
-  public init(listening listenFD: Int32) throws(SystemError) {
-    fd = pbp_exclusive_waiter(listenFD)
-    guard fd >= 0 else { throw SystemError("epoll_ctl EPOLLEXCLUSIVE") }
-  }
-
-  deinit { close(fd) }
-
-  /// Whether a connection may be waiting, after at most `timeout`.
-  public func wait(timeout: Duration) -> Bool {
-    pbp_wait_exclusive(fd, Int32(clamping: timeout.milliseconds)) > 0
   }
 }

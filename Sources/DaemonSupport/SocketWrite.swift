@@ -13,10 +13,12 @@ public enum SocketWrite {
     case failed(written: Int, code: Int32)
   }
 
-  public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Outcome {
+  /// `waiting: false` treats a blocking socket as a non-blocking one for this write.
+  public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, waiting: Bool = true) -> Outcome {
+    let flags = Int32(MSG_NOSIGNAL) | (waiting ? 0 : Int32(MSG_DONTWAIT))
     var offset = 0
     while offset < bytes.count {
-      let sent = send(fd, bytes.baseAddress! + offset, bytes.count - offset, Int32(MSG_NOSIGNAL))
+      let sent = send(fd, bytes.baseAddress! + offset, bytes.count - offset, flags)
       if sent < 0 {
         let code = errno
         if code == EINTR { continue }

@@ -11,6 +11,7 @@ public enum FastCGIRecords {
   static let version: UInt8 = 1
   static let stdoutType: UInt8 = 6
   static let endRequestType: UInt8 = 3
+  static let stderrType: UInt8 = 7
   static let maximumContentLength = 65_535
 
   /// The CGI response head (status line and headers) that starts the stdout stream.
@@ -66,6 +67,18 @@ public enum FastCGIRecords {
     // appStatus (4 bytes, 0), protocolStatus FCGI_REQUEST_COMPLETE (0), 3 reserved.
     piece.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
     return flush()
+  }
+
+  /// What a worker that stops sends on an idle kept connection instead of
+  /// closing it: an empty FCGI_STDERR record of the connection's last
+  /// request. nginx closes a kept connection on which anything arrives while
+  /// it is idle; a request nginx sent on it meanwhile reads it, at the head of
+  /// its response, as an empty stderr stream and skips it. (Closing the
+  /// connection ourselves could break a request nginx is sending just then.)
+  public static func release(requestID: UInt16) -> [UInt8] {
+    var record: [UInt8] = []
+    appendHeader(to: &record, type: stderrType, requestID: requestID, contentLength: 0)
+    return record
   }
 
   private static func appendHeader(to records: inout [UInt8], type: UInt8, requestID: UInt16, contentLength: Int) {

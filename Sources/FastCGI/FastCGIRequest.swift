@@ -2,18 +2,21 @@ import CFastCGI
 import DaemonSupport
 import Glibc
 
-/// One FastCGI request, accepted with libfcgi's reentrant API, owned by the
-/// thread that accepted it (it is not Sendable: libfcgi's request is not).
+/// One FastCGI request on a ``FastCGIConnection``, read with libfcgi's
+/// reentrant API, served by the thread that holds the connection (it is not
+/// Sendable: libfcgi's request is not).
 ///
 /// libfcgi reads the parameters and the body. Once the body has been read to
 /// its end, the answer no longer needs libfcgi: ``detach()`` frees its buffers
-/// (about 17 KB a request) and hands over a ``ParkedRequest``, the descriptor
+/// (about 17 KB a request) and hands over a ``ParkedRequest``, the connection
 /// and request id that a parked poll holds, which any thread may answer.
 public final class FastCGIRequest {
-  /// libfcgi's request, until detached or finished.
+  /// libfcgi's request (the connection's), until this request is over.
   private var raw: UnsafeMutablePointer<FCGX_Request>?
-  private var isFinished = false
-  /// Whether stdin has been read to its end (then finishing may simply close the socket).
+  private let connection: FastCGIConnection
+  private var outcome: FastCGIConnection.Outcome?
+  /// Whether stdin has been read to its end (then what follows on the
+  /// connection is the next request, and the answer may bypass libfcgi).
   private var bodyConsumed = false
   /// The connection to nginx.
   public let socket: Int32
@@ -24,36 +27,21 @@ public final class FastCGIRequest {
     FCGX_Init() == 0
   }
 
-  /// Why an accept returned no request.
-  public struct AcceptError: Error, Sendable {
-    public let code: Int32
-  }
-
-  /// Blocks until nginx sends a request on `listenSocket`. A fresh request
-  /// every time: libfcgi's accept first finishes whatever a request held.
-  public static func accept(listenSocket: Int32) -> Result<FastCGIRequest, AcceptError> {
-    let raw = UnsafeMutablePointer<FCGX_Request>.allocate(capacity: 1)
-    guard FCGX_InitRequest(raw, listenSocket, 0) == 0 else {
-      raw.deallocate()
-      return .failure(AcceptError(code: -1))
-    }
-    let code = FCGX_Accept_r(raw)
-    guard code >= 0 else {
-      FCGX_Free(raw, 1)
-      raw.deallocate()
-      return .failure(AcceptError(code: code))
-    }
-    return .success(FastCGIRequest(raw: raw))
-  }
-
-  private init(raw: UnsafeMutablePointer<FCGX_Request>) {
+  init(raw: UnsafeMutablePointer<FCGX_Request>, connection: FastCGIConnection) {
     self.raw = raw
+    self.connection = connection
     socket = raw.pointee.ipcFd
     requestID = UInt16(truncatingIfNeeded: raw.pointee.requestId)
   }
 
-  deinit {
-    if !isFinished { finish() }
+  /// Whether nginx asked to keep the connection after this request (FCGI_KEEP_CONN).
+  private var keepAsked: Bool { raw.map { $0.pointee.keepConnection != 0 } ?? false }
+
+  /// Ends the request if its handler did not (closing the connection) and
+  /// says what is left of the connection.
+  func end() -> FastCGIConnection.Outcome {
+    if outcome == nil { finish() }
+    return outcome ?? .closed
   }
 
   /// A CGI parameter (REQUEST_METHOD, DOCUMENT_URI, QUERY_STRING, …); nil after ``detach()``.
@@ -65,13 +53,13 @@ public final class FastCGIRequest {
   /// Frees libfcgi's buffers and parameters and hands the connection over,
   /// for a request that will wait; this request is then finished. Only once
   /// the body has been read to its end (nil otherwise, and nothing changes).
-  public func detach() -> ParkedRequest? {
-    guard bodyConsumed, !isFinished, let raw else { return nil }
+  public func detach(keeper: any ConnectionKeeper) -> ParkedRequest? {
+    guard bodyConsumed, outcome == nil, let raw else { return nil }
+    let keep = keepAsked
     FCGX_Free(raw, 0)
-    raw.deallocate()
     self.raw = nil
-    isFinished = true
-    return ParkedRequest(socket: socket, requestID: requestID)
+    outcome = .parked
+    return ParkedRequest(connection: connection, requestID: requestID, keepAsked: keep, keeper: keeper)
   }
 
   public enum BodyError: Error, Equatable, Sendable {
@@ -111,21 +99,37 @@ public final class FastCGIRequest {
   /// the peer is gone (nothing else to do: the request is finished either way).
   @discardableResult
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
-    precondition(!isFinished, "a request is answered once")
+    precondition(outcome == nil, "a request is answered once")
     let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
-    guard bodyConsumed else {
-      // nginx may still be sending a body we refused: libfcgi's finish drains
-      // it before closing, so that nginx reads our answer instead of an error.
+    guard bodyConsumed, let raw else {
+      // nginx may still be sending a body we refused: libfcgi's close drains
+      // it first, so that nginx reads our answer instead of an error. The
+      // connection is not kept: the rest of the body would be read as the
+      // next request.
       var ok = writeThroughLibrary(head)
       if ok && !body.isEmpty { ok = writeThroughLibrary(body) }
-      finish()
+      if let raw = self.raw {
+        _ = FCGX_FClose(raw.pointee.err)
+        _ = FCGX_FClose(raw.pointee.out)
+        FCGX_Free(raw, 1)
+        self.raw = nil
+      }
+      outcome = .closed
       return ok
     }
     let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
       SocketWrite.write(socket, $0) == .complete
     }
-    finish()
-    return sent
+    guard sent else {
+      finish()
+      return false
+    }
+    // Our own records ended the request: libfcgi's buffers go, the descriptor stays.
+    let keep = keepAsked
+    FCGX_Free(raw, 0)
+    self.raw = nil
+    outcome = .open(keepAsked: keep)
+    return true
   }
 
   private func writeThroughLibrary(_ bytes: [UInt8]) -> Bool {
@@ -136,23 +140,23 @@ public final class FastCGIRequest {
     }
   }
 
-  /// Closes the connection without an answer (the client went away), or
-  /// after one. With stdin read to the end a plain close suffices (libfcgi
-  /// would otherwise wait up to 2 s for nginx to close first).
+  /// Closes the connection without an answer (the client went away). With
+  /// stdin read to the end a plain close suffices (libfcgi would otherwise
+  /// wait up to 2 s for nginx to close first).
   public func finish() {
-    guard !isFinished else { return }
-    isFinished = true
-    guard let raw else {
-      close(socket)
-      return
-    }
+    guard outcome == nil else { return }
+    outcome = .closed
+    guard let raw else { return }
     if bodyConsumed {
       FCGX_Free(raw, 0)
-      close(socket)
+      close(raw.pointee.ipcFd)
     } else {
-      FCGX_Finish_r(raw)
+      // As libfcgi's finish, but never keeping the connection: the end of
+      // the stream, then a close that drains what nginx still sends.
+      _ = FCGX_FClose(raw.pointee.err)
+      _ = FCGX_FClose(raw.pointee.out)
+      FCGX_Free(raw, 1)
     }
-    raw.deallocate()
     self.raw = nil
   }
 }

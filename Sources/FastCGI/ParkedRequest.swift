@@ -3,45 +3,65 @@ import Glibc
 import Synchronization
 
 /// A request whose answer waits (a parked long-poll): what is left of a
-/// ``FastCGIRequest`` once its body was read, the connection and the request
-/// id, with none of libfcgi's buffers. The answer goes out as FastCGI records
-/// of our own in one write; then the connection is closed.
+/// ``FastCGIRequest`` once its body was read, its connection and request id,
+/// with none of libfcgi's buffers. The answer goes out as FastCGI records of
+/// our own in one write; then the connection goes back to the worker's
+/// ``ConnectionKeeper``, which keeps it if nginx asked to, or closes it.
 ///
 /// Sendable: its fields never change, and whichever thread takes it out of the
-/// parking lot answers or abandons it; `isClosed` makes sure the connection is
-/// closed once whatever happens.
+/// parking lot answers or abandons it; `isOver` makes sure the connection is
+/// handed on once whatever happens.
 public final class ParkedRequest: Sendable {
-  /// The connection to nginx.
-  public let socket: Int32
+  public let connection: FastCGIConnection
   private let requestID: UInt16
-  private let isClosed = Atomic<Bool>(false)
+  private let keepAsked: Bool
+  private let isOver = Atomic<Bool>(false)
+  /// Takes the connection after an answer written cleanly (nginx may send the next request on it).
+  private let keeper: any ConnectionKeeper
 
-  init(socket: Int32, requestID: UInt16) {
-    self.socket = socket
+  init(connection: FastCGIConnection, requestID: UInt16, keepAsked: Bool, keeper: any ConnectionKeeper) {
+    self.connection = connection
     self.requestID = requestID
+    self.keepAsked = keepAsked
+    self.keeper = keeper
   }
 
-  deinit { close() }
+  deinit { abandon() }
 
-  /// Writes a complete response and closes the connection. Returns false when
-  /// the peer is gone (nothing else to do: the request is over either way).
+  /// The connection to nginx.
+  public var socket: Int32 { connection.socket }
+
+  /// Whether the connection may outlive the answer (nginx set the keep flag).
+  public var mayKeepConnection: Bool { keepAsked }
+
+  /// Writes a complete response, then hands the connection on (or closes
+  /// it). Returns false when the peer is gone (the request is over either way).
   @discardableResult
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
+    guard !isOver.exchange(true, ordering: .acquiringAndReleasing) else { return false }
     let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
-    let sent = FastCGIRecords.write(requestID: requestID, head: head, body: body) {
-      SocketWrite.write(socket, $0) == .complete
+    let sent = connection.write { socket in
+      FastCGIRecords.write(requestID: requestID, head: head, body: body) { SocketWrite.write(socket, $0) == .complete }
     }
-    close()
+    if sent {
+      keeper.requestEnded(on: connection, keepAsked: keepAsked)
+    } else {
+      connection.close()
+    }
     return sent
   }
 
   /// The client went away: close without an answer.
   public func abandon() {
-    close()
+    guard !isOver.exchange(true, ordering: .acquiringAndReleasing) else { return }
+    connection.close()
   }
+}
 
-  private func close() {
-    guard !isClosed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-    _ = Glibc.close(socket)
-  }
+/// Whoever decides what becomes of a connection whose request is over and
+/// whose answer was written cleanly: the worker's set of idle connections.
+public protocol ConnectionKeeper: AnyObject, Sendable {
+  /// `keepAsked`: nginx set the keep flag on the request. The keeper owns
+  /// the connection from here (it closes it or watches it).
+  func requestEnded(on connection: FastCGIConnection, keepAsked: Bool)
 }

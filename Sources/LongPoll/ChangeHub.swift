@@ -192,13 +192,16 @@ public final class ChangeHub<Responder: PollResponder>: StreamCursorSource {
   /// the lock: a slow write never holds up parking. The sockets of the polls
   /// taken out stay in the epoll set until their answer closes them, which
   /// removes them (one epoll_ctl fewer per delivery, 10,000 in a big fan-out);
-  /// a hang-up seen meanwhile names an id that is no longer parked and is ignored.
+  /// a hang-up seen meanwhile names an id that is no longer parked and is
+  /// ignored. A connection the answer may keep open leaves the set first: it
+  /// may carry the next poll, parked under a new id.
   private func deliver(_ taken: Taken) {
     guard !taken.polls.isEmpty else { return }
     var rendered: [Responder.Answer?] = Array(repeating: nil, count: taken.answers.count)
     for (responder, index) in taken.polls {
       let answer = rendered[index] ?? render(taken.answers[index])
       rendered[index] = answer
+      if responder.mayKeepConnection { hangUps.remove(responder.socket) }
       responder.respond(answer)
     }
   }

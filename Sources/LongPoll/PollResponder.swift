@@ -8,9 +8,16 @@ public protocol PollResponder: Sendable {
   associatedtype Answer: Sendable
   /// The connection to nginx, watched for a hang-up while the poll is parked.
   var socket: Int32 { get }
+  /// Whether the connection may outlive the answer (nginx keeps it): the hub
+  /// then stops watching it before answering, since it may be parked again.
+  var mayKeepConnection: Bool { get }
   func respond(_ answer: Answer)
   /// The client went away: free what the request holds, write nothing.
   func abandon()
+}
+
+extension PollResponder {
+  public var mayKeepConnection: Bool { false }
 }
 
 /// What the HTTP API needs to know of the stream: the position snapshot reads

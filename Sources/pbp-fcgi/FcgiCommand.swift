@@ -98,6 +98,13 @@ struct FcgiCommand: ParsableCommand {
   @Option(help: "The most subscriptions one poll may carry.")
   var maxSubscriptions: Int = 256
 
+  @Option(
+    help: """
+      Kept FastCGI connections (nginx's fastcgi_keep_conn) that may wait idle per worker and socket; \
+      more are closed. nginx's keepalive times its worker_processes is enough.
+      """)
+  var maxIdleConnections: Int = 8192
+
   @Flag(help: "Log each request.")
   var verbose = false
 
@@ -121,6 +128,7 @@ struct FcgiCommand: ParsableCommand {
   var workerSlot: Int?
 
   func validate() throws {
+    guard maxIdleConnections >= 0 else { throw ValidationError("--max-idle-connections must not be negative") }
     guard workers > 0, threads > 0, pollThreads > 0 else {
       throw ValidationError("--workers, --threads and --poll-threads must be positive")
     }

@@ -97,20 +97,31 @@ struct WorkerProcess {
     if let pollFD { UnixSocket.setNonBlocking(pollFD) }
     let pollThreads = pollFD == nil ? 0 : options.pollThreads
     let lifecycle = WorkerLifecycle(acceptLoops: options.threads + pollThreads)
-    func loop(on fd: Int32, servesOnlyPolls: Bool) -> AcceptLoop {
+    // nginx keeps its connections (fastcgi_keep_conn on): between requests
+    // they wait in these sets, one per listening socket.
+    let idleAPI: IdleConnections
+    var idlePolls: IdleConnections?
+    do {
+      idleAPI = try IdleConnections(listening: listenFD, limit: options.maxIdleConnections, log: log)
+      if let pollFD { idlePolls = try IdleConnections(listening: pollFD, limit: options.maxIdleConnections, log: log) }
+    } catch {
+      log.error("cannot watch the listening sockets: \(error)")
+      exit(1)
+    }
+    func loop(on fd: Int32, idle: IdleConnections, servesOnlyPolls: Bool) -> AcceptLoop {
       AcceptLoop(
-        listenFD: fd, servesOnlyPolls: servesOnlyPolls, application: application, hub: hub,
+        listenFD: fd, idle: idle, servesOnlyPolls: servesOnlyPolls, application: application, hub: hub,
         conninfo: options.conninfo, statementTimeoutMilliseconds: Int(options.statementTimeout * 1000),
         maximumBodyBytes: options.maxBodyBytes, lifecycle: lifecycle, slot: slot, log: log,
         verbose: options.verbose)
     }
     for index in 0..<options.threads {
-      let crud = loop(on: listenFD, servesOnlyPolls: false)
+      let crud = loop(on: listenFD, idle: idleAPI, servesOnlyPolls: false)
       Threads.start(name: "pbp-accept-\(index)") { crud.run() }
     }
-    if let pollFD {
+    if let pollFD, let idlePolls {
       for index in 0..<pollThreads {
-        let polls = loop(on: pollFD, servesOnlyPolls: true)
+        let polls = loop(on: pollFD, idle: idlePolls, servesOnlyPolls: true)
         Threads.start(name: "pbp-polls-\(index)") { polls.run() }
       }
     }
@@ -125,9 +136,14 @@ struct WorkerProcess {
       let received = signals.wait()
       if received == .terminate || received == .interrupt { break }
     }
-    // Stop taking new requests, answer parked polls with the newest cursor
-    // (their clients come straight back, to another worker), and finish
-    // what is in flight.
+    // Stop taking new requests, release the idle kept connections (nginx
+    // closes them and opens new ones, to the workers that serve; a request
+    // it had sent on one already is served first), answer parked polls with
+    // the newest cursor (their clients come straight back, to another worker;
+    // their connections are released after the answer), and finish what is
+    // in flight.
+    idleAPI.drain(listening: listenFD)
+    if let pollFD { idlePolls?.drain(listening: pollFD) }
     lifecycle.startDraining()
     hub.releaseAll()
     let stuck = lifecycle.awaitAcceptLoops(patience: .seconds(10))

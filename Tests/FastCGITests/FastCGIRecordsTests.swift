@@ -29,6 +29,16 @@ import Testing
     #expect(parsed[2].content == [0, 0, 0, 0, 0, 0, 0, 0])
   }
 
+  @Test func theReleaseIsOneEmptyStderrRecordOfTheRequest() {
+    // nginx drops an idle kept connection on which anything arrives; read
+    // in front of a response instead, an empty stderr record is skipped.
+    let parsed = records(FastCGIRecords.release(requestID: 1))
+    #expect(parsed.count == 1)
+    #expect(parsed.first?.type == 7)
+    #expect(parsed.first?.id == 1)
+    #expect(parsed.first?.content == [])
+  }
+
   @Test(arguments: [0, 1, 65_535 - 10, 65_535, 65_536, 200_000])
   func largeBodiesAreSplitAtTheRecordLimitAndArriveWhole(bodySize: Int) {
     let head = Array("Status: 200 OK\r\nContent-Length: \(bodySize)\r\n\r\n".utf8)

@@ -14,24 +14,22 @@ extern "C" {
 extern const uint32_t pbp_EPOLLIN;
 extern const uint32_t pbp_EPOLLRDHUP;
 extern const uint32_t pbp_EPOLLONESHOT;
+extern const uint32_t pbp_EPOLLEXCLUSIVE;
+extern const uint32_t pbp_EPOLLHUP;
+extern const uint32_t pbp_EPOLLERR;
 
 int pbp_epoll_create(void);
 int pbp_epoll_add(int epfd, int fd, uint32_t events, uint64_t data);
 int pbp_epoll_del(int epfd, int fd);
+/// Re-arms `fd` with new events and data if it is registered already
+/// (EPOLL_CTL_MOD), adds it otherwise.
+int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data);
 
 /// Waits for events; writes at most `max` (events, data) pairs.
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);
 
 /// Asks the kernel to send `signal` to this process when its parent exits.
 int pbp_die_with_parent(int signal);
-
-/// An epoll instance watching `listen_fd` with EPOLLEXCLUSIVE, for one thread
-/// that accepts on a socket many threads share: a new connection then wakes one
-/// waiter, not every thread of every worker (a thundering herd that cost more
-/// CPU than the requests themselves). Returns the epoll fd or -1.
-int pbp_exclusive_waiter(int listen_fd);
-/// Waits up to `timeout_ms` on such a waiter: 1 readable, 0 not yet, -1 error.
-int pbp_wait_exclusive(int waiter_fd, int timeout_ms);
 
 /// Moves `fd` to a number of 10 or more, close-on-exec, so that it cannot
 /// collide with the fixed numbers (3, 4) workers receive; returns the new fd.

@@ -24,11 +24,22 @@ ARTIFACTS = REPO / "test-artifacts"
 BLOCK_DIR = "/root"
 
 
-def first_deploy_blocks() -> list[str]:
-    """The ```sh first-deploy blocks of docs/deploy.md, in order."""
+def doc_blocks(tag: str) -> list[str]:
+    """The ```sh TAG blocks of docs/deploy.md, in order."""
     text = DOC.read_text()
-    blocks = re.findall(r"^([ \t]*)```sh first-deploy\n(.*?)^\1```", text, re.S | re.M)
+    blocks = re.findall(rf"^([ \t]*)```sh {re.escape(tag)}\n(.*?)^\1```", text, re.S | re.M)
     return ["\n".join(line[len(indent):] for line in body.splitlines()) for indent, body in blocks]
+
+
+def first_deploy_blocks() -> list[str]:
+    return doc_blocks("first-deploy")
+
+
+def run_doc_block(container: Container, block: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """One of docs/deploy.md's blocks, as an operator runs it: as root, in the
+    folder of the first deploy, stopping at the first failing command."""
+    log("docs/deploy.md:\n" + block)
+    return container.run(f"export DEBIAN_FRONTEND=noninteractive\ncd {BLOCK_DIR}\nset -x\n" + block, timeout=timeout)
 
 
 def save_artifacts(container: Container) -> None:
@@ -112,8 +123,7 @@ def deployed(package):
         timings["boot"] = time.monotonic() - mark
         mark = time.monotonic()
         for block in blocks:
-            log("docs/deploy.md:\n" + block)
-            container.run(f"export DEBIAN_FRONTEND=noninteractive\ncd {BLOCK_DIR}\nset -x\n" + block, timeout=180)
+            run_doc_block(container, block)
         timings["first deploy"] = time.monotonic() - mark
         SUMMARY.append("setup: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in timings.items()))
         log(SUMMARY[-1])

@@ -1,8 +1,10 @@
 """PBP deployed as docs/deploy.md says, from its Debian package, under a real
 systemd (PID 1 of a Debian 12 container), checked through nginx. The tests
 run in this order and share one container: the checks of the running
-install, then a newer package installed under load, a stop, `apt remove`
-and `apt purge`.
+install (the notify change source), the switch to the wal change source
+with docs/deploy.md's own blocks and restarts under it, then a newer package
+installed under load (still on wal), the switch back to notify, a stop,
+`apt remove` and `apt purge`.
 
 `make test-deploy` runs them (as root). See container.py for the container.
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import doc_blocks, run_doc_block
 from container import SUMMARY, Container
 
 CLIENT = Path(__file__).with_name("netns_client.py")
@@ -298,6 +301,65 @@ def poll_like_a_browser(container, value: str, attempts: int = 4) -> int:
 
 
 KNOWN = {}
+NOTIFY_CURSOR = r"[0-9a-f]{16}:[0-9]+"
+# EPOCH:COMMITLSN.INDEX, the boundary before a transaction without the index.
+WAL_CURSOR = r"[0-9a-f]{16}:[0-9]+(\.[0-9]+)?"
+
+
+def epoch(cursor: str) -> str:
+    return cursor.split(":")[0]
+
+
+def caught_up_cursor(container, seconds: float = 60) -> str:
+    """A cursor past every change so far, on every worker: once each worker
+    stands where notifyd does, one that two short polls in a row agree on (so
+    that a poll from it waits)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert time.monotonic() < deadline, "the workers did not catch up with notifyd"
+        status = body(get(container, "/api/_status"))
+        newest = status["notifyd"]["cursor"]
+        if newest and status["workers"] and all(w["cursor"] == newest for w in status["workers"]):
+            break
+        time.sleep(0.1)
+    cursor, quiet = None, 0
+    while quiet < 2:
+        assert time.monotonic() < deadline, "the stream did not settle"
+        if cursor is None:
+            snapshot = get(container, "/api/testtype?limit=1")
+            if snapshot["status"] != 200:
+                time.sleep(0.1)
+                continue
+            cursor = snapshot["headers"]["pbp-cursor"]
+        document = {"cursor": cursor, "subscriptions": [{"table": "testtype"}], "timeout": 0.2}
+        answer = client(container, "request", "POST", "/api/changes", json.dumps(document))
+        if answer["status"] == 200:
+            quiet = quiet + 1 if not body(answer)["events"] else 0
+            cursor = body(answer)["cursor"]
+        else:
+            cursor, quiet = None, 0
+    return cursor
+
+
+def write_when_the_database_is_back(container, value: str, seconds: float = 30) -> None:
+    """A POST, again while it is answered 503: after a PostgreSQL restart each
+    of pbp-fcgi's threads finds its connection broken once (nothing committed)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        answer = post(container, "/api/testtype", {"val": value})
+        if answer["status"] == 201:
+            return
+        assert answer["status"] == 503 and time.monotonic() < deadline, answer
+        time.sleep(0.2)
+
+
+def change_source(container) -> str:
+    return container.run("cd / && runuser -u postgres -- psql -X -At -d pbp -c 'select pbp_change_source()'"
+                         ).stdout.strip()
+
+
+def journal_since(container, unit: str, cursor_file: str) -> str:
+    return container.run(f"journalctl -u {unit} -o cat --no-pager --cursor-file={cursor_file}").stdout
 
 
 def test_notifyd_restart_resets_a_waiting_poll_and_delivery_goes_on(deployed):
@@ -387,6 +449,118 @@ def test_journal_shows_readiness_and_watchdog(deployed):
              15, "a watchdog ping")
 
 
+# -- the wal change source (docs/deploy.md, "Change source: wal") ---------------
+# After every notify-source check above (they expect a restart to reset), and
+# before the upgrade, which then runs on the wal source.
+
+def test_wal_preparation_restarts_postgresql_with_logical_decoding_and_maps_the_role(deployed):
+    blocks = doc_blocks("wal-prepare")
+    assert blocks, "docs/deploy.md has no `sh wal-prepare` block"
+    for block in blocks:
+        run_doc_block(deployed, block)
+    settings = deployed.run("cd / && runuser -u postgres -- psql -X -At -d pbp -c "
+                            "\"select string_agg(name || '=' || setting, ' ' order by name) from pg_settings"
+                            " where name in ('wal_level', 'max_slot_wal_keep_size')\"").stdout.strip()
+    assert settings == "max_slot_wal_keep_size=4096 wal_level=logical", settings
+    # notifyd's service user reaches PostgreSQL as pbp_wal, on a replication connection.
+    who = deployed.run("cd / && runuser -u pbp_notifyd -- psql -X -At"
+                       " 'dbname=pbp user=pbp_wal replication=database' -c 'IDENTIFY_SYSTEM'", check=False)
+    assert who.returncode == 0 and re.match(r"^\d+\|1\|", who.stdout), who.stderr
+    # The notify source went on through the restart (with its one reset).
+    wait_for(lambda: get(deployed, "/api/testtype")["status"] == 200, 30, "the API after PostgreSQL's restart")
+    poll_like_a_browser(deployed, f"after preparing {uuid.uuid4().hex[:8]}")
+
+
+def test_switch_to_wal_resets_a_waiting_poll_once_and_replays_the_slot_from_the_switch(deployed):
+    blocks = doc_blocks("wal-switch")
+    assert len(blocks) == 3, f"docs/deploy.md has {len(blocks)} `sh wal-switch` blocks (slot, source, notifyd)"
+    assert "pg_create_logical_replication_slot" in blocks[0]
+    assert "pbp_set_change_source('wal')" in blocks[1]
+    assert "systemctl restart pbp-notifyd" in blocks[2]
+    cursor = caught_up_cursor(deployed)
+    assert re.fullmatch(NOTIFY_CURSOR, cursor), cursor
+    before = show(deployed, "pbp-notifyd.service", "MainPID")
+    deployed.run("journalctl -u pbp-notifyd.service -n 0 --cursor-file=/root/wal-switch.journal")
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    run_doc_block(deployed, blocks[0])
+    run_doc_block(deployed, blocks[1])
+    assert change_source(deployed) == "wal"
+    # The site keeps writing between the switch and notifyd's restart; no
+    # NOTIFY carries these, the slot does.
+    window = [f"switching {n} {uuid.uuid4().hex[:8]}" for n in range(3)]
+    for value in window:
+        assert post(deployed, "/api/testtype", {"val": value})["status"] == 201
+    time.sleep(1)
+    assert poll.poll() is None, "the notify source saw a write made after the switch"
+    run_doc_block(deployed, blocks[2])
+    assert show(deployed, "pbp-notifyd.service", "MainPID") != before
+    answer = finish(poll, timeout=30)
+    assert answer["status"] == 409 and body(answer)["error"] == "reset", answer
+    reset = body(answer)["cursor"]
+    assert re.fullmatch(WAL_CURSOR, reset) and epoch(reset) != epoch(cursor), reset
+    # The new notifyd read the slot from where it was made: its ring starts
+    # with the window's writes, none else.
+    status = show(deployed, "pbp-notifyd.service", "StatusText")
+    assert re.search(rf"ring {len(window)} events,", status), status
+    assert set(window) <= all_values(deployed)
+    journal = journal_since(deployed, "pbp-notifyd.service", "/root/wal-switch.journal")
+    assert "the database's triggers send to" not in journal, journal
+    KNOWN["extra resets after the switch to wal"] = poll_like_a_browser(deployed, f"on wal {uuid.uuid4().hex[:8]}")
+    assert KNOWN["extra resets after the switch to wal"] == 0, KNOWN
+
+
+def test_on_wal_a_notifyd_restart_resets_no_waiting_poll(deployed):
+    cursor = caught_up_cursor(deployed)
+    assert re.fullmatch(WAL_CURSOR, cursor), cursor
+    before = show(deployed, "pbp-notifyd.service", "MainPID")
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    deployed.run("systemctl restart pbp-notifyd.service")
+    assert show(deployed, "pbp-notifyd.service", "MainPID") != before
+    # The workers follow the new notifyd from their cursors (a reset would
+    # answer the poll as soon as one reconnects): the poll waits on.
+    time.sleep(3)
+    assert poll.poll() is None, f"answered by the restart: {finish(poll)}"
+    value = f"after a wal restart {uuid.uuid4().hex[:8]}"
+    assert post(deployed, "/api/testtype", {"val": value})["status"] == 201
+    answer = finish(poll, timeout=30)
+    assert answer["status"] == 200, answer
+    assert [e["new"]["val"] for e in body(answer)["events"]] == [value]
+    assert epoch(body(answer)["cursor"]) == epoch(cursor), "the same epoch"
+
+
+def test_on_wal_a_postgresql_restart_resets_no_waiting_poll(deployed):
+    cursor = caught_up_cursor(deployed)
+    notifyd = show(deployed, "pbp-notifyd.service", "MainPID")
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    deployed.run("systemctl restart postgresql.service", timeout=120)
+    value = f"after a postgresql restart {uuid.uuid4().hex[:8]}"
+    write_when_the_database_is_back(deployed, value)
+    answer = finish(poll, timeout=60)
+    assert answer["status"] == 200, answer
+    assert [e["new"]["val"] for e in body(answer)["events"]] == [value]
+    assert epoch(body(answer)["cursor"]) == epoch(cursor), "the same epoch"
+    assert show(deployed, "pbp-notifyd.service", "MainPID") == notifyd, "notifyd reconnected, not restarted"
+
+
+def test_on_wal_status_and_journal_show_the_slot_streamed(deployed):
+    blocks = doc_blocks("wal-check")
+    assert blocks, "docs/deploy.md has no `sh wal-check` block"
+    output = "".join(run_doc_block(deployed, block).stdout for block in blocks)
+    assert re.search(r"slot pbp: confirmed [0-9A-F]+/[0-9A-F]+, [0-9.]+ MiB behind the WAL", output), output
+    assert "streaming slot pbp from" in output, output
+    assert re.search(r"^ *pbp *\| *t *\| *reserved *\|", output, re.M), output
+    journal = deployed.run("journalctl -u pbp-notifyd.service -o cat --no-pager").stdout
+    assert re.search(r"streaming slot pbp from [0-9A-F]+/[0-9A-F]+ again; the history goes on", journal), \
+        "no reconnect after PostgreSQL's restart in the journal"
+    # The slot follows notifyd's confirmations: idle, it is no further behind than the ring needs.
+    slot = deployed.run("cd / && runuser -u postgres -- psql -X -At -d pbp -c \"select active_pid is not null,"
+                        " confirmed_flush_lsn is not null from pg_replication_slots where slot_name = 'pbp'\"")
+    assert slot.stdout.strip() == "t|t", slot.stdout
+
+
 def test_upgrade_under_a_stream_of_requests_fails_none_loses_no_write_and_keeps_the_edited_conffile(
         deployed, upgrade_package):
     version, path = upgrade_package
@@ -402,8 +576,13 @@ def test_upgrade_under_a_stream_of_requests_fails_none_loses_no_write_and_keeps_
     output = apt(deployed, f"install /root/upgrade/{path.name}")
     took = time.monotonic() - started
     result = finish(stream, timeout=120)
-    SUMMARY.append(f"upgrade to {version} in {took:.1f} s under {result['counts']}, resets {len(result['resets'])}")
+    source = change_source(deployed)
+    SUMMARY.append(f"upgrade to {version} ({source} source) in {took:.1f} s under {result['counts']},"
+                   f" resets {len(result['resets'])}")
     assert result["failures"] == [], result["failures"]
+    if source == "wal":
+        # docs/deploy.md: notifyd's restart resets no poll on the wal source.
+        assert result["resets"] == [], result["resets"]
     assert result["counts"].get("write", 0) > 20 and result["counts"].get("poll", 0) > 3, result["counts"]
     assert installed_version(deployed) == f"ii  {version}", output
     for unit in SERVICES:
@@ -415,6 +594,26 @@ def test_upgrade_under_a_stream_of_requests_fails_none_loses_no_write_and_keeps_
     assert missing == set(), f"{len(missing)} acknowledged writes lost"
     assert deployed.run("sha256sum /etc/pbp/pbp-fcgi.conf").stdout == edited
     assert deployed.run("ls /etc/pbp").stdout.split() == ["jwt.key", "pbp-fcgi.conf", "pbp-notifyd.conf"]
+
+
+def test_switch_back_to_notify_resets_a_waiting_poll_once_and_retires_the_slot(deployed):
+    blocks = doc_blocks("wal-back")
+    assert blocks, "docs/deploy.md has no `sh wal-back` block"
+    cursor = caught_up_cursor(deployed)
+    assert re.fullmatch(WAL_CURSOR, cursor), cursor
+    poll = poll_in_background(deployed, cursor)
+    wait_for(lambda: parked(deployed) >= 1, 10, "the poll to park")
+    deployed.run("journalctl -u pbp-notifyd.service -n 0 --cursor-file=/root/wal-back.journal")
+    for block in blocks:
+        run_doc_block(deployed, block)
+    answer = finish(poll, timeout=30)
+    assert answer["status"] == 409 and body(answer)["error"] == "reset", answer
+    assert re.fullmatch(NOTIFY_CURSOR, body(answer)["cursor"]), body(answer)
+    assert "LISTEN in place" in journal_since(deployed, "pbp-notifyd.service", "/root/wal-back.journal")
+    assert change_source(deployed) == "notify"
+    slots = deployed.run("cd / && runuser -u postgres -- psql -X -At -d pbp -c 'select count(*) from pg_replication_slots'")
+    assert slots.stdout.strip() == "0", "the slot is left, holding WAL"
+    assert poll_like_a_browser(deployed, f"back on notify {uuid.uuid4().hex[:8]}") == 0
 
 
 def test_stop_leaves_no_process_behind(deployed):

@@ -14,7 +14,8 @@
 // its 25-byte header; the events come with strictly rising positions, all
 // after the stamped one; the flush confirmed never goes back, never below the
 // slot's start, and never beyond what was delivered whole or what the caller
-// said it may confirm (unless the start already was).
+// said it may confirm (unless the start already was); a reply that reports no
+// flush (0/0, while the ring holds it back) moves nothing.
 import WALStream
 
 private func lsn(_ bytes: ArraySlice<UInt8>) -> LSN {
@@ -83,6 +84,13 @@ public func fuzzWALStream(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     // The ring may need nothing, or the commit of some event it keeps.
     let confirmable = selector & 16 != 0 ? LSN.max : (lastPosition?.commitLSN ?? .zero)
     if let update = machine.statusUpdate(confirmable: confirmable, clock: .init(microsecondsSince2000: 0), now: now) {
+      // A reply that reports no flush (0/0: unknown to the walsender) while
+      // the ring holds it back moves the slot nowhere; it names the write only.
+      if update.flush == .zero && lastFlush > .zero {
+        require(update.apply == .zero && machine.confirmedFlush == lastFlush, "a reply without a flush moved it")
+        require(update.write >= lastFlush, "write \(update.write) behind the flush \(lastFlush)")
+        continue
+      }
       require(update.flush >= lastFlush, "the flush went back from \(lastFlush) to \(update.flush)")
       require(
         update.flush == lastFlush || (update.flush <= machine.deliveredThrough && update.flush <= confirmable),

@@ -4,7 +4,7 @@
 //
 // Input: a control byte (bits 0–1: how many of a row's columns the row's own
 // filters take, less one; bit 2: start at the row's second column; bit 7:
-// put a frame's limit of whitespace before the payload, which must then be
+// put more whitespace before the payload than an event frame carries, which must then be
 // refused as too large),
 // two bytes of sequence number, a line of filters `column=value&…` for
 // subscriptions of the fuzzer's own, then the payload.
@@ -131,7 +131,9 @@ private let ownedTruncatedRow = rowChange.union(["truncated"])
 /// of names and no other, these types.
 private func oracle(_ payload: [UInt8], _ parsed: JSONValue?, _ ordered: Ordered?) -> Expected? {
   // A worker's offsets are 16-bit: a frame holds at most 64 KiB.
-  guard payload.count <= StreamFrame.maximumLength, case .object(let members)? = parsed, let ordered else { return nil }
+  guard payload.count <= StreamFrame.maximumEventPayload, case .object(let members)? = parsed, let ordered else {
+    return nil
+  }
   guard !hasDuplicates(ordered.members) else { return nil }
   guard case .string(let table)? = members["table"], !table.isEmpty, case .string(let op)? = members["op"],
     case .string? = members["mtime"], let key = members["key"]
@@ -281,7 +283,7 @@ public func fuzzChangeEvent(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
     // Longer than a frame carries, whatever follows: refused before it is
     // parsed (parsing 8 MiB per input would slow the fuzzer to a crawl; the
     // unit tests keep a megabyte row).
-    let padded = [UInt8](repeating: 0x20, count: StreamFrame.maximumLength) + payload
+    let padded = [UInt8](repeating: 0x20, count: StreamFrame.maximumEventPayload + 1) + payload
     let refused = ChangeEvent(seq: seq, payload: padded)
     require(refused.refusal == .tooLarge(bytes: padded.count), "accepted \(padded.count) bytes")
     require(refused.table.isEmpty && refused.answerMembers.isEmpty, "a refused event holds something")

@@ -66,7 +66,7 @@ public enum TriggerPayload {
   private static let ownedTruncatedRow = rowChange.union(["truncated"])
 
   static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
-    guard payload.count <= StreamFrame.maximumLength else { return .failure(.tooLarge(bytes: payload.count)) }
+    guard payload.count <= StreamFrame.maximumEventPayload else { return .failure(.tooLarge(bytes: payload.count)) }
     let value: JSONValue
     do {
       value = try JSONParser.parse(payload, maximumDepth: 64)

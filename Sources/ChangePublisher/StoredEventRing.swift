@@ -2,7 +2,7 @@ import ChangeStream
 import DequeModule
 
 /// notifyd's memory of the current epoch's recent events, oldest first,
-/// bounded by count and by bytes (events are up to 64 KiB each, so a count
+/// bounded by count and by bytes (events are up to 8 MiB each, so a count
 /// alone bounds nothing useful).
 ///
 /// The ring numbers its events consecutively (`seq`) and remembers the

@@ -241,6 +241,10 @@ struct ParkingLot: Sendable {
     switch standing(of: poll.cursor) {
     // The stream still away: the last known position is better than no answer.
     case .current, .fresh, .awaitingStream: return .noEvents(cursor: current)
+    // Shutting down before it caught up with the client (another worker
+    // answered it sooner): the next worker can judge the cursor, this one
+    // cannot, so the client keeps it. (A forged cursor is reset there.)
+    case .notYetKnown where isDraining: return .noEvents(cursor: poll.cursor ?? current)
     case .gone, .notYetKnown, .streamUnknown: return .reset(current: current)
     }
   }

@@ -272,6 +272,21 @@ func poll(_ cursor: Cursor?, _ subscriptions: [Subscription] = [Subscription(tab
     #expect(answer(lot.settle(poll(at(0)), now: .zero)) == .noEvents(at(0)), "a draining worker parks nothing")
   }
 
+  @Test func aDrainingWorkerBehindTheClientHandsItsCursorBackInsteadOfResettingIt() {
+    // Another worker has already answered with event 2 (or a newer epoch);
+    // this one, shutting down, has seen event 1 only. It cannot judge the
+    // cursor, and the next worker can: the client keeps its cursor.
+    var lot = started()
+    _ = lot.append([event(1, id: 1)])
+    _ = lot.settle(poll(at(2)), now: .zero)
+    #expect(lot.releaseAll().seen.map(\.answer) == [.noEvents(at(2))], "parked within the grace when the drain began")
+    #expect(answer(lot.settle(poll(at(2)), now: .zero)) == .noEvents(at(2)), "arrived during the drain")
+    #expect(answer(lot.settle(poll(at(0, epoch: epoch + 1)), now: .zero)) == .noEvents(at(0, epoch: epoch + 1)))
+    #expect(
+      answer(lot.settle(poll(at(0)), now: .zero)) == .events(keys: ["1"], matches: [[0]], through: at(1)),
+      "a cursor it can judge gets its answer")
+  }
+
   @Test func answersAreCappedAndTheCursorStopsAtTheLastIncluded() {
     var lot = ParkingLot(ringCapacity: 10, maximumEventsPerAnswer: 2)
     _ = lot.streamStarted(at: at(0), resumed: false)

@@ -2,9 +2,10 @@
 /// `maximumAge`, so that a table watched, unwatched or altered meanwhile is
 /// seen within it; and a request that the description cannot serve (a table
 /// or column it does not know, a statement that failed on a changed table)
-/// reads it again at once, unless it is younger than `missInterval`, so that
-/// a client asking for tables that do not exist costs the database at most
-/// one small query per interval.
+/// is served by a reading that began after it (one from before may predate
+/// the change that caused it), at once, or when the last reading is
+/// `missInterval` old: a client asking for tables that do not exist costs
+/// the database at most one small query per interval (its requests wait).
 public struct CatalogRefreshPolicy: Equatable, Sendable {
   public var maximumAge: Duration
   public var missInterval: Duration
@@ -21,13 +22,24 @@ public struct CatalogRefreshPolicy: Equatable, Sendable {
     case miss
   }
 
-  /// Whether a description read at `loadedAt` (nil: never read) must be read again now.
+  /// Whether a description read at `loadedAt` (nil: never read) must be read
+  /// again now, for an ordinary request (`.use`; a miss is `missReading`'s).
   public func mustReload(loadedAt: ContinuousClock.Instant?, now: ContinuousClock.Instant, reason: Reason) -> Bool {
     guard let loadedAt else { return true }
     let age = now - loadedAt
     switch reason {
     case .use: return age >= maximumAge
-    case .miss: return age >= missInterval
+    case .miss: return missReading(lastReadingAt: loadedAt, failedAt: now) != nil
     }
+  }
+
+  /// When the reading that serves a miss at `failedAt` may begin: nil when
+  /// the last one (begun at `lastReadingAt`) began since, and serves it.
+  public func missReading(lastReadingAt: ContinuousClock.Instant?, failedAt: ContinuousClock.Instant)
+    -> ContinuousClock.Instant?
+  {
+    guard let lastReadingAt else { return failedAt }
+    if lastReadingAt >= failedAt { return nil }
+    return max(failedAt, lastReadingAt + missInterval)
   }
 }

@@ -1,3 +1,4 @@
+import Glibc
 import PostgresClient
 import Synchronization
 
@@ -37,20 +38,44 @@ public final class TableCatalog: Sendable {
 
   /// The newest description, read again first when the policy says so. While
   /// another thread reads, an ordinary request is served from the older one;
-  /// a miss waits for the reading. When the database cannot be reached the
-  /// older description serves, and without one the request fails with 503.
+  /// a miss (`now` is when the request failed) waits for a reading that began
+  /// after it. When the database cannot be reached the older description
+  /// serves, and without one the request fails with 503.
   public func snapshot(
     reason: CatalogRefreshPolicy.Reason = .use, now: ContinuousClock.Instant = .now
   ) throws(APIError) -> Snapshot {
     let current = latest.withLock { $0 }
+    if reason == .miss { return try snapshot(afterMissAt: now, current: current) }
     guard policy.mustReload(loadedAt: current?.loadedAt, now: now, reason: reason) else { return current! }
-    if let current, reason == .use {
+    if let current {
       let fresh = reader.withLockIfAvailable { session in reload(session, unlessNewerThan: current, now: now) }
       return (fresh ?? nil) ?? current
     }
     let outcome = reader.withLock { session in
       Result { () throws(APIError) -> Snapshot in
         if let fresh = reload(session, unlessNewerThan: current, now: now) { return fresh }
+        throw .databaseUnavailable()
+      }
+    }
+    return try outcome.get()
+  }
+
+  /// A description read since `failedAt`: a table watched or altered just
+  /// before the failure is known to it.
+  private func snapshot(afterMissAt failedAt: ContinuousClock.Instant, current: Snapshot?) throws(APIError)
+    -> Snapshot
+  {
+    guard let start = policy.missReading(lastReadingAt: current?.loadedAt, failedAt: failedAt) else { return current! }
+    let wait = start - ContinuousClock.now
+    if wait > .zero {
+      usleep(UInt32(clamping: wait.components.seconds * 1_000_000 + wait.components.attoseconds / 1_000_000_000_000))
+    }
+    let outcome = reader.withLock { session in
+      Result { () throws(APIError) -> Snapshot in
+        // Another waiting miss may have read it meanwhile.
+        if let newest = latest.withLock({ $0 }), newest.loadedAt >= failedAt { return newest }
+        if let fresh = read(session, at: .now) { return fresh }
+        if let older = latest.withLock({ $0 }) { return older }
         throw .databaseUnavailable()
       }
     }
@@ -64,6 +89,12 @@ public final class TableCatalog: Sendable {
   {
     let newest = latest.withLock { $0 }
     if let newest, newest.loadedAt > (seen?.loadedAt ?? newest.loadedAt - .seconds(1)) { return newest }
+    return read(session, at: now) ?? newest
+  }
+
+  /// Reads the catalog (begun at `now`) and keeps it as the newest; nil when
+  /// it cannot be read.
+  private func read(_ session: DatabaseSession, at now: ContinuousClock.Instant) -> Snapshot? {
     let rows: [[String?]]
     let readerRows: [[String?]]
     let ruleRows: [[String?]]
@@ -72,7 +103,7 @@ public final class TableCatalog: Sendable {
       readerRows = try session.run(readOnly: true) { try $0.execute(Self.readersSQL).rows }
       ruleRows = try session.run(readOnly: true) { try $0.execute(Self.rowRulesSQL).rows }
     } catch {
-      return newest
+      return nil
     }
     var tables: [String: TableInfo] = [:]
     for table in Self.describe(rows: rows, readers: readerRows, rules: ruleRows)

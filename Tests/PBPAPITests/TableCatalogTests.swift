@@ -54,9 +54,16 @@ import Testing
     #expect(policy.mustReload(loadedAt: nil, now: start, reason: .use))
     #expect(!policy.mustReload(loadedAt: start, now: start + .seconds(4), reason: .use))
     #expect(policy.mustReload(loadedAt: start, now: start + .seconds(5), reason: .use))
+    // A reading from before a miss may predate the change that caused it
+    // (DDL committed just after it): it never serves the miss.
     #expect(
-      !policy.mustReload(loadedAt: start, now: start + .milliseconds(10), reason: .miss), "at most one per interval")
-    #expect(policy.mustReload(loadedAt: start, now: start + .milliseconds(50), reason: .miss))
+      policy.missReading(lastReadingAt: start, failedAt: start + .milliseconds(10)) == start + .milliseconds(50),
+      "after the miss, and at most one per interval")
+    #expect(policy.missReading(lastReadingAt: start, failedAt: start + .milliseconds(60)) == start + .milliseconds(60))
+    #expect(policy.missReading(lastReadingAt: nil, failedAt: start) == start)
+    #expect(
+      policy.missReading(lastReadingAt: start + .milliseconds(20), failedAt: start + .milliseconds(10)) == nil,
+      "read since the miss: it serves")
   }
 }
 

@@ -22,7 +22,7 @@ values ('pbp_' || replace(gen_random_uuid()::text, '-', ''))
 on conflict do nothing;
 
 create or replace function public.pbp_stream_channel() returns text
-language sql stable security definer set search_path = pg_catalog as $$
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select channel from pbp_private.stream
 $$;
 
@@ -44,7 +44,7 @@ end $$;
 
 -- For pbp-notifyd, to refuse to run a source the database does not send.
 create or replace function public.pbp_change_source() returns text
-language sql stable security definer set search_path = pg_catalog as $$
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select source from pbp_private.stream
 $$;
 
@@ -54,7 +54,7 @@ $$;
 -- running site resets its clients once: notifyd must be restarted with the
 -- matching --source, and the new source's stream starts a new epoch.
 create or replace function public.pbp_set_change_source(new_source text) returns void
-language plpgsql set search_path = pg_catalog as $$
+language plpgsql set search_path = pg_catalog, pg_temp as $$
 begin
   if new_source is null or new_source not in ('notify', 'wal') then
     raise exception 'pbp_set_change_source: the change source is ''notify'' or ''wal'', not %',
@@ -69,8 +69,8 @@ begin
   update pbp_private.stream set source = new_source;
 end $$;
 
--- Every event leaves through here, so that the switch between the sources
--- is in one place. SECURITY DEFINER and owned by PBP's owner: it alone (with
+-- Events leave through here (pbp_notify, paid per row, has the same two
+-- branches inline), so that the switch between the sources is in one place. SECURITY DEFINER and owned by PBP's owner: it alone (with
 -- superusers) may call pg_logical_emit_message, which PostgreSQL lets
 -- PUBLIC execute; any role that could would forge events that every client
 -- of the wal source receives. So EXECUTE on it is revoked from PUBLIC, every
@@ -103,15 +103,27 @@ begin
   end loop;
 end $$;
 
--- Table-level granularity, without a row that writers lock until commit
--- (that serialised writers, and two transactions writing two tables in
--- opposite orders deadlocked on it): every write statement adds a row of its
--- own to table_stamp_log, which nobody else ever locks, and now and then a
--- writer folds the log rows it can lock at once into one of the table's
--- table_stamp_base rows it can lock at once (SKIP LOCKED: nobody ever waits).
--- The table's `version` is the number of write statements committed (plus
--- what an earlier stamp counted): a fold moves counts without changing the
--- sum, so `version` grows with every committed write and only then.
+-- Table-level granularity, without a row that writers wait for (one row per
+-- table serialised writers, and two transactions writing two tables in
+-- opposite orders deadlocked on it). Each table has 16 counter rows in
+-- table_stamp_base; a READ COMMITTED transaction's first write statement
+-- takes one that no other transaction holds (SKIP LOCKED: nobody ever
+-- waits), counts itself in it and holds it to its commit. Counting once per
+-- transaction, not per statement, keeps a loop of a million statements from
+-- growing the row's version chain a million times. A writer that finds all
+-- 16 held, or whose isolation level forbids locking a row another writer
+-- changed since its snapshot (REPEATABLE READ, SERIALIZABLE), appends a row
+-- to table_stamp_log instead, which nobody else ever locks, and a later
+-- writer folds the log rows it can lock at once into the counter it holds.
+-- The table's `version` is the number of writing transactions committed
+-- (plus what an earlier stamp counted): a fold moves counts without changing
+-- the sum, so `version` grows with every committed write and only then.
+--
+-- The counters are updated in place (HOT, in pages kept mostly empty), so
+-- the table stays a few pages that reads and writes scan at once. The log
+-- before (a row inserted per statement, deleted by the next fold) left
+-- megabytes of dead rows between vacuums that every fold and every
+-- collection read scanned: under pgbench, a fold took 1 ms.
 create table if not exists pbp_private.table_stamp_base (
   name text not null,
   slot smallint not null,
@@ -126,6 +138,11 @@ create table if not exists pbp_private.table_stamp_log (
   primary key (name, id)
 );
 revoke all on pbp_private.table_stamp_base, pbp_private.table_stamp_log from public;
+alter table pbp_private.table_stamp_base set (fillfactor = 10);
+-- Every watched table has its 16 counters (pbp_watch() gave 4 before).
+insert into pbp_private.table_stamp_base (name, slot)
+select b.name, slot from (select distinct name from pbp_private.table_stamp_base) b, generate_series(0, 15) slot
+on conflict do nothing;
 
 -- Earlier versions kept one row per table (table_mtime, a table) and then one
 -- per table and pid % 64 (table_mtime_shards), whose version was the sum of
@@ -159,7 +176,7 @@ group by name;
 -- Moves the log rows of `target` that no other fold holds into a base row
 -- that no other fold holds; does nothing when every base row is held.
 create or replace function pbp_private.fold_stamps(target text) returns void
-language plpgsql set search_path = pg_catalog as $$
+language plpgsql set search_path = pg_catalog, pg_temp as $$
 declare
   base_slot smallint;
   folded bigint;
@@ -201,33 +218,67 @@ begin
   return new;
 end $$;
 
--- SECURITY DEFINER: the writers may not write the stamps directly. Folds
--- every 16th stamp row (more often would cost each write a fold; rarer would
--- let the log grow). In a REPEATABLE READ transaction, locking a row that a
--- fold changed since the snapshot fails: that fold is given up, in a
--- subtransaction, and the writer goes on. A SERIALIZABLE one only appends:
--- a fold's reads would make its commit depend on other writers' (the log
--- then waits for a writer of another isolation level to fold it).
+-- SECURITY DEFINER: the writers may not write the stamps directly. No SET
+-- search_path, for its cost on every write statement (see emit_event): every
+-- name is schema-qualified, types and operators too.
+--
+-- Whether this transaction has counted itself already is kept in a setting
+-- local to the transaction, pbp.stamped_<table oid>: the ctid of the row it
+-- counted in. Any session may set that setting, so it is believed only when
+-- that row is this table's and this transaction wrote it (its xmin), which
+-- only this trigger can have done: a forged one counts the write anyway. (In
+-- a subtransaction the row's xmin is the subtransaction's: the write is
+-- counted once more, which only makes the version grow faster.)
+--
+-- A REPEATABLE READ writer folds now and then, in a subtransaction: locking a
+-- row that a fold changed since its snapshot fails, and that fold is given
+-- up. A SERIALIZABLE one only appends: a fold's reads would make its commit
+-- depend on other writers' (the log then waits for a writer of another
+-- isolation level to fold it).
 create or replace function pbp_touch_table() returns trigger
-language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+language plpgsql security definer as $$
 declare
-  stamp_id bigint;
+  marker_name pg_catalog.text := 'pbp.stamped_' operator(pg_catalog.||) tg_relid::pg_catalog.text;
+  marker pg_catalog.text := pg_catalog.current_setting(marker_name, true);
+  table_name pg_catalog.text := tg_table_name::pg_catalog.text;
+  isolation pg_catalog.text;
+  counted pg_catalog.tid;
+  log_id pg_catalog.int8;
 begin
-  insert into pbp_private.table_stamp_log (name) values (tg_table_name) returning id into stamp_id;
-  if stamp_id % 16 = 0 then
-    case current_setting('transaction_isolation')
-    when 'read committed' then
-      perform pbp_private.fold_stamps(tg_table_name);
-    when 'repeatable read' then
+  if marker operator(pg_catalog.<>) '' then
+    if exists (select from pbp_private.table_stamp_base b
+               where b.ctid operator(pg_catalog.=) marker::pg_catalog.tid
+                 and b.name operator(pg_catalog.=) table_name
+                 and b.xmin operator(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id()))
+       or exists (select from pbp_private.table_stamp_log l
+                  where l.ctid operator(pg_catalog.=) marker::pg_catalog.tid
+                    and l.name operator(pg_catalog.=) table_name
+                    and l.xmin operator(pg_catalog.=) pg_catalog.xid(pg_catalog.pg_current_xact_id())) then
+      return null;
+    end if;
+  end if;
+  isolation := pg_catalog.current_setting('transaction_isolation');
+  if isolation operator(pg_catalog.=) 'read committed' then
+    update pbp_private.table_stamp_base
+    set writes = writes operator(pg_catalog.+) 1, mtime = greatest(mtime, pg_catalog.clock_timestamp())
+    where ctid operator(pg_catalog.=) (select b.ctid from pbp_private.table_stamp_base b
+                                       where b.name operator(pg_catalog.=) table_name
+                                       order by b.slot limit 1 for update skip locked)
+    returning ctid into counted;
+  end if;
+  if counted is null then
+    insert into pbp_private.table_stamp_log (name) values (table_name) returning ctid, id into counted, log_id;
+    if isolation operator(pg_catalog.=) 'repeatable read' and log_id operator(pg_catalog.%) 16 operator(pg_catalog.=) 0 then
       begin
-        perform pbp_private.fold_stamps(tg_table_name);
+        perform pbp_private.fold_stamps(table_name);
       exception when serialization_failure then
         null;
       end;
-    else
-      null;
-    end case;
+    end if;
+  elsif exists (select from pbp_private.table_stamp_log l where l.name operator(pg_catalog.=) table_name) then
+    perform pbp_private.fold_stamps(table_name);
   end if;
+  perform pg_catalog.set_config(marker_name, counted::pg_catalog.text, true);
   return null;
 end $$;
 
@@ -242,7 +293,7 @@ drop table if exists public.table_mtime_shards;
 -- the rule as it judges a whole one.
 create or replace function pbp_private.key_only_event(table_name text, op text, key_value jsonb,
   stamp timestamptz, owner_column text, new_row jsonb, old_row jsonb) returns text
-language sql stable set search_path = pg_catalog as $$
+language sql stable set search_path = pg_catalog, pg_temp as $$
   select case when owner_column is null then
     json_build_object('table', table_name, 'op', op, 'key', key_value, 'mtime', stamp, 'truncated', true)
   else
@@ -259,8 +310,10 @@ revoke all on function pbp_private.key_only_event(text, text, jsonb, timestamptz
 -- bytes or more. The WAL takes any size, but every worker keeps each event in
 -- memory and pbp-notifyd's frames stop at 8 MiB and 64 KiB (ChangeStream's
 -- StreamFrame.maximumLength), so the wal source stops at 8 MiB.
+-- No SET clause, so that the triggers' calls are inlined: nothing in it
+-- depends on the search path.
 create or replace function pbp_private.event_size_limit(source text) returns integer
-language sql immutable set search_path = pg_catalog as $$
+language sql immutable as $$
   select case when source operator(pg_catalog.=) 'wal' then 8388608 else 8000 end
 $$;
 revoke all on function pbp_private.event_size_limit(text) from public;
@@ -272,7 +325,7 @@ drop function if exists pbp_private.removal_event(text, jsonb, timestamptz, text
 drop function if exists pbp_private.removal_event(text, jsonb, timestamptz, text, json, jsonb, boolean, boolean);
 create or replace function pbp_private.removal_event(table_name text, key_value jsonb, stamp timestamptz,
   owner_column text, old_whole json, old_row jsonb, guarded boolean, size_limit integer) returns text
-language plpgsql stable set search_path = pg_catalog as $$
+language plpgsql stable set search_path = pg_catalog, pg_temp as $$
 declare
   payload text;
 begin
@@ -299,63 +352,91 @@ revoke all on function pbp_private.removal_event(text, jsonb, timestamptz, text,
 -- its policies can be judged only by the database, when the client fetches
 -- the row through the API. Whether a table is under row security is looked
 -- up on each row, since ALTER TABLE may turn it on at any time.
+--
+-- Its cost is paid on every row written, so it converts the row to JSON once
+-- (jsonb only where a row rule or a key-only event needs it), emits without
+-- a further function call, and has no SET search_path (see emit_event):
+-- every name in it is schema-qualified, types and operators too, and no
+-- construct that looks an operator up by the search path (IS DISTINCT FROM,
+-- IN) is used. Measured (EXPLAIN ANALYZE's trigger time per row, 5,000-row
+-- statements, best of 5): 15.5 µs per inserted row before, 9.8 after.
 create or replace function pbp_notify() returns trigger
-language plpgsql security definer set search_path = pg_catalog, pg_temp as $$
+language plpgsql security definer as $$
 declare
-  key_column text := tg_argv[0];
+  key_column pg_catalog.text := tg_argv[0];
   -- The row rule's column, when the table has one (pbp_watch() passes it).
-  owner_column text := tg_argv[1];
-  channel text;
-  source text;
-  new_row jsonb;
-  old_row jsonb;
-  key_value jsonb;
-  stamp timestamptz;
-  guarded boolean;
-  key_only boolean;
-  payload text;
+  owner_column pg_catalog.text := tg_argv[1];
+  table_name pg_catalog.text := tg_table_name::pg_catalog.text;
+  op pg_catalog.text := pg_catalog.lower(tg_op);
+  channel pg_catalog.text;
+  source pg_catalog.text;
+  new_whole pg_catalog.json;
+  old_whole pg_catalog.json;
+  new_row pg_catalog.jsonb;
+  old_row pg_catalog.jsonb;
+  key_value pg_catalog.json;
+  old_key pg_catalog.jsonb;
+  stamp pg_catalog.timestamptz;
+  guarded pg_catalog.bool;
+  key_only pg_catalog.bool;
+  size_limit pg_catalog.int4;
+  payload pg_catalog.text;
+  removal pg_catalog.text;
 begin
   select s.channel, s.source into channel, source from pbp_private.stream s;
-  if tg_op = 'DELETE' then
-    old_row := to_jsonb(old);
-    key_value := old_row -> key_column;
-    stamp := clock_timestamp();
+  size_limit := pbp_private.event_size_limit(source);
+  if tg_op operator(pg_catalog.=) 'DELETE' then
+    old_whole := pg_catalog.to_json(old);
+    key_value := old_whole operator(pg_catalog.->) key_column;
+    stamp := pg_catalog.clock_timestamp();
   else
-    new_row := to_jsonb(new);
-    key_value := new_row -> key_column;
+    new_whole := pg_catalog.to_json(new);
+    key_value := new_whole operator(pg_catalog.->) key_column;
     stamp := new.mtime;
+    if tg_op operator(pg_catalog.=) 'UPDATE' then
+      old_whole := pg_catalog.to_json(old);
+    end if;
   end if;
-  if tg_op = 'UPDATE' then
-    old_row := to_jsonb(old);
-  end if;
-  guarded := owner_column is null and (select c.relrowsecurity from pg_class c where c.oid = tg_relid);
+  guarded := owner_column is null and (select c.relrowsecurity from pg_catalog.pg_class c
+                                       where c.oid operator(pg_catalog.=) tg_relid);
   key_only := guarded;
   if not key_only then
-    payload := json_build_object(
-      'table', tg_table_name,
-      'op', lower(tg_op),
-      'key', key_value,
-      'mtime', stamp,
-      'new', case when tg_op = 'DELETE' then null else to_json(new) end,
-      'old', case when tg_op = 'INSERT' then null else to_json(old) end
-    )::text;
-    key_only := octet_length(payload) >= pbp_private.event_size_limit(source);
+    payload := pg_catalog.json_build_object('table', table_name, 'op', op, 'key', key_value, 'mtime', stamp,
+      'new', new_whole, 'old', old_whole)::pg_catalog.text;
+    key_only := pg_catalog.octet_length(payload) operator(pg_catalog.>=) size_limit;
   end if;
-  -- An update that changed the key: a key-only event names only the new key,
-  -- and a viewer of a row-rule table who may see only the old row receives
-  -- the update as a removal under the new key; either way a client could
-  -- never drop the row under the old one. Say first that the old key's row
-  -- is gone (a delete reaches every watcher of it, judged by the old row).
-  if tg_op = 'UPDATE' and (key_only or owner_column is not null)
-     and (old_row -> key_column) is distinct from key_value then
-    perform pbp_private.emit_event(source, channel, pbp_private.removal_event(tg_table_name,
-      old_row -> key_column, stamp, owner_column, to_json(old), old_row, guarded, pbp_private.event_size_limit(source)));
+  if key_only or owner_column is not null then
+    new_row := new_whole::pg_catalog.jsonb;
+    old_row := old_whole::pg_catalog.jsonb;
+    -- An update that changed the key: a key-only event names only the new
+    -- key, and a viewer of a row-rule table who may see only the old row
+    -- receives the update as a removal under the new key; either way a
+    -- client could never drop the row under the old one. Say first that the
+    -- old key's row is gone (a delete reaches every watcher of it, judged by
+    -- the old row).
+    if tg_op operator(pg_catalog.=) 'UPDATE' then
+      old_key := old_row operator(pg_catalog.->) key_column;
+      if not coalesce(old_key operator(pg_catalog.=) key_value::pg_catalog.jsonb, false) then
+        removal := pbp_private.removal_event(table_name, old_key, stamp, owner_column, old_whole, old_row, guarded,
+          size_limit);
+        if source operator(pg_catalog.=) 'wal' then
+          perform pg_catalog.pg_logical_emit_message(true, 'pbp', removal);
+        else
+          perform pg_catalog.pg_notify(channel, removal);
+        end if;
+      end if;
+    end if;
+    if key_only then
+      payload := pbp_private.key_only_event(table_name, op, key_value::pg_catalog.jsonb, stamp, owner_column,
+        new_row, old_row);
+    end if;
   end if;
-  if key_only then
-    payload := pbp_private.key_only_event(tg_table_name, lower(tg_op), key_value, stamp, owner_column,
-      new_row, old_row);
+  -- emit_event's two branches, inline.
+  if source operator(pg_catalog.=) 'wal' then
+    perform pg_catalog.pg_logical_emit_message(true, 'pbp', payload);
+  else
+    perform pg_catalog.pg_notify(channel, payload);
   end if;
-  perform pbp_private.emit_event(source, channel, payload);
   return null;
 end $$;
 
@@ -486,11 +567,12 @@ begin
   execute format('drop trigger if exists pbp_notify_truncate on %s', target);
   execute format('create trigger pbp_notify_truncate after truncate on %s
                   for each statement execute function pbp_notify_truncate()', target);
-  -- Four base rows: a fold that a long transaction holds leaves three free.
-  -- The first says since when the table is watched (its first Last-Modified).
+  -- Sixteen counters: as many writers at once never wait nor fall back to
+  -- the log. The first says since when the table is watched (its first
+  -- Last-Modified).
   insert into pbp_private.table_stamp_base (name, slot, mtime)
   select table_name, slot, case when slot = 0 then clock_timestamp() else '-infinity' end
-  from generate_series(0, 3) slot
+  from generate_series(0, 15) slot
   on conflict do nothing;
   insert into pbp_private.watched (relation, owner_column, owner_claim) values (target, rule_column, rule_claim)
   on conflict (relation) do update set owner_column = excluded.owner_column, owner_claim = excluded.owner_claim;
@@ -517,7 +599,7 @@ end $$;
 
 -- The watched tables that still exist, for pbp-fcgi's catalog.
 create or replace function public.pbp_watched_tables() returns setof regclass
-language sql stable security definer set search_path = pg_catalog as $$
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select w.relation from pbp_private.watched w join pg_class c on c.oid = w.relation
 $$;
 
@@ -528,7 +610,7 @@ $$;
 -- its old row (delivered as a removal); a null on either side never matches.
 create or replace function public.pbp_row_rules()
 returns table (relation regclass, owner_column text, owner_claim text)
-language sql stable security definer set search_path = pg_catalog as $$
+language sql stable security definer set search_path = pg_catalog, pg_temp as $$
   select w.relation, w.owner_column::text, w.owner_claim
   from pbp_private.watched w join pg_class c on c.oid = w.relation
   where w.owner_column is not null

@@ -15,6 +15,7 @@ row's mtime never goes back.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import pytest
 
 from conftest import WaitingPoll, caught_up_cursor
 from notifyd_client import EVENT, NotifydClient
+from psql_session import NOTIFICATION, psql_as
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chaos"))
 from wire import PgConnection  # noqa: E402
@@ -137,6 +139,63 @@ def test_the_channel_and_the_triggers_are_private_to_pbp(stack, intruder):
             allowed = stack.psql(f"select has_function_privilege('{role}', '{function}', 'execute')").strip()
             assert allowed == "f", (role, function)
     assert stack.psql("select has_function_privilege('pbp_notifyd', 'pbp_stream_channel()', 'execute')").strip() == "t"
+
+
+def test_a_writer_s_search_path_cannot_run_its_code_inside_pbp_s_triggers(stack, intruder):
+    """PBP's triggers are SECURITY DEFINER without SET search_path (its cost
+    on every row): every name in them is qualified. A writer that may create
+    temporary objects and owns a schema puts its own types (domains whose
+    check runs its function) and operators first in its search path: they
+    must never run as PBP's owner, and the events must come out as usual."""
+    stack.psql(f"""
+        grant temporary on database pbp to {intruder};
+        grant usage on schema public to {intruder};
+        grant select, insert, update, delete on testtype to {intruder};
+        grant usage on sequence testtype_id_seq to {intruder};
+        create schema hijack authorization {intruder};
+        """)
+    value = f"hijack {uuid.uuid4().hex[:8]}"
+    hijack = f"""
+        set role {intruder};
+        create temp table seen (who text, what text);
+        create function pg_temp.spy(what pg_catalog.text) returns boolean language sql
+          as 'insert into pg_temp.seen values (current_user, what); select true';
+        create function hijack.spy_eq(a pg_catalog.text, b pg_catalog.text) returns boolean language sql
+          as 'insert into pg_temp.seen values (current_user, ''='' || a); select a operator(pg_catalog.=) b';
+        create operator hijack.= (leftarg = pg_catalog.text, rightarg = pg_catalog.text, function = hijack.spy_eq);
+        create function hijack.spy_jsonb_eq(a pg_catalog.jsonb, b pg_catalog.jsonb) returns boolean language sql
+          as 'insert into pg_temp.seen values (current_user, ''jsonb=''); select a operator(pg_catalog.=) b';
+        create operator hijack.= (leftarg = pg_catalog.jsonb, rightarg = pg_catalog.jsonb, function = hijack.spy_jsonb_eq);
+        """ + "".join(f"""
+        create domain pg_temp.{name} as pg_catalog.{name} check (pg_temp.spy('{name}'));"""
+                      for name in ("text", "json", "jsonb", "bool", "int4", "int8", "timestamptz", "tid", "oid")) + f"""
+        set search_path = hijack, pg_temp, public, pg_catalog;
+        insert into testtype (val) values ('{value}');
+        update testtype set val = '{value} updated' where val = '{value}';
+        update testtype set id = id + 1000000 where val = '{value} updated';
+        begin isolation level repeatable read;
+        update testtype set val = '{value} in rr' where val = '{value} updated';
+        commit;
+        delete from testtype where val = '{value} in rr';
+        """ + "".join(f"""
+        insert into testtype (val) values ('{value} {n}');""" for n in range(20)) + f"""
+        delete from testtype where val like '{value} %' and val not like '%updated' and val not like '%in rr';
+        select 'seen:' || coalesce(string_agg(distinct who || ' ' || what, ', '), '') from pg_temp.seen
+          where who operator(pg_catalog.<>) current_user;
+        reset role;
+        """
+    channel = stack.psql("select pbp_stream_channel()").strip()
+    result = psql_as(stack, f'listen "{channel}";\n{hijack}\nselect 1;\n')
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"^seen:.*$", result.stdout, re.MULTILINE) == ["seen:"], result.stdout
+    events = [json.loads(payload) for payload in NOTIFICATION.findall(result.stdout)]
+    ops = [(event["op"], (event["new"] or event["old"] or {}).get("val")) for event in events
+           if event["table"] == "testtype"]
+    # (The 20 single inserts make PBP fold its table stamps at least once.)
+    assert ops[:5] == [("insert", value), ("update", f"{value} updated"), ("update", f"{value} updated"),
+                       ("update", f"{value} in rr"), ("delete", f"{value} in rr")], events
+    assert ops[5:25] == [("insert", f"{value} {n}") for n in range(20)], events
+    assert sorted(ops[25:]) == sorted(("delete", f"{value} {n}") for n in range(20)), events
 
 
 def test_migrating_again_keeps_the_channel_and_the_stream(client, stack):

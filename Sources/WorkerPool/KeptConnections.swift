@@ -12,16 +12,18 @@
 /// request that is served and the connection released again. One that nginx
 /// neither closes nor uses within `releaseGrace` is closed.
 ///
-/// Idle connections are bounded by `limit` (nginx keeps at most its
-/// `keepalive` count per nginx worker; beyond that, closing is what nginx
-/// would do anyway). A connection is known by `Token` while it is idle only.
+/// Idle connections are bounded by `limit` (size it to nginx's `keepalive`
+/// count times its workers): one more is released, as in a drain, since
+/// nginx thinks it kept it and may be sending it a request. A connection is
+/// known by `Token` while it is idle only.
 public struct KeptConnections<Token: Hashable & Sendable>: Sendable {
   public enum Ending: Equatable, Sendable {
     /// Wait in the idle set for the next request.
     case watch
     case close
-    /// Draining: ask nginx to drop it (the release record), and wait in the
-    /// idle set for nginx's close or for a request it had sent already.
+    /// Draining, or over the limit: ask nginx to drop it (the release
+    /// record), and wait in the idle set for nginx's close or for a request
+    /// it had sent already.
     case release
   }
 
@@ -53,13 +55,11 @@ public struct KeptConnections<Token: Hashable & Sendable>: Sendable {
   /// answer written, so the next bytes on the connection are the next request.
   public mutating func requestEnded(_ token: Token, keepAsked: Bool, endedCleanly: Bool, now: Duration) -> Ending {
     guard keepAsked, endedCleanly else { return .close }
-    if isDraining {
-      idle.insert(token)
+    idle.insert(token)
+    if isDraining || idle.count > limit {
       releasedUntil[token] = now + releaseGrace
       return .release
     }
-    guard idle.count < limit else { return .close }
-    idle.insert(token)
     return .watch
   }
 

@@ -22,8 +22,9 @@ final class IdleConnections: ConnectionKeeper {
   private let watched: Epoll
   private let state: Mutex<State>
   /// Whether released connections may be waiting to expire (spares the
-  /// state's lock in every wait until the worker drains).
-  private let isDraining = Atomic<Bool>(false)
+  /// state's lock in every wait until one was released: a drain, or more
+  /// idle connections than the limit).
+  private let mayHaveReleased = Atomic<Bool>(false)
   private let log: Log
   static let listeningToken: UInt64 = 0
 
@@ -62,7 +63,7 @@ final class IdleConnections: ConnectionKeeper {
   }
 
   private func closeExpired() {
-    guard isDraining.load(ordering: .relaxed) else { return }
+    guard mayHaveReleased.load(ordering: .relaxed) else { return }
     let closing = state.withLock { state -> [FastCGIConnection] in
       guard let deadline = state.machine.nextDeadline, deadline <= MonotonicClock.now() else {
         return []
@@ -75,8 +76,8 @@ final class IdleConnections: ConnectionKeeper {
   var count: Int { state.withLock { $0.machine.idleCount } }
 
   /// A request on `connection` was answered cleanly: watch it for the next
-  /// one if nginx asked to keep it and there is room, close it otherwise;
-  /// release it if the worker drains.
+  /// one if nginx asked to keep it, close it otherwise; release it if the
+  /// worker drains or the idle set is full.
   func requestEnded(on connection: FastCGIConnection, keepAsked: Bool) {
     let ending = state.withLock { state -> KeptConnections<UInt64>.Ending in
       let token = state.nextToken
@@ -100,7 +101,9 @@ final class IdleConnections: ConnectionKeeper {
     case .watch: break
     // Armed already: a thread may be serving a request nginx had sent; then
     // that request's end releases it.
-    case .release: connection.release()
+    case .release:
+      mayHaveReleased.store(true, ordering: .relaxed)
+      connection.release()
     case .close: connection.close()
     }
   }
@@ -113,7 +116,7 @@ final class IdleConnections: ConnectionKeeper {
   /// workers that serve; a request nginx had sent on it is served first).
   func drain(listening listenFD: Int32) {
     watched.remove(listenFD)
-    isDraining.store(true, ordering: .relaxed)
+    mayHaveReleased.store(true, ordering: .relaxed)
     let releasing = state.withLock { state in
       state.machine.drain(now: MonotonicClock.now()).compactMap { state.connections[$0] }
     }

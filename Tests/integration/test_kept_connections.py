@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Client, temporary_stack, wait_for
-from fastcgi_client import BEGIN_REQUEST, PARAMS, RESPONDER, STDIN, name_value, params_for, read_response, record
+from fastcgi_client import (BEGIN_REQUEST, END_REQUEST, PARAMS, RESPONDER, STDERR, STDIN, name_value, params_for, read_response,
+                            record)
 
 FCGI_KEEP_CONN = 1
 
@@ -177,3 +178,52 @@ def test_worker_drains_under_a_stream_of_posts_on_kept_connections_fail_none():
                 time.sleep(0.3)
         finally:
             hammer.finish()
+
+
+def records_after_answer(sock: socket.socket) -> list[tuple[int, int]]:
+    """(type, length) of the records that follow a request's END_REQUEST,
+    read until the socket is quiet for half a second or closed ("EOF")."""
+    data, answered, after = b"", False, []
+    sock.settimeout(10)
+    while True:
+        while len(data) >= 8:
+            _, kind, _, length, padding, _ = struct.unpack(">BBHHBB", data[:8])
+            if len(data) < 8 + length + padding:
+                break
+            data = data[8 + length + padding:]
+            if answered:
+                after.append((kind, length))
+            answered = answered or kind == END_REQUEST
+            sock.settimeout(0.5 if answered else 10)
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            return after
+        if not chunk:
+            return after + [("EOF", 0)]
+        data += chunk
+
+
+def test_a_connection_over_the_idle_limit_is_released_not_closed():
+    """nginx thinks it kept every connection it asked to keep, and may be
+    sending the next request on one as the worker's idle set is full: a
+    worker that closed it there would fail that request (a POST nginx does not
+    retry). It releases it instead, as a draining worker does: an empty
+    FCGI_STDERR record nginx reads as a reason to close it, and a request
+    nginx had sent already is served."""
+    with temporary_stack("kept-limit", workers=1, threads=2, nginx_worker_processes=1,
+                         extra_fcgi_args=["--max-idle-connections", "1"]) as stack:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as first, \
+                socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as second:
+            request = kept_request(params_for("GET", "/api/testtype", query="limit=1"))
+            for sock in (first, second):
+                sock.settimeout(10)
+                sock.connect(str(stack.fcgi_socket))
+            first.sendall(request)
+            assert read_response(first).status == 200
+            second.sendall(request)
+            assert records_after_answer(second) == [(STDERR, 0)], "the connection over the limit is released"
+            second.sendall(request)
+            assert read_response(second).status == 200, "a request sent on it anyway is served"
+            first.sendall(request)
+            assert read_response(first).status == 200, "the one within the limit stays kept"

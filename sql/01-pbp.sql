@@ -243,6 +243,7 @@ declare
   table_name pg_catalog.text := tg_table_name::pg_catalog.text;
   isolation pg_catalog.text;
   counted pg_catalog.tid;
+  -- The log row's id, or the counter's count.
   log_id pg_catalog.int8;
 begin
   if marker operator(pg_catalog.<>) '' then
@@ -264,7 +265,7 @@ begin
     where ctid operator(pg_catalog.=) (select b.ctid from pbp_private.table_stamp_base b
                                        where b.name operator(pg_catalog.=) table_name
                                        order by b.slot limit 1 for update skip locked)
-    returning ctid into counted;
+    returning ctid, writes into counted, log_id;
   end if;
   if counted is null then
     insert into pbp_private.table_stamp_log (name) values (table_name) returning ctid, id into counted, log_id;
@@ -275,7 +276,8 @@ begin
         null;
       end;
     end if;
-  elsif exists (select from pbp_private.table_stamp_log l where l.name operator(pg_catalog.=) table_name) then
+  elsif log_id operator(pg_catalog.%) 16 operator(pg_catalog.=) 0 then
+    -- Now and then, what writers appended is folded into the counter held.
     perform pbp_private.fold_stamps(table_name);
   end if;
   perform pg_catalog.set_config(marker_name, counted::pg_catalog.text, true);

@@ -8,7 +8,7 @@ SOURCE ?= notify
 SWIFT_PATH := $(if $(shell command -v swift),,/opt/swift/usr/bin:)
 export PATH := $(SWIFT_PATH)$(PATH)
 
-APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl nodejs
+APT_PACKAGES := postgresql libpq-dev libfcgi-dev nginx chromium chromium-driver python3 python3-venv curl nodejs iproute2
 VENV := .pbp/venv
 PYTHON_PACKAGES := pytest==9.0.3 selenium==4.51.0 openapi-spec-validator==0.9.0 schemathesis==4.32.5 \
   pyjwt==2.15.1 cryptography==50.0.2

@@ -297,3 +297,35 @@ def test_the_slot_of_a_host_gone_for_good_is_reported_until_it_is_dropped(cluste
     cluster.psql("select pg_drop_replication_slot('pbp_c')")
     for name in ("a", "b"):
         assert set(slots(cluster, name)) == {"pbp_a", "pbp_b"}
+
+
+def test_a_pool_that_fits_alone_but_not_beside_what_others_hold_refuses_to_start(cluster, tmp_path):
+    """The database allows 300 connections (3 reserved). 40 sessions are held
+    open elsewhere (other hosts' pools, say): a host whose pool, doubled
+    during a reload, would fit an empty server but not beside them refuses to
+    start, and says so; `--check-config` (run while a pool is up, which
+    would count its own connections) checks the pool alone."""
+    import subprocess
+    allowed = int(cluster.psql("select current_setting('max_connections')::int"
+                               " - current_setting('superuser_reserved_connections')::int").strip())
+    threads = (allowed - 21) // 2 - 1     # 1 worker: 2 × (threads + 1) + 1 is about allowed - 20
+    held = [subprocess.Popen(["psql", "-X", "-q", "-c", "select pg_sleep(120)"], env=cluster.db.pg_env(),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(40)]
+    try:
+        wait_for(lambda: int(cluster.psql("select count(*) from pg_stat_activity where query like 'select pg_sleep(120)%'")
+                             .strip()) >= 40, 30, "the 40 sessions")
+        command = [str(cluster.bin_dir / "pbp-fcgi"), "--conninfo", cluster.conninfo("pbp_app"),
+                   "--socket", str(tmp_path / "fcgi.sock"), "--notifyd-socket", str(cluster.hosts["a"].notifyd_socket),
+                   "--workers", "1", "--threads", str(threads)]
+        alone = subprocess.run(command + ["--check-config"], capture_output=True, text=True, timeout=60)
+        assert alone.returncode == 0 and "configuration ok" in alone.stdout, alone
+        start = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert start.returncode != 0, start
+        output = start.stdout + start.stderr
+        assert f"need up to {2 * (threads + 1)} database connections" in output, output
+        assert "held now by other sessions" in output and f"allows {allowed}" in output, output
+        assert not (tmp_path / "fcgi.sock").exists(), "it refused before it listened"
+    finally:
+        for session in held:
+            session.kill()
+            session.wait()

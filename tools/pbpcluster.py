@@ -323,14 +323,18 @@ http {{
         proxy_connect_timeout 2s;
         # Longer than a poll's timeout (the hosts' fastcgi_read_timeout is too).
         proxy_read_timeout 120s;
+        # A read that a host cannot answer (dead, or 503: just restarted, its
+        # workers still catching up from notifyd) goes to another host; nginx
+        # never retries a write (POST, PUT, PATCH, DELETE) unless told.
         location / {{
             proxy_pass http://pbp_hosts;
+            proxy_next_upstream error timeout http_502 http_503;
         }}
-        # A poll only reads: when its host dies under it, it goes to another
-        # host with the same cursor (nginx retries no POST unless told).
+        # A poll (a POST) only reads: when its host dies under it, it goes to
+        # another host with the same cursor.
         location = /api/changes {{
             proxy_pass http://pbp_hosts;
-            proxy_next_upstream error timeout http_502 non_idempotent;
+            proxy_next_upstream error timeout http_502 http_503 non_idempotent;
         }}
     }}
 }}

@@ -282,6 +282,9 @@ def test_every_host_shows_every_slot_and_its_lag(cluster):
 
 def test_the_slot_of_a_host_gone_for_good_is_reported_until_it_is_dropped(cluster):
     ensure_up(cluster, "c")
+    assert slots(cluster, "a")["pbp_c"]["safe_wal_bytes"] is None, "no max_slot_wal_keep_size: no bound"
+    cluster.psql("alter system set max_slot_wal_keep_size = '1GB'")
+    cluster.psql("select pg_reload_conf()")
     cluster.kill_host("c")
     wait_for(lambda: not slots(cluster, "a")["pbp_c"]["active"], 30, "c's slot to be inactive")
     insert(cluster, "while-c-is-gone-1")
@@ -292,9 +295,15 @@ def test_the_slot_of_a_host_gone_for_good_is_reported_until_it_is_dropped(cluste
         assert later["active"] is False
         assert later["lag_bytes"] > first["lag_bytes"], "its lag grows with every write"
         assert later["retained_bytes"] >= later["lag_bytes"]
+        assert 0 < later["safe_wal_bytes"] < first["safe_wal_bytes"], "and its time before it is lost shrinks"
         assert slots(cluster, name)["pbp_a"]["active"], "the live hosts' slots stay active"
+    metrics = cluster.status("a", "_metrics")
+    assert 'pbp_replication_slot_active{slot="pbp_c"} 0' in metrics
+    assert 'pbp_replication_slot_safe_wal_bytes{slot="pbp_c"} ' in metrics
     # Retired (docs/deploy.md): the slot goes, and so does it from every status.
     cluster.psql("select pg_drop_replication_slot('pbp_c')")
+    cluster.psql("alter system reset max_slot_wal_keep_size")
+    cluster.psql("select pg_reload_conf()")
     for name in ("a", "b"):
         assert set(slots(cluster, name)) == {"pbp_a", "pbp_b"}
 

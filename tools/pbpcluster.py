@@ -20,6 +20,7 @@ removes them, and a reaper process does the same if this one dies first.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -344,7 +346,6 @@ http {{
             ["nginx", "-c", str(self.balancer_dir / "nginx.conf"), "-p", str(self.balancer_dir), "-g", "daemon off;"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 20
-        import http.client
         while True:
             if self.balancer.poll() is not None:
                 raise StackError(f"the balancer exited; see {self.balancer_dir}/error.log")
@@ -436,7 +437,6 @@ def main() -> int:
         return reap(args.root)
     if args.bin_dir is None:
         parser.error("run needs --bin-dir")
-    import tempfile
     root = args.root or Path(tempfile.mkdtemp(prefix="pbp-cluster-"))
     cluster = Cluster(root, args.bin_dir, hosts=args.hosts, balancer_port=args.port)
     stopping = False

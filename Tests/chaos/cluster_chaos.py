@@ -30,12 +30,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import re
+import resource
 import shutil
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +188,6 @@ class ClusterHarness(chaos.Harness):
 
 
 async def main_async(config: ClusterConfig) -> dict:
-    import json
-    import time
     harness = ClusterHarness(config)
     artifacts = REPO / "test-artifacts" / "chaos"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -209,7 +210,6 @@ async def main_async(config: ClusterConfig) -> dict:
 
 
 def run(config: ClusterConfig) -> dict:
-    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < min(hard, 16384):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))

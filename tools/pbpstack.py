@@ -55,7 +55,9 @@ class Stack:
                  anonymous_role: str | None = "pbp_anon",
                  server_names: tuple[str, ...] = ("localhost", "127.0.0.1"),
                  status_port: int | None = None, write_limits: bool = False,
-                 wal_level: str | None = None, source: str = "notify"):
+                 wal_level: str | None = None, source: str = "notify",
+                 listen_address: str = "127.0.0.1", command_prefix: list[str] | None = None,
+                 shared_pg_dir: Path | None = None, reaper: bool = True):
         """The nginx_* options exist for the benchmarks (bench/run_bench.py),
         which tune nginx as a deployment expecting 19,000 waiting browsers
         would; their defaults are what `make run` and the tests use.
@@ -69,7 +71,15 @@ class Stack:
         also gives room for replication connections and slots, for the wal
         source (pbp-notifyd reads a logical replication slot). source is the
         change source, "notify" or "wal": "wal" sets wal_level logical,
-        switches the database to it and starts pbp-notifyd --source wal."""
+        switches the database to it and starts pbp-notifyd --source wal.
+
+        For one app host of several (tools/pbpcluster.py): listen_address is
+        where nginx's site and status listeners bind; command_prefix runs
+        notifyd, pbp-fcgi and nginx under it (`ip netns exec NS`, the host's
+        own network; the operators' listener stays on its 127.0.0.1);
+        shared_pg_dir is a PostgreSQL cluster (its socket
+        folder) that someone else starts, prepares and stops; reaper=False
+        leaves the stopping after a crash of this process to that someone."""
         if source not in ("notify", "wal"):
             raise ValueError(f"source: {source!r}")
         self.source = source
@@ -77,6 +87,10 @@ class Stack:
             wal_level = "logical"
         self.root = root.resolve()
         self.port = port
+        self.listen_address = listen_address
+        self.command_prefix = command_prefix or []
+        self.shared_pg = shared_pg_dir is not None
+        self.wants_reaper = reaper
         self.server_names = server_names
         # The operators' listener (/api/_status, /api/_metrics): never the public port.
         self.status_port = status_port or free_port()
@@ -96,7 +110,7 @@ class Stack:
             raise ValueError(f"nginx_access_log: {nginx_access_log!r}")
         self.nginx_access_log = nginx_access_log
         self.as_root = os.geteuid() == 0
-        self.pg_dir = self.root / "pg"
+        self.pg_dir = shared_pg_dir.resolve() if shared_pg_dir is not None else self.root / "pg"
         # The HS256 secret tokens are signed with (tools/mint_token.py reads
         # the same format), and the role of requests without a token.
         self.jwt_key_path = (jwt_key_path or self.root / "jwt.key").resolve()
@@ -116,7 +130,7 @@ class Stack:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen_address}:{self.port}"
 
     @property
     def status_url(self) -> str:
@@ -144,12 +158,14 @@ class Stack:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(exist_ok=True)
-        self.start_reaper()
+        if self.wants_reaper:
+            self.start_reaper()
         try:
-            self.start_postgres()
-            self.prepare_database()
-            self.psql(f"select pbp_set_change_source('{self.source}')")
-            if self.source == "notify":
+            if not self.shared_pg:
+                self.start_postgres()
+                self.prepare_database()
+                self.psql(f"select pbp_set_change_source('{self.source}')")
+            if self.source == "notify" and not self.shared_pg:
                 # A wal run's slot would keep WAL for a reader that is gone.
                 self.psql("select pg_drop_replication_slot(slot_name) from pg_replication_slots"
                           " where slot_type = 'logical' and not active and database = current_database()")
@@ -164,7 +180,8 @@ class Stack:
     def stop(self) -> None:
         for name in ("nginx", "pbp-fcgi", "pbp-notifyd"):
             self.stop_process(name)
-        self.stop_postgres()
+        if not self.shared_pg:
+            self.stop_postgres()
         self.stop_reaper()
 
     # -- the reaper --------------------------------------------------------
@@ -282,7 +299,7 @@ class Stack:
 
     def spawn(self, name: str, command: list[str]) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen([*self.command_prefix, *command], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes[name] = process
         return process
 
@@ -329,7 +346,7 @@ class Stack:
         if self.write_limits:
             shutil.copy(REPO / "conf" / "nginx" / "pbp-limits.conf", limits / "limits.conf")
         site = (REPO / "conf" / "nginx" / "pbp-site.conf.in").read_text()
-        listen = f"127.0.0.1:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
+        listen = f"{self.listen_address}:{self.port}" + (f" {self.nginx_listen_options}" if self.nginx_listen_options else "")
         site = (site.replace("@LISTEN@", listen)
                     .replace("@SERVER_NAME_MAP@", " ".join(f"{name} 1;" for name in self.server_names))
                     .replace("@SERVER_NAME@", " ".join(self.server_names))
@@ -382,7 +399,7 @@ http {{
     def served_table(self) -> str | None:
         """The first table the API describes, if it answers."""
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+            connection = http.client.HTTPConnection(self.listen_address, self.port, timeout=5)
             connection.request("GET", "/api/_tables")
             response = connection.getresponse()
             body = response.read()
@@ -401,7 +418,7 @@ http {{
             for name in self.processes:
                 self.check_alive(name)
             try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                connection = http.client.HTTPConnection(self.listen_address, self.port, timeout=5)
                 connection.request("GET", f"/api/{table}?limit=1")
                 response = connection.getresponse()
                 response.read()

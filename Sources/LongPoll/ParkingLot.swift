@@ -142,9 +142,10 @@ struct ParkingLot: Sendable {
     case current
     /// The cursor's epoch is over, or it is older than the ring: the client must reset.
     case gone
-    /// Ahead of this worker: another worker has already seen a newer event or
-    /// epoch, and this one will shortly. (A forged cursor looks the same, and
-    /// is reset when the grace runs out.)
+    /// Ahead of this worker: another worker (or host) has already seen a newer
+    /// event or epoch, and this one will shortly. When the grace runs out a
+    /// cursor of this epoch is handed back; one of another epoch (or forged
+    /// so) is reset.
     case notYetKnown
   }
 
@@ -245,6 +246,13 @@ struct ParkingLot: Sendable {
     // answered it sooner): the next worker can judge the cursor, this one
     // cannot, so the client keeps it. (A forged cursor is reset there.)
     case .notYetKnown where isDraining: return .noEvents(cursor: poll.cursor ?? current)
+    // Ahead in this worker's epoch: another worker, or another host on the
+    // same database (the wal source's epoch names the database's history),
+    // has seen it, and this one will. The client keeps its cursor; a reset
+    // would reload it for a host that is merely behind (catching up after a
+    // restart). A forged cursor ahead gets no events until the stream gets
+    // there, which harms only its sender.
+    case .notYetKnown where poll.cursor?.epoch == stream.epoch: return .noEvents(cursor: poll.cursor ?? current)
     case .gone, .notYetKnown, .streamUnknown: return .reset(current: current)
     }
   }

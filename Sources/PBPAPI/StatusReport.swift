@@ -49,7 +49,8 @@ struct StatusReport {
     let items = slots.map { slot in
       "{\"name\":\(JSONWriter.serialize(.string(slot.name))),\"active\":\(slot.active),"
         + "\"wal_status\":\(slot.walStatus.map { JSONWriter.serialize(.string($0)) } ?? "null"),"
-        + "\"lag_bytes\":\(number(slot.lagBytes)),\"retained_bytes\":\(number(slot.retainedBytes))}"
+        + "\"lag_bytes\":\(number(slot.lagBytes)),\"retained_bytes\":\(number(slot.retainedBytes)),"
+        + "\"safe_wal_bytes\":\(number(slot.safeWALBytes))}"
     }
     return "[" + items.joined(separator: ",") + "]"
   }
@@ -115,6 +116,10 @@ struct StatusReport {
     }
     gauge("replication_slot_lag_bytes", "WAL bytes written since what the slot's reader confirmed.") { $0.lagBytes }
     gauge("replication_slot_retained_bytes", "WAL bytes the slot keeps from being removed.") { $0.retainedBytes }
+    gauge(
+      "replication_slot_safe_wal_bytes",
+      "WAL bytes that may be written before the slot is lost (max_slot_wal_keep_size)."
+    ) { $0.safeWALBytes }
     return text
   }
 }

@@ -25,7 +25,7 @@ final class PoolMaster {
   init(options: FcgiCommand, log: Log) throws {
     self.options = options
     self.log = log
-    switch ConfigurationCheck.connectionBudget(conninfo: options.conninfo) {
+    switch ConfigurationCheck.connectionBudget(conninfo: options.conninfo, countingOthers: true) {
     case .success(let budget):
       if let refusal = budget.refusal(workers: options.workers, threads: options.threads) {
         throw ConfigurationError(description: refusal)

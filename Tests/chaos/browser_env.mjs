@@ -78,6 +78,11 @@ export class BrowserWindow {
   async fetch(input, init = {}) {
     if (this.offline) throw new TypeError('fetch failed', { cause: new Error('offline') });
     const url = new URL(String(input), this.baseUrl);
+    // Names the browser to a load balancer's log (cluster_chaos.py counts
+    // the polls that changed host); nothing in PBP reads it.
+    const headers = init.headers instanceof Headers ? Object.fromEntries(init.headers) : { ...(init.headers ?? {}) };
+    headers['x-chaos-client'] = this.name;
+    init = { ...init, headers };
     let cut;
     const dropped = new Promise((_, reject) => { cut = reject; });
     const entry = { cut };

@@ -38,11 +38,13 @@ class Response:
 
 class Client:
     """A real HTTP/1.1 client to nginx, one connection per request.
-    `status_port`: the stack's operators' listener (/api/_status, /api/_metrics)."""
+    `status_port`: the stack's operators' listener (/api/_status, /api/_metrics).
+    `host`: the address nginx listens on (an app host's own, in test_cluster.py)."""
 
-    def __init__(self, port: int, status_port: int | None = None):
+    def __init__(self, port: int, status_port: int | None = None, host: str = "127.0.0.1"):
         self.port = port
         self.status_port = status_port
+        self.host = host
 
     @property
     def operators(self) -> "Client":
@@ -57,7 +59,7 @@ class Client:
             headers.setdefault("Content-Type", "application/json")
         elif isinstance(body, str):
             body = body.encode()
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()

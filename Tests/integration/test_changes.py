@@ -121,9 +121,14 @@ def test_cursor_of_another_epoch_gets_a_reset(client):
     assert response.status == 409
     body = response.json()
     assert body["error"] == "reset" and body["cursor"].split(":")[0] == epoch
+    # Ahead of this stream in its own epoch: another worker (or, on the wal
+    # source, another host) may be there already, so after a short grace the
+    # client gets its cursor back, with no events, rather than a reset
+    # (test_cluster.py: a host whose notifyd is away).
     future = f"{epoch}:{seq(current) + 1000000}"
     response = client.post("/api/changes", {"cursor": future, "subscriptions": [{"table": "testtype"}]})
-    assert response.status == 409
+    assert response.status == 200, response
+    assert response.json() == {"events": [], "cursor": future}
 
 
 def test_poll_timeout_answers_with_no_events(client):

@@ -244,7 +244,7 @@ struct ParkingLot: Sendable {
     case .current, .fresh, .awaitingStream: return .noEvents(cursor: current)
     // Shutting down before it caught up with the client (another worker
     // answered it sooner): the next worker can judge the cursor, this one
-    // cannot, so the client keeps it. (A forged cursor is reset there.)
+    // cannot, so the client keeps it, even of an epoch it does not know.
     case .notYetKnown where isDraining: return .noEvents(cursor: poll.cursor ?? current)
     // Ahead in this worker's epoch: another worker, or another host on the
     // same database (the wal source's epoch names the database's history),

@@ -33,7 +33,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pbpstack import REAPER_STAND_DOWN, Stack, StackError, free_port, pg_bindir, processes_under  # noqa: E402
+from pbpstack import (REAPER_STAND_DOWN, Stack, StackError, free_port, pg_bindir, processes_under,  # noqa: E402
+                      stand_reaper_down, start_reaper_process)
 
 HOST_PORT = 8080          # each host's site, on its own address (its own namespace: no collisions)
 HOST_STATUS_PORT = 8081   # each host's operators' listener, on the same address
@@ -384,22 +385,12 @@ http {{
     # -- the reaper ---------------------------------------------------------------------
 
     def start_reaper(self) -> None:
-        read_end, write_end = os.pipe()
-        with open(self.root / "reaper.log", "ab") as log:
-            self.reaper = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "reap", "--root", str(self.root)],
-                stdin=read_end, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        os.close(read_end)
-        self.reaper_pipe = write_end
+        self.reaper, self.reaper_pipe = start_reaper_process(Path(__file__), self.root)
 
     def stop_reaper(self) -> None:
-        if self.reaper_pipe is not None:
-            os.write(self.reaper_pipe, REAPER_STAND_DOWN)
-            os.close(self.reaper_pipe)
-            self.reaper_pipe = None
-        if self.reaper is not None:
-            self.reaper.wait(timeout=10)
-            self.reaper = None
+        if self.reaper is not None and self.reaper_pipe is not None:
+            stand_reaper_down(self.reaper, self.reaper_pipe)
+        self.reaper, self.reaper_pipe = None, None
 
 
 def reap(root: Path) -> int:

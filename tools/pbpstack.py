@@ -188,27 +188,15 @@ class Stack:
 
     def start_reaper(self) -> None:
         """A process that outlives this one to stop the stack if this one is
-        killed (kill -9, a timeout) before stop(): it waits for the end of a
-        pipe whose only writer is this process."""
-        if self.reaper is not None:
-            return
-        read_end, write_end = os.pipe()  # not inherited by the stack's processes
-        with open(self.root / "reaper.log", "ab") as log:
-            self.reaper = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "reap", "--root", str(self.root)],
-                stdin=read_end, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-        os.close(read_end)
-        self.reaper_pipe = write_end
+        killed (kill -9, a timeout) before stop()."""
+        if self.reaper is None:
+            self.reaper, self.reaper_pipe = start_reaper_process(Path(__file__), self.root)
 
     def stop_reaper(self) -> None:
         """Everything is stopped: the reaper leaves without doing anything."""
-        if self.reaper_pipe is not None:
-            os.write(self.reaper_pipe, REAPER_STAND_DOWN)
-            os.close(self.reaper_pipe)
-            self.reaper_pipe = None
-        if self.reaper is not None:
-            self.reaper.wait(timeout=10)
-            self.reaper = None
+        if self.reaper is not None and self.reaper_pipe is not None:
+            stand_reaper_down(self.reaper, self.reaper_pipe)
+        self.reaper, self.reaper_pipe = None, None
 
     # -- PostgreSQL -----------------------------------------------------
 
@@ -463,6 +451,27 @@ http {{
 
 
 REAPER_STAND_DOWN = b"stopped"
+
+
+def start_reaper_process(script: Path, root: Path) -> tuple[subprocess.Popen, int]:
+    """`script reap --root ROOT` in a session of its own, waiting for the end
+    of a pipe whose only writer is this process (not inherited by the stack's
+    processes): it cleans up `root` when this process dies without standing
+    it down. Returns the process and the pipe's write end."""
+    read_end, write_end = os.pipe()
+    with open(root / "reaper.log", "ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, str(script.resolve()), "reap", "--root", str(root)],
+            stdin=read_end, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+    os.close(read_end)
+    return process, write_end
+
+
+def stand_reaper_down(process: subprocess.Popen, pipe: int) -> None:
+    """Everything is stopped: the reaper leaves without doing anything."""
+    os.write(pipe, REAPER_STAND_DOWN)
+    os.close(pipe)
+    process.wait(timeout=10)
 
 
 def processes_under(root: Path) -> list[tuple[int, bytes]]:

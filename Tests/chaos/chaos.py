@@ -1418,19 +1418,39 @@ async def main_async(config: Config) -> dict:
         if harness.browsers is not None:
             await harness.browsers.stop()
         await asyncio.to_thread(harness.stop_stack, artifacts)
+    return write_report(report, harness, started, config.report or artifacts / f"report-seed{config.seed}.json")
+
+
+def write_report(report: dict, harness, started: float, path: Path) -> dict:
+    """The run's wall time, its logs and the report's own path added, as JSON at `path`."""
     report["wall_seconds"] = round(time.monotonic() - started, 1)
     report["logs"] = str(getattr(harness, "logs_dir", ""))
-    path = config.report or artifacts / f"report-seed{config.seed}.json"
     report["report_path"] = str(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return report
 
 
-def run(config: Config) -> dict:
+def faults_and_seed(parser: argparse.ArgumentParser, args, known: list[str]) -> tuple[list[str], int]:
+    """--faults as a list of known kinds (the parser's error otherwise), and
+    --seed or a fresh random one."""
+    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+    unknown = [f for f in faults if f not in known]
+    if unknown:
+        parser.error(f"unknown faults {unknown}; known: {known}")
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
+    return faults, seed
+
+
+def raise_open_file_limit() -> None:
+    """Hundreds of clients, each with a connection or two, need more than the default 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < min(hard, 16384):
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+
+
+def run(config: Config) -> dict:
+    raise_open_file_limit()
     report = asyncio.run(main_async(config))
     if not config.quiet:
         print_summary(report)
@@ -1460,11 +1480,7 @@ def parse_args(argv=None) -> Config:
     parser.add_argument("--node-processes", type=int, default=None,
                         help=f"browsers.mjs processes (default: one per {CLIENTS_PER_NODE_PROCESS} clients, 1 to 4)")
     args = parser.parse_args(argv)
-    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
-    unknown = [f for f in faults if f not in FAULT_KINDS]
-    if unknown:
-        parser.error(f"unknown faults {unknown}; known: {FAULT_KINDS}")
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
+    faults, seed = faults_and_seed(parser, args, FAULT_KINDS)
     return Config(bin_dir=args.bin_dir, clients=args.clients, duration=args.duration, seed=seed, faults=faults,
                   fault_interval=args.fault_interval, write_rate=args.write_rate,
                   converge_timeout=args.converge_timeout, workers=args.workers, threads=args.threads,

@@ -30,11 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import re
-import resource
 import shutil
 import sys
 import tempfile
@@ -201,18 +199,12 @@ async def main_async(config: ClusterConfig) -> dict:
             await harness.browsers.stop()
         await asyncio.to_thread(harness.stop_stack, artifacts)
     report["hosts"] = harness.host_report
-    report["wall_seconds"] = round(time.monotonic() - started, 1)
-    report["logs"] = str(getattr(harness, "logs_dir", ""))
-    path = config.report or artifacts / f"cluster-report-seed{config.seed}.json"
-    report["report_path"] = str(path)
-    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    return report
+    return chaos.write_report(report, harness, started,
+                              config.report or artifacts / f"cluster-report-seed{config.seed}.json")
 
 
 def run(config: ClusterConfig) -> dict:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < min(hard, 16384):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 16384), hard))
+    chaos.raise_open_file_limit()
     report = asyncio.run(main_async(config))
     if not config.quiet:
         chaos.print_summary(report)
@@ -240,11 +232,7 @@ def parse_args(argv=None) -> ClusterConfig:
     parser.add_argument("--report", type=Path, default=None)
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
-    faults = [f.strip() for f in args.faults.split(",") if f.strip()]
-    unknown = [f for f in faults if f not in FAULT_KINDS]
-    if unknown:
-        parser.error(f"unknown faults {unknown}; known: {FAULT_KINDS}")
-    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1 << 31)
+    faults, seed = chaos.faults_and_seed(parser, args, FAULT_KINDS)
     return ClusterConfig(bin_dir=args.bin_dir, clients=args.clients, duration=args.duration, seed=seed, faults=faults,
                          fault_interval=args.fault_interval, write_rate=args.write_rate,
                          converge_timeout=args.converge_timeout, workers=args.workers, threads=args.threads,

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, Client, caught_up_cursor, wait_for
+from watcher import Watcher
 
 sys.path.insert(0, str(REPO / "tools"))
 from pbpcluster import HOST_PORT, Cluster  # noqa: E402
@@ -133,44 +134,6 @@ def test_a_host_started_later_resets_only_a_cursor_older_than_its_slot(cluster):
     on_c, _ = vals_until(c, since, "after-c")
     on_a, _ = vals_until(a, since, "after-c")
     assert on_c == on_a and [val for val, _ in on_c] == ["after-c"]
-
-
-class Watcher(threading.Thread):
-    """A browser's long-poll loop through the balancer: every event's val in
-    the order received, every reset, and the failures it retried."""
-
-    def __init__(self, client: Client, cursor: str, name: str):
-        super().__init__(daemon=True)
-        self.client, self.cursor, self.name = client, cursor, name
-        self.vals: list[str] = []
-        self.resets = 0
-        self.failures: list[str] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                response = self.client.post(
-                    "/api/changes", {"cursor": self.cursor, "subscriptions": SUBSCRIPTIONS, "timeout": 2},
-                    headers={"X-Chaos-Client": self.name}, timeout=40)
-            except OSError as error:
-                self.failures.append(str(error))
-                time.sleep(0.1)
-                continue
-            if response.status == 200:
-                body = response.json()
-                self.vals += [event["new"]["val"] for event in body["events"] if event["new"]]
-                self.cursor = body["cursor"]
-            elif response.status == 409 and response.json().get("error") == "reset":
-                self.resets += 1
-                self.cursor = response.json()["cursor"]
-            else:
-                self.failures.append(f"{response.status} {response.body[:200]!r}")
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(60)
 
 
 class Writer(threading.Thread):

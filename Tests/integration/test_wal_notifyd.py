@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Client, caught_up_cursor, temporary_stack
+from watcher import Watcher
 from notifyd_client import NotifydClient
 
 SLOT = "pbp"
@@ -33,44 +34,6 @@ def wal_stack():
 @pytest.fixture(scope="module")
 def wal_client(wal_stack) -> Client:
     return Client(wal_stack.port, wal_stack.status_port)
-
-
-class Watcher(threading.Thread):
-    """A browser's long-poll loop on testtype: every event's val, in the
-    order received, and every reset."""
-
-    def __init__(self, client: Client, cursor: str):
-        super().__init__(daemon=True)
-        self.client = client
-        self.cursor = cursor
-        self.vals: list[str] = []
-        self.resets = 0
-        self.failures: list[str] = []
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                response = self.client.post("/api/changes", {
-                    "cursor": self.cursor, "subscriptions": [{"table": "testtype"}], "timeout": 2}, timeout=40)
-            except OSError as error:
-                self.failures.append(f"{error}")
-                time.sleep(0.1)
-                continue
-            if response.status == 200:
-                body = response.json()
-                self.vals += [event["new"]["val"] for event in body["events"] if event["new"]]
-                self.cursor = body["cursor"]
-            elif response.status == 409 and response.json().get("error") == "reset":
-                self.resets += 1
-                self.cursor = response.json()["cursor"]
-            else:
-                self.failures.append(f"{response.status} {response.body[:200]!r}")
-                time.sleep(0.1)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join(60)
 
 
 class Writer(threading.Thread):

@@ -1,4 +1,4 @@
-import Synchronization
+import DaemonSupport
 
 /// First pages of collections as last read, kept with the table's stamp.
 ///
@@ -29,7 +29,8 @@ public final class CollectionCache: Sendable {
     var clock: UInt64 = 0
   }
 
-  private let contents = Mutex(Contents())
+  // Not Synchronization.Mutex: every GET of a collection takes it (see ``Locked``).
+  private let contents = Locked(Contents())
   let maximumEntries: Int
   let maximumBytes: Int
 

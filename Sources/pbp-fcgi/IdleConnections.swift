@@ -11,7 +11,7 @@ import WorkerPool
 /// serve (readable) or free (nginx closed it). The decisions are
 /// ``KeptConnections``'; a connection is known by a token while it is idle.
 final class IdleConnections: ConnectionKeeper {
-  private struct State: ~Copyable {
+  private struct State: Sendable {
     var machine: KeptConnections<UInt64>
     var connections: [UInt64: FastCGIConnection] = [:]
     var nextToken: UInt64 = 1
@@ -20,7 +20,7 @@ final class IdleConnections: ConnectionKeeper {
   /// The listening socket and the idle connections, these armed one-shot:
   /// a readiness is reported once, to one thread.
   private let watched: Epoll
-  private let state: Mutex<State>
+  private let state: Locked<State>
   /// Whether released connections may be waiting to expire (spares the
   /// state's lock in every wait until one was released: a drain, or more
   /// idle connections than the limit).
@@ -31,7 +31,7 @@ final class IdleConnections: ConnectionKeeper {
   init(listening listenFD: Int32, limit: Int, log: Log) throws(SystemError) {
     watched = try Epoll()
     try watched.add(listenFD, events: [.readable, .exclusive], token: Self.listeningToken)
-    state = Mutex(State(machine: KeptConnections(limit: limit)))
+    state = Locked(State(machine: KeptConnections(limit: limit)))
     self.log = log
   }
 
@@ -79,22 +79,27 @@ final class IdleConnections: ConnectionKeeper {
   /// one if nginx asked to keep it, close it otherwise; release it if the
   /// worker drains or the idle set is full.
   func requestEnded(on connection: FastCGIConnection, keepAsked: Bool) {
-    let ending = state.withLock { state -> KeptConnections<UInt64>.Ending in
+    let now = MonotonicClock.now()
+    var (token, ending) = state.withLock { state -> (UInt64, KeptConnections<UInt64>.Ending) in
       let token = state.nextToken
       state.nextToken += 1
-      let ending = state.machine.requestEnded(
-        token, keepAsked: keepAsked, endedCleanly: true, now: MonotonicClock.now())
-      guard ending != .close else { return .close }
+      let ending = state.machine.requestEnded(token, keepAsked: keepAsked, endedCleanly: true, now: now)
       // Known before it is armed, so that the thread it wakes finds it.
-      state.connections[token] = connection
+      if ending != .close { state.connections[token] = connection }
+      return (token, ending)
+    }
+    // Armed outside the lock: epoll_ctl is a system call, and the other
+    // accepting threads take this lock for every readiness they are given.
+    if ending != .close {
       do {
         try watched.watch(connection.socket, events: [.readable, .peerClosed, .oneShot], token: token)
-        return ending
       } catch {
         log.warning("\(error): the connection is closed instead")
-        state.connections[token] = nil
-        _ = state.machine.woke(token, readable: false, hungUp: true)
-        return .close
+        state.withLock { state in
+          state.connections[token] = nil
+          _ = state.machine.woke(token, readable: false, hungUp: true)
+        }
+        ending = .close
       }
     }
     switch ending {

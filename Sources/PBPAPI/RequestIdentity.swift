@@ -29,4 +29,9 @@ public struct RequestIdentity: Hashable, Sendable {
   /// the login role is not granted is refused by PostgreSQL itself.
   static let setupSQL =
     "select set_config('role', $1, true), set_config('request.jwt.claims', $2, true)"
+
+  /// Sets them for the session: what a pooled connection acts as between
+  /// requests (``DatabaseSession``'s resting identity).
+  static let sessionSetupSQL =
+    "select set_config('role', $1, false), set_config('request.jwt.claims', $2, false)"
 }

@@ -18,6 +18,9 @@ struct AcceptLoop: Sendable {
   let hub: ChangeHub<ParkedRequest>
   let conninfo: String
   let statementTimeoutMilliseconds: Int
+  /// What the thread's database connection acts as between requests: the
+  /// anonymous identity, whose requests then need no setup statement.
+  let restingIdentity: RequestIdentity?
   let maximumBodyBytes: Int
   let lifecycle: WorkerLifecycle
   let slot: ScoreboardSlot?
@@ -31,9 +34,9 @@ struct AcceptLoop: Sendable {
   /// shared poll woke all of them, in every worker).
   func run() {
     defer { lifecycle.acceptLoopEnded() }
-    let session = DatabaseSession(conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds) {
-      [slot] delta in slot?.databaseConnections(changedBy: delta)
-    }
+    let session = DatabaseSession(
+      conninfo: conninfo, statementTimeoutMilliseconds: statementTimeoutMilliseconds, restingIdentity: restingIdentity
+    ) { [slot] delta in slot?.databaseConnections(changedBy: delta) }
     // Draining, the listening socket is out of the set; the loop ends once
     // the requests that had reached idle connections are served.
     while !(lifecycle.isDraining && idle.isEmpty) {

@@ -108,10 +108,14 @@ struct WorkerProcess {
       log.error("cannot watch the listening sockets: \(error)")
       exit(1)
     }
+    let anonymous = options.authentication.roles.anonymousRole.map {
+      RequestIdentity(role: $0, subject: nil, claims: RoleDecision.anonymousClaims)
+    }
     func loop(on fd: Int32, idle: IdleConnections, servesOnlyPolls: Bool) -> AcceptLoop {
       AcceptLoop(
         listenFD: fd, idle: idle, servesOnlyPolls: servesOnlyPolls, application: application, hub: hub,
         conninfo: options.conninfo, statementTimeoutMilliseconds: Int(options.statementTimeout * 1000),
+        restingIdentity: anonymous,
         maximumBodyBytes: options.maxBodyBytes, lifecycle: lifecycle, slot: slot, log: log,
         verbose: options.verbose)
     }

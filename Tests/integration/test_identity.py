@@ -190,3 +190,34 @@ def test_without_an_anonymous_role_a_token_is_needed():
         assert response.headers["www-authenticate"] == "Bearer"
         secret = mint_token.read_secret(stack.jwt_key_path)
         assert client.get("/api/testtype?limit=1", headers=bearer(mint_token.mint(secret, sub="dave"))).status == 200
+
+
+def test_one_pooled_connection_keeps_nothing_of_a_signed_in_request():
+    """With one worker thread, every request below shares one PostgreSQL
+    connection, which rests as the anonymous role between requests (its
+    requests then need no setup): a signed-in request, one refused by
+    PostgreSQL, and the status page (the login role) leave it anonymous."""
+    with temporary_stack("one-connection", workers=1, threads=1) as stack:
+        client = Client(stack.port, stack.status_port)
+        secret = mint_token.read_secret(stack.jwt_key_path)
+        alice = bearer(mint_token.mint(secret, sub="alice", role="pbp_user"))
+        ungranted = bearer(mint_token.mint(secret, sub="mallory", role="postgres"))
+        note = client.post("/api/notes", {"body": "alice's, on the one connection"}, headers=alice)
+        assert note.status == 201, note
+        path = f"/api/notes/{note.json()['id']}"
+
+        def anonymous_is_still_anonymous():
+            for response in (client.get(path), client.get("/api/notes")):
+                assert response.status == 403 and response.json()["error"] == "forbidden", response
+            assert client.get("/api/testtype?limit=1").status == 200
+
+        anonymous_is_still_anonymous()
+        for _ in range(3):
+            assert client.get(path, headers=alice).status == 200
+            anonymous_is_still_anonymous()
+        refused = client.get("/api/notes", headers=ungranted)
+        assert refused.status == 403 and refused.json()["error"] == "forbidden", refused
+        anonymous_is_still_anonymous()
+        assert client.operators.get("/api/_status").status == 200
+        anonymous_is_still_anonymous()
+        assert client.get(path, headers=alice).json()["owner"] == "alice"

@@ -28,4 +28,14 @@ public enum Threads {
     precondition(result == 0, "pthread_create failed: \(result)")
     pthread_detach(thread)
   }
+
+  /// Blocks the calling thread for `duration` (nothing if it is not positive):
+  /// a retry's backoff, a wait for the next allowed reading.
+  public static func sleep(for duration: Duration) {
+    guard duration > .zero else { return }
+    let (seconds, attoseconds) = duration.components
+    var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+  }
 }

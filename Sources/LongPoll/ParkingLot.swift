@@ -239,21 +239,25 @@ struct ParkingLot: Sendable {
 
   private func timeoutAnswer(_ poll: ChangePoll) -> PollAnswer {
     guard let current else { return .streamUnavailable }
-    switch standing(of: poll.cursor) {
+    let standing = standing(of: poll.cursor)
+    // A cursor the worker cannot place yet, handed back rather than reset:
+    // - while it shuts down before it caught up with the client (another
+    //   worker answered it sooner): the next worker can judge the cursor,
+    //   this one cannot, even of an epoch it does not know;
+    // - ahead in this worker's epoch: another worker, or another host on the
+    //   same database (the wal source's epoch names the database's history),
+    //   has seen it, and this one will. A reset would reload the client for a
+    //   host that is merely behind (catching up after a restart). A forged
+    //   cursor ahead gets no events until the stream gets there, which harms
+    //   only its sender.
+    if standing == .notYetKnown, let cursor = poll.cursor, isDraining || cursor.epoch == stream.epoch {
+      return .noEvents(cursor: cursor)
+    }
+    switch standing {
     // The stream still away: the last known position is better than no answer.
     case .current, .fresh, .awaitingStream: return .noEvents(cursor: current)
-    // Shutting down before it caught up with the client (another worker
-    // answered it sooner): the next worker can judge the cursor, this one
-    // cannot, so the client keeps it, even of an epoch it does not know.
-    case .notYetKnown where isDraining: return .noEvents(cursor: poll.cursor ?? current)
-    // Ahead in this worker's epoch: another worker, or another host on the
-    // same database (the wal source's epoch names the database's history),
-    // has seen it, and this one will. The client keeps its cursor; a reset
-    // would reload it for a host that is merely behind (catching up after a
-    // restart). A forged cursor ahead gets no events until the stream gets
-    // there, which harms only its sender.
-    case .notYetKnown where poll.cursor?.epoch == stream.epoch: return .noEvents(cursor: poll.cursor ?? current)
     case .gone, .notYetKnown, .streamUnknown: return .reset(current: current)
     }
   }
+
 }

@@ -33,7 +33,7 @@ public struct StreamFollower<Responder: PollResponder>: Sendable {
         if !reportedFailure { log.warning("cannot reach pbp-notifyd: \(error); retrying") }
         reportedFailure = true
       }
-      usleep(UInt32(backoff.next().milliseconds * 1000))
+      Threads.sleep(for: backoff.next())
     }
   }
 

@@ -117,7 +117,7 @@ public struct APIApplication: Sendable {
   {
     let now = ContinuousClock.now
     if reason == .use, let known = session.catalogSnapshot,
-      !catalog.policy.mustReload(loadedAt: known.loadedAt, now: now, reason: .use)
+      !catalog.policy.mustReload(loadedAt: known.loadedAt, now: now)
     {
       return known
     }

@@ -15,22 +15,19 @@ public struct CatalogRefreshPolicy: Equatable, Sendable {
     self.missInterval = missInterval
   }
 
+  /// Why a request asks for the description.
   public enum Reason: Equatable, Sendable {
-    /// An ordinary request.
+    /// An ordinary request: `mustReload` decides.
     case use
-    /// A request the description failed.
+    /// A request the description failed: `missReading` decides.
     case miss
   }
 
   /// Whether a description read at `loadedAt` (nil: never read) must be read
-  /// again now, for an ordinary request (`.use`; a miss is `missReading`'s).
-  public func mustReload(loadedAt: ContinuousClock.Instant?, now: ContinuousClock.Instant, reason: Reason) -> Bool {
+  /// again now for an ordinary request.
+  public func mustReload(loadedAt: ContinuousClock.Instant?, now: ContinuousClock.Instant) -> Bool {
     guard let loadedAt else { return true }
-    let age = now - loadedAt
-    switch reason {
-    case .use: return age >= maximumAge
-    case .miss: return missReading(lastReadingAt: loadedAt, failedAt: now) != nil
-    }
+    return now - loadedAt >= maximumAge
   }
 
   /// When the reading that serves a miss at `failedAt` may begin: nil when

@@ -1,4 +1,4 @@
-import Glibc
+import DaemonSupport
 import PostgresClient
 import Synchronization
 
@@ -46,7 +46,7 @@ public final class TableCatalog: Sendable {
   ) throws(APIError) -> Snapshot {
     let current = latest.withLock { $0 }
     if reason == .miss { return try snapshot(afterMissAt: now, current: current) }
-    guard policy.mustReload(loadedAt: current?.loadedAt, now: now, reason: reason) else { return current! }
+    guard policy.mustReload(loadedAt: current?.loadedAt, now: now) else { return current! }
     if let current {
       let fresh = reader.withLockIfAvailable { session in reload(session, unlessNewerThan: current, now: now) }
       return (fresh ?? nil) ?? current
@@ -66,10 +66,7 @@ public final class TableCatalog: Sendable {
     -> Snapshot
   {
     guard let start = policy.missReading(lastReadingAt: current?.loadedAt, failedAt: failedAt) else { return current! }
-    let wait = start - ContinuousClock.now
-    if wait > .zero {
-      usleep(UInt32(clamping: wait.components.seconds * 1_000_000 + wait.components.attoseconds / 1_000_000_000_000))
-    }
+    Threads.sleep(for: start - ContinuousClock.now)
     let outcome = reader.withLock { session in
       Result { () throws(APIError) -> Snapshot in
         // Another waiting miss may have read it meanwhile.

@@ -51,9 +51,9 @@ import Testing
   @Test func aDescriptionIsReadAgainWhenOldOrWhenItFailedARequest() {
     let policy = CatalogRefreshPolicy(maximumAge: .seconds(5), missInterval: .milliseconds(50))
     let start = ContinuousClock.now
-    #expect(policy.mustReload(loadedAt: nil, now: start, reason: .use))
-    #expect(!policy.mustReload(loadedAt: start, now: start + .seconds(4), reason: .use))
-    #expect(policy.mustReload(loadedAt: start, now: start + .seconds(5), reason: .use))
+    #expect(policy.mustReload(loadedAt: nil, now: start))
+    #expect(!policy.mustReload(loadedAt: start, now: start + .seconds(4)))
+    #expect(policy.mustReload(loadedAt: start, now: start + .seconds(5)))
     // A reading from before a miss may predate the change that caused it
     // (DDL committed just after it): it never serves the miss.
     #expect(

@@ -45,8 +45,14 @@ public final class DatabaseSession {
     self.onConnectionCountChange = onConnectionCountChange
   }
 
-  func connected() throws(APIError) -> PostgresConnection {
-    if let connection, !connection.hasUnsolicitedInput { return connection }
+  /// The open connection, or a new one if it broke. Before a write it asks
+  /// the kernel whether the server has ended the session meanwhile (a write
+  /// is not retried); a read skips that system call, since a read that meets
+  /// a closed session is retried on a new connection anyway.
+  func connected(beforeWrite: Bool = true) throws(APIError) -> PostgresConnection {
+    if let connection, !(beforeWrite ? connection.hasUnsolicitedInput : connection.isKnownBroken) {
+      return connection
+    }
     connection = nil
     do {
       let fresh = try PostgresConnection(conninfo: conninfo)
@@ -90,7 +96,7 @@ public final class DatabaseSession {
     var attempts = readOnly ? 2 : 1
     while true {
       attempts -= 1
-      let current = try connected()
+      let current = try connected(beforeWrite: !readOnly)
       do {
         return try statement(ActingConnection(connection: current, identity: identity, restsAs: connectionRestsAs))
       } catch let error as PostgresError where error.isConnectionProblem {

@@ -50,6 +50,10 @@ public final class PostgresConnection: @unchecked Sendable {
     return isStuckInPipeline || poll(&entry, 1, 0) != 0 || PQstatus(handle) != CONNECTION_OK
   }
 
+  /// Whether the connection is known to be unusable without asking the
+  /// kernel: libpq saw it break, or a pipeline was left unfinished.
+  public var isKnownBroken: Bool { isStuckInPipeline || PQstatus(handle) != CONNECTION_OK }
+
   /// The socket, for waiting on notifications with poll(2).
   public var socket: Int32 { PQsocket(handle) }
 

@@ -183,6 +183,23 @@ def test_workers_started_by_a_reload_serve_cursors_their_predecessors_handed_out
     assert "still waiting in accept" not in log, "a draining worker's idle threads left promptly"
 
 
+def test_requests_survive_their_sessions_being_terminated(pool_stack, pool_client):
+    """An administrator (or a restart) ends the pool's sessions between
+    requests: a read meets its closed session and is tried again on a new
+    one; a write looks first (it is not retried). No request fails."""
+    terminate = ("select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                 "where usename = 'pbp_app' and pid <> pg_backend_pid()")
+    for kind in ("read", "write"):
+        for n in range(40):  # every thread's connection in use
+            assert pool_client.get("/api/testtype?limit=1").status == 200
+        assert int(pool_stack.psql(terminate).strip()) > 0
+        time.sleep(0.3)  # the sessions' FATAL has reached their sockets
+        for n in range(40):
+            response = (pool_client.get(f"/api/testtype?limit={n + 1}") if kind == "read"
+                        else pool_client.post("/api/testtype", {"val": f"after-terminate-{n}"}))
+            assert response.status == (200 if kind == "read" else 201), (kind, n, response)
+
+
 def test_database_outage_answers_503_quickly_and_recovers_without_restart(pool_stack, pool_client):
     fcgi = pool_stack.pid("pbp-fcgi")
     pool_stack.stop_postgres()

@@ -103,7 +103,7 @@ struct FcgiCommand: ParsableCommand {
       Kept FastCGI connections (nginx's fastcgi_keep_conn) that may wait idle per worker and socket; \
       more are closed. nginx's keepalive times its worker_processes is enough.
       """)
-  var maxIdleConnections: Int = 8192
+  var maxIdleConnections: Int = 32768
 
   @Flag(help: "Log each request.")
   var verbose = false

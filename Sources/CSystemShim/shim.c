@@ -39,6 +39,11 @@ int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data) {
   return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+int pbp_epoll_disarm(int epfd, int fd) {
+  struct epoll_event ev = {.events = EPOLLONESHOT, .data.u64 = 0};
+  return epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms) {
   struct epoll_event evs[256];
   if (max > 256) max = 256;

@@ -51,6 +51,15 @@ public final class Epoll: Sendable {
     }
   }
 
+  /// Keeps `watched` in the set but quiet: only a hang-up or an error is
+  /// reported, once, with token 0. Far cheaper than removing it and adding
+  /// it again (no allocation, no tree or wait-queue change in the kernel)
+  /// for a descriptor that comes back soon; a descriptor closed meanwhile
+  /// leaves the set by itself.
+  public func disarm(_ watched: Int32) {
+    _ = pbp_epoll_disarm(fd, watched)
+  }
+
   public func remove(_ watched: Int32) {
     _ = pbp_epoll_del(fd, watched)
   }

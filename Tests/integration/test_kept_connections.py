@@ -6,6 +6,7 @@ connection lands in the same two processes."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -98,6 +99,47 @@ def test_a_kept_connection_survives_a_poll_timeout(kept_stack):
             sock.sendall(kept_request(parked_params, parked))
             answer = read_response(sock)
             assert answer.status == 200 and answer.json()["events"] == [], answer
+
+
+def parked_polls(stack) -> int:
+    response = Client(stack.port, stack.status_port).operators.get("/api/_status")
+    assert response.status == 200, response
+    return response.json()["totals"]["parked_polls"]
+
+
+def test_a_poll_parked_again_on_a_kept_connection_is_freed_when_the_connection_goes(kept_stack):
+    """A poll answered by a delivery leaves its connection watched for a
+    hang-up but quiet; the next poll on that connection re-arms the watch
+    under its own id, so its client vanishing frees it at once, not at its
+    timeout."""
+    def poll(cursor: str | None) -> tuple[dict[str, str], bytes]:
+        fields = {"subscriptions": [{"table": "testtype"}], "timeout": 50} | ({"cursor": cursor} if cursor else {})
+        body = json.dumps(fields).encode()
+        return params_for("POST", "/api/changes", content_type="application/json", content_length=len(body)), body
+
+    client = Client(kept_stack.port)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(kept_stack.fcgi_poll_socket))
+        sock.sendall(kept_request(*poll(None)))
+        cursor = read_response(sock).json()["cursor"]
+        for n in range(2):
+            sock.sendall(kept_request(*poll(cursor)))
+            wait_for(lambda: parked_polls(kept_stack) == 1, 10, "the poll to park")
+            assert client.post("/api/testtype", {"val": f"kept re-park {n}"}).status == 201
+            answer = read_response(sock)
+            assert answer.status == 200 and len(answer.json()["events"]) == 1, answer
+            cursor = answer.json()["cursor"]
+        sock.sendall(kept_request(*poll(cursor)))
+        wait_for(lambda: parked_polls(kept_stack) == 1, 10, "the third poll to park")
+    wait_for(lambda: parked_polls(kept_stack) == 0, 5, "the vanished poll to be freed")
+    # And the watch of a freed connection is gone with it: the next polls park and leave as well.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(kept_stack.fcgi_poll_socket))
+        sock.sendall(kept_request(*poll(cursor)))
+        wait_for(lambda: parked_polls(kept_stack) == 1, 10, "a poll on a new connection to park")
+    wait_for(lambda: parked_polls(kept_stack) == 0, 5, "that one to be freed too")
 
 
 def test_nginx_reuses_kept_connections_and_frees_them_when_it_closes_them(kept_stack):

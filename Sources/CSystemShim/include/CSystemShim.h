@@ -24,6 +24,9 @@ int pbp_epoll_del(int epfd, int fd);
 /// Re-arms `fd` with new events and data if it is registered already
 /// (EPOLL_CTL_MOD), adds it otherwise.
 int pbp_epoll_watch(int epfd, int fd, uint32_t events, uint64_t data);
+/// Leaves `fd` registered but reporting nothing except a hang-up or an
+/// error, once (EPOLL_CTL_MOD to EPOLLONESHOT alone).
+int pbp_epoll_disarm(int epfd, int fd);
 
 /// Waits for events; writes at most `max` (events, data) pairs.
 int pbp_epoll_wait(int epfd, uint32_t *events, uint64_t *data, int max, int timeout_ms);

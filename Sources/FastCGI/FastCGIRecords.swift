@@ -42,8 +42,16 @@ public enum FastCGIRecords {
     requestID: UInt16, head: [UInt8], body: [UInt8], piecesUpTo pieceBytes: Int = 1 << 20,
     send: (UnsafeRawBufferPointer) -> Bool
   ) -> Bool {
+    // What the records of the whole response take (a stdout header per
+    // 65,535 bytes, the empty stdout, the end of the request), or a piece
+    // and the one record that may overflow it: a small answer (every
+    // delivered poll) reserves what it needs, not 64 KB, which cost a large
+    // allocation per answer (malloc_consolidate and page faults in perf).
+    let content = head.count + body.count
+    let stdoutRecords = (content + maximumContentLength - 1) / maximumContentLength
+    let whole = content + 8 * stdoutRecords + 8 + 16
     var piece: [UInt8] = []
-    piece.reserveCapacity(min(pieceBytes, head.count + body.count + 64) + 8 + maximumContentLength)
+    piece.reserveCapacity(whole <= pieceBytes ? whole : min(whole, pieceBytes + 8 + maximumContentLength))
     func flush() -> Bool {
       defer { piece.removeAll(keepingCapacity: true) }
       return piece.isEmpty || piece.withUnsafeBytes(send)

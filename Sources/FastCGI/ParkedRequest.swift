@@ -38,10 +38,21 @@ public final class ParkedRequest: Sendable {
   /// it). Returns false when the peer is gone (the request is over either way).
   @discardableResult
   public func respond(status: Int, reason: String, headers: [(String, String)], body: [UInt8]) -> Bool {
+    respond(encoded: EncodedResponse(status: status, reason: reason, headers: headers, body: body))
+  }
+
+  /// The same with a response encoded once for many polls: nginx's
+  /// requests (id 1) get its records as they are.
+  @discardableResult
+  public func respond(encoded response: EncodedResponse) -> Bool {
     guard !isOver.exchange(true, ordering: .acquiringAndReleasing) else { return false }
-    let head = FastCGIRecords.cgiHead(status: status, reason: reason, headers: headers, contentLength: body.count)
     let sent = connection.write { socket in
-      FastCGIRecords.write(requestID: requestID, head: head, body: body) { SocketWrite.write(socket, $0) == .complete }
+      if requestID == EncodedResponse.sharedRequestID {
+        return response.recordsOfRequestOne.withUnsafeBytes { SocketWrite.write(socket, $0) == .complete }
+      }
+      return FastCGIRecords.write(requestID: requestID, head: response.head, body: response.body) {
+        SocketWrite.write(socket, $0) == .complete
+      }
     }
     if sent {
       keeper.requestEnded(on: connection, keepAsked: keepAsked)

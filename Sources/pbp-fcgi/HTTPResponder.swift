@@ -19,6 +19,21 @@ extension HTTPResponder {
 
 extension FastCGIRequest: HTTPResponder {}
 
+/// A parked poll's answer is encoded once per distinct answer (the hub
+/// renders each once for all the polls it goes to).
 extension ParkedRequest: HTTPResponder, PollResponder {
-  public typealias Answer = HTTPResponse
+  public func respond(_ answer: EncodedResponse) { respond(encoded: answer) }
+}
+
+extension EncodedResponse {
+  init(_ response: HTTPResponse) {
+    self.init(
+      status: response.status, reason: response.reason,
+      headers: response.headers.map { ($0.name, $0.value) }, body: response.body)
+  }
+
+  /// The hub's renderer: a poll's answer as the HTTP response, encoded.
+  @Sendable static func rendering(_ answer: PollAnswer) -> EncodedResponse {
+    EncodedResponse(PollAnswer.render(answer))
+  }
 }

@@ -26,7 +26,7 @@ struct WorkerProcess {
     let hub: ChangeHub<ParkedRequest>
     do {
       hub = try ChangeHub(
-        ringCapacity: options.ringSize, ringByteBudget: options.ringBytes, log: log, render: PollAnswer.render)
+        ringCapacity: options.ringSize, ringByteBudget: options.ringBytes, log: log, render: EncodedResponse.rendering)
     } catch {
       log.error("cannot start: \(error)")
       exit(1)

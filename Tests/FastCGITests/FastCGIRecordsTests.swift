@@ -19,6 +19,17 @@ import Testing
     return result
   }
 
+  @Test func anEncodedResponseCarriesTheRecordsOfRequestOneWithTheHeadersInOrder() {
+    let body = Array(#"{"cursor":"1-2","events":[]}"#.utf8)
+    let encoded = EncodedResponse(
+      status: 200, reason: "OK", headers: [("Content-Type", "application/json"), ("X-A", "b")], body: body)
+    let head = "Status: 200 OK\r\nContent-Type: application/json\r\nX-A: b\r\nContent-Length: \(body.count)\r\n\r\n"
+    #expect(encoded.head == Array(head.utf8))
+    #expect(encoded.body == body)
+    #expect(encoded.recordsOfRequestOne == FastCGIRecords.response(requestID: 1, head: encoded.head, body: body))
+    #expect(records(encoded.recordsOfRequestOne).allSatisfy { $0.id == 1 })
+  }
+
   @Test func aSmallResponseIsOneStdoutRecordThenTheEnd() {
     let encoded = FastCGIRecords.response(requestID: 0x0102, head: Array("Status: 200 OK\r\n\r\n".utf8), body: [65])
     let parsed = records(encoded)

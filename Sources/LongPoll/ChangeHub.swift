@@ -126,9 +126,15 @@ public final class ChangeHub<Responder: PollResponder>: StreamCursorSource {
         lot.responders[id] = responder
         // Registered under the lock, so that no answer can close the socket first.
         // One-shot: a hang-up is reported once, even while the answer is being written.
-        // A kept connection parked before is in the set already, disarmed: re-armed.
+        // A kept connection parked before is in the set already, disarmed: re-armed
+        // (added if this is its first poll); any other is new to the set.
         do {
-          try hangUps.watch(responder.socket, events: [.peerClosed, .readable, .oneShot], token: id)
+          let events: Epoll.Events = [.peerClosed, .readable, .oneShot]
+          if responder.mayKeepConnection {
+            try hangUps.watch(responder.socket, events: events, token: id)
+          } else {
+            try hangUps.add(responder.socket, events: events, token: id)
+          }
         } catch {
           log.warning("\(error)")
         }

@@ -9,13 +9,17 @@ import Testing
     #expect(mediaType(of: " \tapplication/x-www-form-urlencoded ;q=1") == "application/x-www-form-urlencoded")
   }
 
-  @Test func noHeaderOrAnEmptyOneHasNoType() {
+  @Test func noHeaderOrOneOfSeparatorsAloneHasNoType() {
     #expect(mediaType(of: nil) == nil)
     #expect(mediaType(of: "") == nil)
+    #expect(mediaType(of: ";;") == nil)
   }
 
-  @Test func onlyParametersOrOnlySpacesIsAnEmptyType() {
-    #expect(mediaType(of: ";charset=utf-8") == "")
+  /// Found by Fuzz/Targets/request-body.swift, whose model keeps the rule
+  /// the server always had: the first segment that is not empty.
+  @Test func separatorsBeforeTheTypeAreSkipped() {
+    #expect(mediaType(of: ";;Text/Plain;x") == "text/plain")
+    #expect(mediaType(of: " ;application/json") == "")
     #expect(mediaType(of: "   ") == "")
   }
 

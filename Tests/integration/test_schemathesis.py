@@ -33,11 +33,11 @@ def schemathesis_command() -> str:
     return str(found)
 
 
-def run_schemathesis(stack, seed: int) -> tuple[subprocess.CompletedProcess, str, float]:
+def run_schemathesis(stack, seed: int, workers: int = 2) -> tuple[subprocess.CompletedProcess, str, float]:
     command = [
         schemathesis_command(), "--config-file", str(CONFIG), "run", f"{stack.base_url}/api/openapi.json",
         "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful",
-        "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", "2",
+        "--max-examples", str(MAX_EXAMPLES), "--seed", str(seed), "--workers", str(workers),
         "--request-timeout", "20", "--continue-on-failure",
         "--report", "junit,ndjson,pytest", "--report-dir", str(ARTIFACTS),
     ]
@@ -68,7 +68,12 @@ def test_schemathesis_finds_nothing():
         result, report, elapsed = run_schemathesis(stack, seed)
         if result.returncode != 0 and only_tool_errors(report):
             # A crash of the tool says nothing of the API: one more run, with
-            # another seed, must then find nothing either (a failed check fails at once).
+            # another seed, must then find nothing either (a failed check
+            # fails at once). Its one worker thread cannot meet the crash
+            # seen: CPython 3.11 keeps the AST builder's recursion depth per
+            # interpreter, so hypothesis parsing sources in two threads at
+            # once trips its "recursion depth mismatch" check (cpython
+            # gh-106905); with two workers the retry crashed so as well.
             seed = random.SystemRandom().randrange(1, 2**31)
-            result, report, elapsed = run_schemathesis(stack, seed)
+            result, report, elapsed = run_schemathesis(stack, seed, workers=1)
     assert result.returncode == 0, f"schemathesis failed (seed {seed}, {elapsed:.0f} s):\n{report}"

@@ -1,10 +1,12 @@
 // JSONParser.parse: the strict parser behind every JSON body and payload.
-// Properties: no crash; an error's offset lies inside the input; tooDeep is
-// reported at the bracket that opens one level more than the limit; a parsed
-// text nests no deeper than the limit, and the limit is exact (the text's
-// own depth passes, one less is tooDeep; a member given twice may leave a
-// value shallower than its text); a parsed value written by
-// JSONWriter parses back to an equal value; the text as a String parses alike.
+// Properties: no crash; JSONParser.validate throws what parse throws (the
+// same reason at the same offset), and nothing where parse accepts; an
+// error's offset lies inside the input; tooDeep is reported at the bracket
+// that opens one level more than the limit; a parsed text nests no deeper
+// than the limit, and the limit is exact (the text's own depth passes, one
+// less is tooDeep; a member given twice may leave a value shallower than its
+// text); a parsed value written by JSONWriter parses back to an equal value;
+// the text as a String parses alike.
 import JSON
 
 /// Arrays and objects inside one another: `1` is 0, `[]` is 1, `[{}]` is 2.
@@ -57,10 +59,16 @@ private func bracketScan(_ bytes: ArraySlice<UInt8>) -> (open: Int, deepest: Int
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSON(_ data: UnsafeRawPointer?, _ size: Int) -> CInt {
   let bytes = FuzzInput.bytes(data, size)
+  // validate builds nothing but must judge exactly as parse does.
+  var validation: JSONParseError?
+  do throws(JSONParseError) { try JSONParser.validate(bytes) } catch { validation = error }
   let value: JSONValue
   do throws(JSONParseError) {
     value = try JSONParser.parse(bytes)
+    require(validation == nil, "validate threw \(validation!), parse accepted")
   } catch {
+    require(
+      validation == error, "parse threw \(error), validate \(validation.map(String.init(describing:)) ?? "accepted")")
     require(error.offset >= 0 && error.offset <= bytes.count, "error offset \(error.offset) of \(bytes.count)")
     if case .tooDeep(let limit) = error.reason {
       let open = openBrackets(bytes[..<error.offset])

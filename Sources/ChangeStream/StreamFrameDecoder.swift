@@ -50,35 +50,37 @@ public struct StreamFrameDecoder: Sendable {
     var reader = ByteReader(bytes: bytes)
     let typeByte = reader.readByte()!
     guard let kind = StreamFrame.Kind(rawValue: typeByte) else { throw .unknownType(typeByte) }
-    let malformed = StreamFrameError.malformed(kind: "\(kind)", length: bytes.count)
+    // Built only when thrown: the kind's name comes from reflection, which
+    // was a sixth of a worker's stream thread when made for every event.
+    func malformed() -> StreamFrameError { .malformed(kind: "\(kind)", length: bytes.count) }
     switch kind {
     case .hello:
-      guard let version = reader.read(UInt16.self), let flag = reader.readByte() else { throw malformed }
+      guard let version = reader.read(UInt16.self), let flag = reader.readByte() else { throw malformed() }
       var cursor: Cursor?
       switch flag {
       case 0: cursor = nil
       case 1:
-        guard let read = reader.readCursor() else { throw malformed }
+        guard let read = reader.readCursor() else { throw malformed() }
         cursor = read
-      default: throw malformed
+      default: throw malformed()
       }
       var history: UInt32 = 0
       if !reader.isAtEnd {
-        guard let requested = reader.read(UInt32.self), requested > 0 else { throw malformed }
+        guard let requested = reader.read(UInt32.self), requested > 0 else { throw malformed() }
         history = requested
       }
-      guard reader.isAtEnd else { throw malformed }
+      guard reader.isAtEnd else { throw malformed() }
       return .hello(version: version, resumeFrom: cursor, history: history)
     case .welcome:
       guard let version = reader.read(UInt16.self), let from = reader.readCursor(),
         let resumed = reader.readByte(), resumed <= 1, reader.isAtEnd
-      else { throw malformed }
+      else { throw malformed() }
       return .welcome(version: version, from: from, resumed: resumed == 1)
     case .event:
-      guard let position = reader.readPosition() else { throw malformed }
+      guard let position = reader.readPosition() else { throw malformed() }
       return .event(position: position, payload: Array(reader.rest))
     case .newEpoch:
-      guard let current = reader.readCursor(), reader.isAtEnd else { throw malformed }
+      guard let current = reader.readCursor(), reader.isAtEnd else { throw malformed() }
       return .newEpoch(current)
     }
   }

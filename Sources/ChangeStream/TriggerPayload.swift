@@ -60,61 +60,130 @@ public enum TriggerPayload {
     let layout: Layout
   }
 
-  private static let rowChange: Set<String> = ["table", "op", "key", "mtime", "new", "old"]
-  private static let truncatedRow: Set<String> = ["table", "op", "key", "mtime", "truncated"]
-  private static let truncate: Set<String> = ["table", "op", "key", "mtime"]
-  private static let ownedTruncatedRow = rowChange.union(["truncated"])
+  /// The top-level members a trigger may send, as bits: matching a payload's
+  /// names against the triggers' sets hashed a set of strings per event.
+  struct Members: OptionSet {
+    let rawValue: UInt8
+    static let table = Members(rawValue: 1 << 0)
+    static let op = Members(rawValue: 1 << 1)
+    static let key = Members(rawValue: 1 << 2)
+    static let mtime = Members(rawValue: 1 << 3)
+    static let new = Members(rawValue: 1 << 4)
+    static let old = Members(rawValue: 1 << 5)
+    static let truncated = Members(rawValue: 1 << 6)
+
+    static let rowChange: Members = [.table, .op, .key, .mtime, .new, .old]
+    static let truncatedRow: Members = [.table, .op, .key, .mtime, .truncated]
+    static let truncate: Members = [.table, .op, .key, .mtime]
+    static let ownedTruncatedRow: Members = rowChange.union(.truncated)
+
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    init?(name: String) {
+      switch name {
+      case "table": self = .table
+      case "op": self = .op
+      case "key": self = .key
+      case "mtime": self = .mtime
+      case "new": self = .new
+      case "old": self = .old
+      case "truncated": self = .truncated
+      default: return nil
+      }
+    }
+  }
+
+  /// The spans of the top-level members a trigger may send.
+  private struct TopLevel {
+    var table, op, key, mtime, new, old, truncated: JSONMemberSpan?
+
+    subscript(member: Members) -> JSONMemberSpan? {
+      get {
+        switch member {
+        case .table: table
+        case .op: op
+        case .key: key
+        case .mtime: mtime
+        case .new: new
+        case .old: old
+        default: truncated
+        }
+      }
+      set {
+        switch member {
+        case .table: table = newValue
+        case .op: op = newValue
+        case .key: key = newValue
+        case .mtime: mtime = newValue
+        case .new: new = newValue
+        case .old: old = newValue
+        default: truncated = newValue
+        }
+      }
+    }
+  }
 
   static func validate(_ payload: [UInt8]) -> Result<Valid, PayloadRefusal> {
     guard payload.count <= StreamFrame.maximumEventPayload else { return .failure(.tooLarge(bytes: payload.count)) }
-    let value: JSONValue
+    // Checked whole, but not built: the payload is kept as it came and its
+    // parts are found by the spans below.
     do {
-      value = try JSONParser.parse(payload, maximumDepth: 64)
+      try JSONParser.validate(payload, maximumDepth: 64)
     } catch {
       return .failure(.notJSON(error))
     }
-    guard case .object(let members) = value else { return .failure(.notAnObject) }
-    // The parser keeps the last of two equal names; the text is scanned for them.
     let start = JSONMemberScanner.skipWhitespace(payload, 0)
+    guard payload[start] == UInt8(ascii: "{") else { return .failure(.notAnObject) }
     let (spans, end) = JSONMemberScanner.members(of: payload, objectAt: start)
-    guard spans.count == members.count else {
-      return .failure(.duplicateMember(duplicate(in: spans, of: payload) ?? "?"))
-    }
+    if let twice = duplicate(in: spans, of: payload) { return .failure(.duplicateMember(twice)) }
     var layout = Layout()
     layout.membersStart = UInt32(JSONMemberScanner.skipWhitespace(payload, start + 1))
     layout.membersEnd = UInt32(closingBrace(payload, end: end))
 
-    let names = Set(members.keys)
-    guard case .string(let table)? = members["table"], !table.isEmpty else {
+    var names = Members()
+    var members = TopLevel()
+    for span in spans {
+      guard let member = Members(name: name(of: span, in: payload)) else {
+        return .failure(.unexpectedMembers(spans.map { name(of: $0, in: payload) }.sorted()))
+      }
+      names.insert(member)
+      members[member] = span
+    }
+    guard let table = members.table.flatMap({ stringValue(of: $0, in: payload) }), !table.isEmpty else {
       return .failure(.wrongType(member: "table"))
     }
-    guard case .string(let opText)? = members["op"] else { return .failure(.wrongType(member: "op")) }
+    guard let opText = members.op.flatMap({ stringValue(of: $0, in: payload) }) else {
+      return .failure(.wrongType(member: "op"))
+    }
     guard let operation = ChangeEvent.Operation(rawValue: opText) else { return .failure(.unknownOperation(opText)) }
-    guard case .string? = members["mtime"] else { return .failure(.wrongType(member: "mtime")) }
-    let key = members["key"]
-    layout.key = spans.first { name(of: $0, in: payload) == "key" }
+    guard let mtime = members.mtime, mtime.kind == .string || mtime.kind == .escapedString else {
+      return .failure(.wrongType(member: "mtime"))
+    }
+    let keyIsNull = members.key?.kind == .null
+    layout.key = members.key
+    let truncatedIsTrue = members.truncated?.kind == .trueLiteral
     var truncated = false
     switch (operation, names) {
-    case (.truncate, truncate):
-      guard key == .null else { return .failure(.wrongType(member: "key")) }
-    case (.insert, truncatedRow), (.update, truncatedRow), (.delete, truncatedRow):
-      guard members["truncated"] == .bool(true) else { return .failure(.wrongType(member: "truncated")) }
-      guard key != .null else { return .failure(.wrongType(member: "key")) }
+    case (.truncate, .truncate):
+      guard keyIsNull else { return .failure(.wrongType(member: "key")) }
+    case (.insert, .truncatedRow), (.update, .truncatedRow), (.delete, .truncatedRow):
+      guard truncatedIsTrue else { return .failure(.wrongType(member: "truncated")) }
+      guard !keyIsNull else { return .failure(.wrongType(member: "key")) }
       truncated = true
-    case (.insert, rowChange), (.update, rowChange), (.delete, rowChange):
-      guard key != .null else { return .failure(.wrongType(member: "key")) }
-      if let refusal = readRows(members, spans, operation, payload, into: &layout, ownerOnly: false) {
+    case (.insert, .rowChange), (.update, .rowChange), (.delete, .rowChange):
+      guard !keyIsNull else { return .failure(.wrongType(member: "key")) }
+      if let refusal = readRows(members, operation, payload, into: &layout, ownerOnly: false) {
         return .failure(refusal)
       }
-    case (.insert, ownedTruncatedRow), (.update, ownedTruncatedRow), (.delete, ownedTruncatedRow):
-      guard members["truncated"] == .bool(true) else { return .failure(.wrongType(member: "truncated")) }
-      guard key != .null else { return .failure(.wrongType(member: "key")) }
-      if let refusal = readRows(members, spans, operation, payload, into: &layout, ownerOnly: true) {
+    case (.insert, .ownedTruncatedRow), (.update, .ownedTruncatedRow), (.delete, .ownedTruncatedRow):
+      guard truncatedIsTrue else { return .failure(.wrongType(member: "truncated")) }
+      guard !keyIsNull else { return .failure(.wrongType(member: "key")) }
+      if let refusal = readRows(members, operation, payload, into: &layout, ownerOnly: true) {
         return .failure(refusal)
       }
       truncated = true
     default:
-      return .failure(.unexpectedMembers(names.sorted()))
+      return .failure(.unexpectedMembers(spans.map { name(of: $0, in: payload) }.sorted()))
     }
     return .success(Valid(table: table, operation: operation, truncated: truncated, layout: layout))
   }
@@ -123,23 +192,21 @@ public enum TriggerPayload {
   /// row, else null) and records their columns; `ownerOnly`: each row is its
   /// owner column alone, a string or null, named alike in both.
   private static func readRows(
-    _ members: [String: JSONValue], _ spans: [JSONMemberSpan], _ operation: ChangeEvent.Operation,
-    _ payload: [UInt8], into layout: inout Layout, ownerOnly: Bool
+    _ members: TopLevel, _ operation: ChangeEvent.Operation, _ payload: [UInt8], into layout: inout Layout,
+    ownerOnly: Bool
   ) -> PayloadRefusal? {
     let needsNew = operation != .delete
     let needsOld = operation != .insert
-    for (member, needed) in [("new", needsNew), ("old", needsOld)] {
-      switch members[member] {
-      case .object?: guard needed else { return .wrongType(member: member) }
-      case .null?: guard !needed else { return .wrongType(member: member) }
-      default: return .wrongType(member: member)
+    for (name, span, needed) in [("new", members.new, needsNew), ("old", members.old, needsOld)] {
+      switch span?.kind {
+      case .object?: guard needed else { return .wrongType(member: name) }
+      case .null?: guard !needed else { return .wrongType(member: name) }
+      default: return .wrongType(member: name)
       }
     }
     var ownerColumn: String?
-    for member in ["new", "old"] {
-      guard let span = spans.first(where: { name(of: $0, in: payload) == member }), span.kind == .object else {
-        continue
-      }
+    for (member, span) in [("new", members.new), ("old", members.old)] {
+      guard let span, span.kind == .object else { continue }
       let row = JSONMemberScanner.members(of: payload, objectAt: Int(span.valueStart)).members
       if let twice = duplicate(in: row, of: payload) { return .duplicateMember("\(member).\(twice)") }
       if ownerOnly {
@@ -167,9 +234,27 @@ public enum TriggerPayload {
     return (try? JSONParser.parse(bytes))?.scalarText ?? ""
   }
 
+  /// A string member's value, its escapes undone; nil for any other kind.
+  private static func stringValue(of span: JSONMemberSpan, in payload: [UInt8]) -> String? {
+    let bytes = payload[Int(span.valueStart)..<Int(span.valueEnd)]
+    switch span.kind {
+    case .string: return String(decoding: bytes.dropFirst().dropLast(), as: UTF8.self)
+    case .escapedString: return (try? JSONParser.parse(bytes))?.scalarText
+    default: return nil
+    }
+  }
+
+  /// The first name given twice among `spans`. A trigger's object has at
+  /// most seven members and a row a few dozen, where comparing each pair
+  /// beats hashing them; a set takes over for a long hostile one.
   private static func duplicate(in spans: [JSONMemberSpan], of payload: [UInt8]) -> String? {
+    let names = spans.map { name(of: $0, in: payload) }
+    guard names.count > 32 else {
+      for later in names.indices.dropFirst() where names[..<later].contains(names[later]) { return names[later] }
+      return nil
+    }
     var seen: Set<String> = []
-    for span in spans where !seen.insert(name(of: span, in: payload)).inserted { return name(of: span, in: payload) }
+    for name in names where !seen.insert(name).inserted { return name }
     return nil
   }
 

@@ -49,13 +49,29 @@ public struct JSONParser {
     try parse(Array(text.utf8), maximumDepth: maximumDepth)
   }
 
+  /// Throws what ``parse(_:maximumDepth:)`` would throw for `bytes`, and
+  /// builds nothing: for a text that is kept as it is and only read in parts
+  /// (a change event's payload), where building the tree was most of a
+  /// worker's cost per event.
+  public static func validate(_ bytes: [UInt8], maximumDepth: Int = defaultMaximumDepth) throws(JSONParseError) {
+    var parser = JSONParser(bytes: bytes, maximumDepth: maximumDepth, buildsValues: false)
+    parser.skipWhitespace()
+    _ = try parser.parseValue(depth: 0)
+    parser.skipWhitespace()
+    guard parser.index == bytes.count else { throw parser.error(.trailingData) }
+  }
+
   private let bytes: [UInt8]
   private let maximumDepth: Int
+  /// False while validating: every value parses to `.null` and no string is
+  /// made, though each is checked exactly as when building.
+  private let buildsValues: Bool
   private var index = 0
 
-  private init(bytes: [UInt8], maximumDepth: Int) {
+  private init(bytes: [UInt8], maximumDepth: Int, buildsValues: Bool = true) {
     self.bytes = bytes
     self.maximumDepth = maximumDepth
+    self.buildsValues = buildsValues
   }
 
   private func error(_ reason: JSONParseError.Reason) -> JSONParseError {
@@ -114,7 +130,8 @@ public struct JSONParser {
       guard colon == UInt8(ascii: ":") else { throw error(.unexpectedByte(colon)) }
       index += 1
       skipWhitespace()
-      members[key] = try parseValue(depth: depth)
+      let value = try parseValue(depth: depth)
+      if buildsValues { members[key] = value }
       skipWhitespace()
       guard let next = current else { throw error(.unexpectedEnd) }
       index += 1
@@ -137,7 +154,8 @@ public struct JSONParser {
     }
     while true {
       skipWhitespace()
-      elements.append(try parseValue(depth: depth))
+      let element = try parseValue(depth: depth)
+      if buildsValues { elements.append(element) }
       skipWhitespace()
       guard let next = current else { throw error(.unexpectedEnd) }
       index += 1
@@ -167,7 +185,7 @@ public struct JSONParser {
       if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
       guard skipDigits() > 0 else { throw error(.invalidNumber) }
     }
-    return .number(String(decoding: bytes[start..<index], as: UTF8.self))
+    return buildsValues ? .number(String(decoding: bytes[start..<index], as: UTF8.self)) : .null
   }
 
   @discardableResult
@@ -181,23 +199,74 @@ public struct JSONParser {
     index += 1
     var scalars: [UInt8] = []
     var runStart = index
+    // Escapes are ASCII, so the text is valid UTF-8 exactly when each run
+    // between them is: validation checks the runs where they lie.
+    var runIsASCII = true
     while true {
       guard let byte = current else { throw error(.unexpectedEnd) }
       switch byte {
       case UInt8(ascii: "\""):
+        guard buildsValues else {
+          let valid = runIsASCII || Self.isValidUTF8(bytes[runStart..<index])
+          index += 1
+          guard valid else { throw error(.invalidUTF8) }
+          return ""
+        }
         scalars.append(contentsOf: bytes[runStart..<index])
         index += 1
         guard let text = String(validating: scalars, as: UTF8.self) else { throw error(.invalidUTF8) }
         return text
       case UInt8(ascii: "\\"):
-        scalars.append(contentsOf: bytes[runStart..<index])
+        if buildsValues {
+          scalars.append(contentsOf: bytes[runStart..<index])
+        } else if !runIsASCII, !Self.isValidUTF8(bytes[runStart..<index]) {
+          // Where building finds it: after the closing quote.
+          try skipToClosingQuote()
+          index += 1
+          throw error(.invalidUTF8)
+        }
         index += 1
         try parseEscape(into: &scalars)
+        if !buildsValues { scalars.removeAll(keepingCapacity: true) }
         runStart = index
+        runIsASCII = true
       case 0..<0x20:
         throw error(.unexpectedByte(byte))
       default:
+        if byte >= 0x80 { runIsASCII = false }
         index += 1
+      }
+    }
+  }
+
+  /// With the same rules as `String(validating:as:)` (no overlong forms, no
+  /// surrogates), without making a string.
+  private static func isValidUTF8(_ run: ArraySlice<UInt8>) -> Bool {
+    var iterator = run.makeIterator()
+    var decoder = UTF8()
+    while true {
+      switch decoder.decode(&iterator) {
+      case .scalarValue: continue
+      case .emptyInput: return true
+      case .error: return false
+      }
+    }
+  }
+
+  /// Goes on through the string as building would, to throw what it throws
+  /// first: an error before the closing quote, or none.
+  private mutating func skipToClosingQuote() throws(JSONParseError) {
+    var ignored: [UInt8] = []
+    while true {
+      guard let byte = current else { throw error(.unexpectedEnd) }
+      switch byte {
+      case UInt8(ascii: "\""): return
+      case UInt8(ascii: "\\"):
+        index += 1
+        try parseEscape(into: &ignored)
+        ignored.removeAll(keepingCapacity: true)
+      case 0..<0x20: throw error(.unexpectedByte(byte))
+      default: index += 1
       }
     }
   }

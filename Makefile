@@ -103,7 +103,8 @@ fuzz-long:
 
 # --- Benchmarks (issue 8): `make bench`, never part of `make test` -----------
 # Loopback only and bounded in time: starts a stack of its own with release
-# binaries, runs bench/run_bench.py (latency, fanout, nchan, crud, intake),
+# binaries, runs bench/run_bench.py (latency, fanout, nchan, crud, intake;
+# then the other change source on a second stack, side by side: issue 16),
 # prints the figures against the targets and adds a section at the top of
 # bench/RESULTS.md. `make bench BENCH=fanout,nchan` runs a part; BENCH_ARGS
 # passes more options (`.pbp/venv/bin/python bench/run_bench.py --help`).

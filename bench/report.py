@@ -20,6 +20,12 @@ HOSTILE_POLL_CPU_MS = 10.0
 TARGET_POLLS = 10_000
 # Issue 15: signed in (a bearer token), at least this share of the anonymous figures of the same run.
 TOKEN_SHARE = 0.80
+# Issue 16: the wal source against the notify source, same run.
+WAL_WRITE_FACTOR = 2.5
+WAL_SHARE_OF_BARE_WRITES = 0.50
+WAL_LATENCY_P50_US = 2000
+WAL_LATENCY_P99_US = 5000
+WAL_FANOUT_FACTOR = 1.1
 
 
 def _get(data, *path, default=None):
@@ -138,6 +144,69 @@ def targets(results: dict) -> list[dict]:
     else:
         check("worker CPU per hostile poll <= 10 ms", None if not hostile else False,
               "not run" if not hostile else "failed")
+    if results.get("other_source"):
+        checks += source_targets(results)
+    return checks
+
+
+def by_source(results: dict) -> dict:
+    """The figures of each source in this run: the main pass's, and the
+    other source's pass (latency, fanout, crud, intake)."""
+    main = {part: results.get(part) for part in ("latency", "fanout", "crud", "intake")}
+    other = results.get("other_source") or {}
+    return {results["config"].get("source", "notify"): main, other.get("source"): other}
+
+
+def source_targets(results: dict) -> list[dict]:
+    """Issue 16's targets: the wal source against the notify source of the same run."""
+    checks = []
+
+    def check(name, ok, measured):
+        checks.append({"target": name, "ok": ok, "measured": measured})
+
+    sources = by_source(results)
+    wal, notify = sources.get("wal") or {}, sources.get("notify") or {}
+    for op, name, statement in (("post", "POST", "INSERT"), ("put", "PUT", "UPDATE")):
+        mine, theirs = _get(wal, "crud", "16", op), _get(notify, "crud", "16", op)
+        if mine and theirs and mine.get("rps") and theirs.get("rps"):
+            ratio = mine["rps"] / theirs["rps"]
+            check(f"wal: {name} at 16 connections >= 2.5x the notify source's (same run)",
+                  ratio >= WAL_WRITE_FACTOR and mine.get("ok") and theirs.get("ok"),
+                  f"{mine['rps']:,.0f}/s vs {theirs['rps']:,.0f}/s = {ratio:.2f}x")
+        else:
+            check(f"wal: {name} at 16 connections >= 2.5x the notify source's", None, "not run")
+        bare = _get(wal, "crud", "16", f"pgbench_{statement.lower()}_bare", "tps")
+        if mine and mine.get("rps") and bare:
+            share = mine["rps"] / bare
+            check(f"wal: {name} at 16 connections >= 50% of pgbench's {statement} without triggers",
+                  share >= WAL_SHARE_OF_BARE_WRITES and mine.get("ok"),
+                  f"{mine['rps']:,.0f}/s = {share:.0%} of {bare:,.0f} TPS")
+        else:
+            check(f"wal: {name} at 16 connections >= 50% of pgbench's {statement} without triggers", None, "not run")
+    lat = wal.get("latency")
+    if lat and _get(lat, "latency_after_commit_returned_us", "count"):
+        after, before = lat["latency_after_commit_returned_us"], lat["latency_us"]
+        for label, key, limit in (("p50 < 2 ms", "p50", WAL_LATENCY_P50_US), ("p99 < 5 ms", "p99", WAL_LATENCY_P99_US)):
+            check(f"wal: single-client latency {label} (commit returned -> answer)",
+                  after[key] < limit and bool(lat.get("ok")),
+                  f"{after[key] / 1000:.2f} ms (from before the INSERT: {before[key] / 1000:.2f} ms)")
+    else:
+        check("wal: single-client latency p50 < 2 ms, p99 < 5 ms", None, "not run")
+    intake = wal.get("intake")
+    if intake and intake.get("ok"):
+        rate = intake["median_events_per_s"]
+        check("wal: notifyd intake >= 100,000 events/s", rate >= INTAKE_EVENTS_PER_S, f"{rate:,.0f} events/s")
+    else:
+        check("wal: notifyd intake >= 100,000 events/s", None if not intake else False,
+              "not run" if not intake else "failed")
+    mine, theirs = _get(wal, "fanout", str(TARGET_POLLS)), _get(notify, "fanout", str(TARGET_POLLS))
+    if mine and theirs and _get(mine, "completion_us", "count") and _get(theirs, "completion_us", "count"):
+        a, b = mine["completion_us"]["p50"], theirs["completion_us"]["p50"]
+        check("wal: fan-out to 10,000 within 1.1x the notify source's (completion medians, same run)",
+              a <= WAL_FANOUT_FACTOR * b and mine.get("ok") and theirs.get("ok"),
+              f"{a / 1000:.1f} ms vs {b / 1000:.1f} ms = {a / b:.2f}x")
+    else:
+        check("wal: fan-out to 10,000 within 1.1x the notify source's", None, "not run")
     return checks
 
 
@@ -157,6 +226,17 @@ def benchmark_errors(results: dict) -> list[str]:
         for op, run in row.items():
             if not run.get("ok"):
                 errors.append(f"crud {op} x{clients}: {run.get('errors')} status {run.get('status')}")
+    other = results.get("other_source") or {}
+    for name in ("latency", "intake"):
+        if other.get(name) and not other[name].get("ok"):
+            errors.append(f"{other['source']} {name}: {other[name].get('errors')}")
+    for size, run in (other.get("fanout") or {}).items():
+        if not run.get("ok"):
+            errors.append(f"{other['source']} fanout {size}: {run.get('errors')}")
+    for clients, row in (other.get("crud") or {}).items():
+        for op, run in row.items():
+            if not run.get("ok"):
+                errors.append(f"{other['source']} crud {op} x{clients}: {run.get('errors')} status {run.get('status')}")
     for problem in results.get("problems", []):
         if "fatal" in problem:
             errors.append(f"{problem['fatal']}")
@@ -204,7 +284,10 @@ def render(results: dict, checks: list[dict]) -> str:
     w = out.append
     w(f"## {results['date']} — commit {results['commit']} — `{results['command']}`")
     w("")
-    w(f"Change source: {c.get('source', 'notify')}.")
+    other = results.get("other_source")
+    w(f"Change source: {c.get('source', 'notify')}"
+      + (f"; then the {other['source']} source on a second stack for the sources' side-by-side section." if other
+         else "."))
     w("")
     if m:
         w(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
@@ -420,6 +503,8 @@ def render(results: dict, checks: list[dict]) -> str:
                 own = f" ({cpu['loadgen']['us_per_request']:.0f})" if "loadgen" in cpu else ""
                 cells.append(" / ".join(parts) + own)
             w(f"| {clients} | " + " | ".join(cells) + " |")
+    if results.get("other_source"):
+        render_sources(results, w)
     intake = results.get("intake")
     if intake and intake.get("ok"):
         w("")
@@ -459,3 +544,46 @@ def render(results: dict, checks: list[dict]) -> str:
              + f" = {max(per_event):,.0f} bytes per event" if per_event else "not reported by this build") + ".")
     w("")
     return "\n".join(out)
+
+
+def render_sources(results: dict, w) -> None:
+    """The two change sources side by side (issue 16), each on a stack of its own in this run."""
+    sources = by_source(results)
+    order = [name for name in ("notify", "wal") if name in sources]
+    w("")
+    w(f"### Change sources side by side (same run; the {results['other_source']['source']} source on a "
+      "second stack, started after the first stopped)")
+    w("")
+    w("| | " + " | ".join(order) + " |")
+    w("|---|" + "---|" * len(order))
+
+    def row(label, cell):
+        w(f"| {label} | " + " | ".join(cell(sources[name]) for name in order) + " |")
+
+    def latency(key):
+        return lambda s: _ms(_get(s, "latency", "latency_after_commit_returned_us", key))
+
+    row("latency, INSERT return → answer, p50 / p99 (ms)",
+        lambda s: f"{latency('p50')(s)} / {latency('p99')(s)}")
+    row("latency, before the INSERT → answer, p50 / p99 (ms)",
+        lambda s: f"{_ms(_get(s, 'latency', 'latency_us', 'p50'))} / {_ms(_get(s, 'latency', 'latency_us', 'p99'))}")
+    size = str(TARGET_POLLS)
+    row(f"fan-out to {TARGET_POLLS:,}: completion median (ms)",
+        lambda s: _ms(_get(s, "fanout", size, "completion_us", "p50")))
+
+    def cpu(s, op):
+        cpu = _get(s, "crud", "16", op, "cpu") or {}
+        return " / ".join(f"{cpu[g]['us_per_request']:.0f}" if g in cpu else "-"
+                          for g in ("nginx", "pbp-fcgi", "notifyd", "postgres"))
+
+    for op, name, statement in (("post", "POST", "insert"), ("put", "PUT", "update")):
+        row(f"{name} at 16: requests/s (p50 / p99 ms)",
+            lambda s, op=op: (f"{_get(s, 'crud', '16', op, 'rps'):,.0f} ({_ms(_get(s, 'crud', '16', op, 'latency_us', 'p50'))}"
+                              f" / {_ms(_get(s, 'crud', '16', op, 'latency_us', 'p99'))})"
+                              if _get(s, "crud", "16", op, "rps") else "-"))
+        row(f"{name} at 16: CPU µs per request (nginx / pbp-fcgi / notifyd / postgres)", lambda s, op=op: cpu(s, op))
+        row(f"pgbench {statement.upper()} at 16 with PBP's triggers / without (TPS)",
+            lambda s, st=statement: (f"{_get(s, 'crud', '16', f'pgbench_{st}', 'tps') or 0:,.0f} / "
+                                     f"{_get(s, 'crud', '16', f'pgbench_{st}_bare', 'tps') or 0:,.0f}"))
+    row("notifyd intake (events/s, median)",
+        lambda s: f"{_get(s, 'intake', 'median_events_per_s'):,.0f}" if _get(s, "intake", "median_events_per_s") else "-")

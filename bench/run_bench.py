@@ -434,8 +434,14 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temporary stack folder")
     parser.add_argument("--source", choices=["notify", "wal"], default=os.environ.get("SOURCE") or "notify",
                         help="the change source of the stack measured (SOURCE=wal for make bench)")
+    parser.add_argument("--other-source", choices=["notify", "wal", "none"], default=None,
+                        help="then, in the same run, a stack on this source measures what the sources are "
+                             "compared by (latency, fan-out to 10,000, POST and PUT at 16, intake); "
+                             "default: the other source")
     args = parser.parse_args()
 
+    if args.other_source is None:
+        args.other_source = "wal" if args.source == "notify" else "notify"
     selected = parse_list(args.only, str) if args.only else list(BENCHMARKS)
     unknown = set(selected) - set(BENCHMARKS)
     if unknown:
@@ -485,7 +491,7 @@ def main() -> int:
     began = time.time()
     results: dict = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                      "commit": git_commit(), "command": command, "selected": selected,
-                     "config": {"source": args.source,
+                     "config": {"source": args.source, "other_source": args.other_source,
                                 "fcgi_workers": workers, "fcgi_threads": threads, "pool_connections": workers * threads,
                                 "nginx_worker_processes": args.nginx_workers or 2, "nginx_worker_connections": 19900,
                                 "nginx_rlimit_nofile": hard, "nginx_access_log": args.nginx_access_log,
@@ -619,6 +625,67 @@ def main() -> int:
         if "hostile" in selected:
             import hostile_poll
             run_part("hostile", "hostile polls", lambda: hostile_poll.measure(stack, polls=args.hostile_polls, log=log))
+
+        compared = [part for part in ("latency", "fanout", "crud", "intake") if part in selected]
+        if args.other_source != "none" and args.other_source != args.source and compared:
+            # Issue 16: the sources side by side, in the same run. The first
+            # stack stops (its cluster stays in its folder) and one on the
+            # other source takes the machine.
+            other = results["other_source"] = {"source": args.other_source}
+            size = 10_000 if 10_000 in fanout_sizes else max(fanout_sizes)
+            clients = 16 if 16 in crud_clients else max(crud_clients)
+            log(f"the {args.other_source} source, same run: {', '.join(compared)}")
+            stack.stop()
+            stack = Stack(root / f"stack-{args.other_source}", free_port(), args.bin_dir, log=log, workers=workers,
+                          threads=threads, nginx_worker_processes=nginx_workers_for(size, hard),
+                          nginx_worker_connections=19900, nginx_rlimit_nofile=hard,
+                          nginx_listen_options="reuseport backlog=4096", nginx_access_log=args.nginx_access_log,
+                          source=args.other_source)
+            stack.start()
+            stack.psql("insert into testtype (val) select 'seed ' || n from generate_series(1, 1000) n")
+            common = ["--port", stack.port, "--status-port", stack.status_port,
+                      "--pg", f"host={stack.pg_dir} dbname=pbp user=postgres connect_timeout=5"]
+            watch = LogWatch(stack_logs(stack))
+            if "latency" in compared:
+                other["latency"] = run_loadgen(args.loadgen, ["latency", *common, "--rounds", args.latency_rounds,
+                                                              "--park-timeout", 10],
+                                               timeout=60 + args.latency_rounds * 1.5)
+            if "fanout" in compared:
+                restart_frontends(stack)
+                other["fanout"] = {str(size): run_loadgen(args.loadgen, [
+                    "fanout", *common, "--connections", size, "--rounds", args.rounds, "--procs", args.loadgen_procs,
+                    "--ramp", args.ramp, "--poll-timeout", 55, *watch_arguments(stack)],
+                    timeout=150 + args.rounds * (3 + size / 1500))}
+            if "crud" in compared:
+                row = other["crud"] = {str(clients): {}}
+                row = row[str(clients)]
+                for op in [op for op in crud_ops if op in ("post", "put")]:
+                    row[op] = run_loadgen(args.loadgen, [
+                        "closed-loop", *common, "--connections", clients, "--op", op,
+                        "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
+                        timeout=args.crud_duration + args.crud_warmup + 60)
+                if not args.no_write_ceiling:
+                    lo, hi = (int(v) for v in stack.psql("select min(id), max(id) from testtype").split("|"))
+                    row["pgbench_insert"] = pgbench_run(stack, clients, args.crud_duration, "insert")
+                    row["pgbench_update"] = pgbench_run(stack, clients, args.crud_duration, "update",
+                                                        {"lo": lo, "hi": hi})
+                    row["pgbench_insert_bare"] = pgbench_run(stack, clients, args.crud_duration, "insert",
+                                                             without_triggers=True)
+                    row["pgbench_update_bare"] = pgbench_run(stack, clients, args.crud_duration, "update",
+                                                             {"lo": lo, "hi": hi}, without_triggers=True)
+            note_logs(f"{args.other_source} source", watch)
+            if "intake" in compared:
+                import notifyd_intake
+                watch = LogWatch(stack_logs(stack))
+                try:
+                    rounds = notifyd_intake.measure(stack, args.intake_rows, args.intake_rounds, log=log)
+                    rates = sorted(r["events_per_s"] for r in rounds)
+                    other["intake"] = {"ok": True, "rows": args.intake_rows, "rounds": rounds,
+                                       "median_events_per_s": rates[len(rates) // 2]}
+                except Exception as error:  # reported, never hidden
+                    other["intake"] = {"ok": False, "errors": [repr(error)]}
+                    log(f"ERROR: notifyd intake on {args.other_source}: {error!r}")
+                note_logs(f"{args.other_source} intake", watch)
     except (StackError, BenchError, BenchTimeout, subprocess.SubprocessError, OSError) as error:
         failed = True
         results["problems"].append({"fatal": repr(error)})

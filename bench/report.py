@@ -130,13 +130,7 @@ def targets(results: dict) -> list[dict]:
                   f"{run['rps']:,.0f}/s")
         else:
             check(f"{name} at 16 connections >= {floor:,}/s", None, "not run")
-    intake = results.get("intake")
-    if intake and intake.get("ok"):
-        rate = intake["median_events_per_s"]
-        check("notifyd intake >= 100,000 events/s", rate >= INTAKE_EVENTS_PER_S, f"{rate:,.0f} events/s")
-    else:
-        check("notifyd intake >= 100,000 events/s", None if not intake else False,
-              "not run" if not intake else "failed")
+    check_intake(check, results.get("intake"), "")
     hostile = results.get("hostile")
     if hostile and hostile.get("ok"):
         worst = hostile["worst_ms"]
@@ -147,6 +141,15 @@ def targets(results: dict) -> list[dict]:
     if results.get("other_source"):
         checks += source_targets(results)
     return checks
+
+
+def check_intake(check, intake: dict | None, prefix: str) -> None:
+    name = f"{prefix}notifyd intake >= 100,000 events/s"
+    if intake and intake.get("ok"):
+        rate = intake["median_events_per_s"]
+        check(name, rate >= INTAKE_EVENTS_PER_S, f"{rate:,.0f} events/s")
+    else:
+        check(name, None if not intake else False, "not run" if not intake else "failed")
 
 
 def by_source(results: dict) -> dict:
@@ -192,13 +195,7 @@ def source_targets(results: dict) -> list[dict]:
                   f"{after[key] / 1000:.2f} ms (from before the INSERT: {before[key] / 1000:.2f} ms)")
     else:
         check("wal: single-client latency p50 < 2 ms, p99 < 5 ms", None, "not run")
-    intake = wal.get("intake")
-    if intake and intake.get("ok"):
-        rate = intake["median_events_per_s"]
-        check("wal: notifyd intake >= 100,000 events/s", rate >= INTAKE_EVENTS_PER_S, f"{rate:,.0f} events/s")
-    else:
-        check("wal: notifyd intake >= 100,000 events/s", None if not intake else False,
-              "not run" if not intake else "failed")
+    check_intake(check, wal.get("intake"), "wal: ")
     mine, theirs = _get(wal, "fanout", str(TARGET_POLLS)), _get(notify, "fanout", str(TARGET_POLLS))
     if mine and theirs and _get(mine, "completion_us", "count") and _get(theirs, "completion_us", "count"):
         a, b = mine["completion_us"]["p50"], theirs["completion_us"]["p50"]

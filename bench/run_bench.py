@@ -393,6 +393,18 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def write_ceilings(stack: Stack, clients: int, duration: float) -> dict:
+    """pgbench's INSERT and UPDATE of POST and PUT, with the table's triggers
+    (the ceiling PostgreSQL sets for PBP's writes) and without any (what
+    PostgreSQL alone costs)."""
+    lo, hi = (int(v) for v in stack.psql("select min(id), max(id) from testtype").split("|"))
+    ids = {"lo": lo, "hi": hi}
+    return {"pgbench_insert": pgbench_run(stack, clients, duration, "insert"),
+            "pgbench_update": pgbench_run(stack, clients, duration, "update", ids),
+            "pgbench_insert_bare": pgbench_run(stack, clients, duration, "insert", without_triggers=True),
+            "pgbench_update_bare": pgbench_run(stack, clients, duration, "update", ids, without_triggers=True)}
+
+
 # -- the run -------------------------------------------------------------------------
 
 def parse_list(text: str, kind=int) -> list:
@@ -589,33 +601,27 @@ def main() -> int:
                         timeout=args.crud_duration + args.crud_warmup + 60)
                 row["pgbench"] = pgbench_run(stack, clients, args.crud_duration)
                 if not args.no_write_ceiling:
-                    lo, hi = (int(v) for v in stack.psql("select min(id), max(id) from testtype").split("|"))
-                    row["pgbench_insert"] = pgbench_run(stack, clients, args.crud_duration, "insert")
-                    row["pgbench_update"] = pgbench_run(stack, clients, args.crud_duration, "update",
-                                                        {"lo": lo, "hi": hi})
-                    row["pgbench_insert_bare"] = pgbench_run(stack, clients, args.crud_duration, "insert",
-                                                             without_triggers=True)
-                    row["pgbench_update_bare"] = pgbench_run(stack, clients, args.crud_duration, "update",
-                                                             {"lo": lo, "hi": hi}, without_triggers=True)
+                    row.update(write_ceilings(stack, clients, args.crud_duration))
                 note_logs(f"crud {clients}", watch)
 
-        def run_part(name: str, label: str, measure) -> None:
+        def run_part(name: str, label: str, measure, into: dict | None = None) -> None:
             """A part measured by a script of its own (bench/<part>.py): its failure is reported, never hidden."""
+            target = results if into is None else into
             watch = LogWatch(stack_logs(stack))
             try:
-                results[name] = {"ok": True, **measure()}
+                target[name] = {"ok": True, **measure()}
             except Exception as error:  # reported, never hidden
-                results[name] = {"ok": False, "errors": [repr(error)]}
+                target[name] = {"ok": False, "errors": [repr(error)]}
                 log(f"ERROR: {label}: {error!r}")
-            note_logs(name, watch)
+            note_logs(name if into is None else label, watch)
+
+        def intake() -> dict:
+            import notifyd_intake
+            rounds = notifyd_intake.measure(stack, args.intake_rows, args.intake_rounds, log=log)
+            rates = sorted(r["events_per_s"] for r in rounds)
+            return {"rows": args.intake_rows, "rounds": rounds, "median_events_per_s": rates[len(rates) // 2]}
 
         if "intake" in selected:
-            import notifyd_intake
-
-            def intake() -> dict:
-                rounds = notifyd_intake.measure(stack, args.intake_rows, args.intake_rounds, log=log)
-                rates = sorted(r["events_per_s"] for r in rounds)
-                return {"rows": args.intake_rows, "rounds": rounds, "median_events_per_s": rates[len(rates) // 2]}
             run_part("intake", "notifyd intake", intake)
 
         if "slow" in selected:
@@ -665,27 +671,10 @@ def main() -> int:
                         "--duration", args.crud_duration, "--warmup", args.crud_warmup, *watch_arguments(stack)],
                         timeout=args.crud_duration + args.crud_warmup + 60)
                 if not args.no_write_ceiling:
-                    lo, hi = (int(v) for v in stack.psql("select min(id), max(id) from testtype").split("|"))
-                    row["pgbench_insert"] = pgbench_run(stack, clients, args.crud_duration, "insert")
-                    row["pgbench_update"] = pgbench_run(stack, clients, args.crud_duration, "update",
-                                                        {"lo": lo, "hi": hi})
-                    row["pgbench_insert_bare"] = pgbench_run(stack, clients, args.crud_duration, "insert",
-                                                             without_triggers=True)
-                    row["pgbench_update_bare"] = pgbench_run(stack, clients, args.crud_duration, "update",
-                                                             {"lo": lo, "hi": hi}, without_triggers=True)
+                    row.update(write_ceilings(stack, clients, args.crud_duration))
             note_logs(f"{args.other_source} source", watch)
             if "intake" in compared:
-                import notifyd_intake
-                watch = LogWatch(stack_logs(stack))
-                try:
-                    rounds = notifyd_intake.measure(stack, args.intake_rows, args.intake_rounds, log=log)
-                    rates = sorted(r["events_per_s"] for r in rounds)
-                    other["intake"] = {"ok": True, "rows": args.intake_rows, "rounds": rounds,
-                                       "median_events_per_s": rates[len(rates) // 2]}
-                except Exception as error:  # reported, never hidden
-                    other["intake"] = {"ok": False, "errors": [repr(error)]}
-                    log(f"ERROR: notifyd intake on {args.other_source}: {error!r}")
-                note_logs(f"{args.other_source} intake", watch)
+                run_part("intake", f"notifyd intake on {args.other_source}", intake, into=other)
     except (StackError, BenchError, BenchTimeout, subprocess.SubprocessError, OSError) as error:
         failed = True
         results["problems"].append({"fatal": repr(error)})
